@@ -1,0 +1,9 @@
+// keel: an embeddable, Raft-replicated, transactional object store.
+// This umbrella header includes every layer of the core (header-only, no
+// dependencies beyond the standard library and Boost headers).
+#pragma once
+
+#include "keel/errc.hpp"
+#include "keel/result.hpp"
+#include "keel/raft/raw_node.hpp"
+#include "keel/raft/memory_storage.hpp"
