@@ -4,6 +4,6 @@
 #pragma once
 
 #include "keel/errc.hpp"
-#include "keel/result.hpp"
-#include "keel/raft/raw_node.hpp"
 #include "keel/raft/memory_storage.hpp"
+#include "keel/raft/raw_node.hpp"
+#include "keel/result.hpp"

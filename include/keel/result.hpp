@@ -18,7 +18,8 @@ namespace keel {
 template <class T>
 class [[nodiscard]] result {
  public:
-  result(T value) : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  result(T value)
+      : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
   result(std::error_code error) : state_(std::in_place_index<1>, error) {  // NOLINT
     assert(error && "a result's error must be an error");
   }

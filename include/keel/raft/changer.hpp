@@ -29,7 +29,8 @@ class changer {
   changer(const progress_tracker& tracker, std::uint64_t last_index)
       : tracker_(&tracker), last_index_(last_index) {}
 
-  result<membership> enter_joint(bool auto_leave, const std::vector<conf_change_single>& ccs) const {
+  result<membership> enter_joint(bool auto_leave,
+                                 const std::vector<conf_change_single>& ccs) const {
     membership m{tracker_->config, tracker_->progress};
     if (m.config.voters.joint()) return errc::invalid_conf_change;  // Already joint.
     if (m.config.voters.incoming.empty()) return errc::invalid_conf_change;
@@ -63,8 +64,10 @@ class changer {
     if (auto ec = apply(m, ccs)) return ec;
     // More than one voter changing at once needs joint consensus.
     std::size_t changed = 0;
-    for (node_id id : tracker_->config.voters.incoming) changed += !m.config.voters.incoming.contains(id);
-    for (node_id id : m.config.voters.incoming) changed += !tracker_->config.voters.incoming.contains(id);
+    for (node_id id : tracker_->config.voters.incoming)
+      changed += !m.config.voters.incoming.contains(id);
+    for (node_id id : m.config.voters.incoming)
+      changed += !tracker_->config.voters.incoming.contains(id);
     if (changed > 1) return errc::invalid_conf_change;
     return m;
   }

@@ -47,7 +47,9 @@ struct conf_change {
   bool enters_joint() const {
     return transition != conf_change_transition::auto_ || changes.size() > 1;
   }
-  bool auto_leave() const { return enters_joint() && transition != conf_change_transition::joint_explicit; }
+  bool auto_leave() const {
+    return enters_joint() && transition != conf_change_transition::joint_explicit;
+  }
 
   friend bool operator==(const conf_change&, const conf_change&) = default;
 };
@@ -61,7 +63,8 @@ inline void put_u64(std::string& out, std::uint64_t v) {
 }
 inline std::uint64_t get_le(const char* p, int n) {
   std::uint64_t v = 0;
-  for (int i = 0; i < n; ++i) v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+  for (int i = 0; i < n; ++i)
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
   return v;
 }
 }  // namespace detail
@@ -98,7 +101,8 @@ inline result<conf_change> decode_conf_change(std::string_view in) {
   for (std::uint64_t i = 0; i < count; ++i, at += 9) {
     const auto type = static_cast<std::uint8_t>(in[at]);
     if (type > static_cast<std::uint8_t>(conf_change_type::add_learner)) return bad;
-    cc.changes.push_back({static_cast<conf_change_type>(type), detail::get_le(in.data() + at + 1, 8)});
+    cc.changes.push_back(
+        {static_cast<conf_change_type>(type), detail::get_le(in.data() + at + 1, 8)});
   }
   if (in.size() - at < 4) return bad;
   const std::uint64_t context_size = detail::get_le(in.data() + at, 4);

@@ -28,7 +28,8 @@ class raft_log {
  public:
   /// max_committed_bytes bounds the payload of committed entries per ready.
   raft_log(const Storage& storage, std::uint64_t max_committed_bytes)
-      : storage_(&storage), unstable_(storage.last_index() + 1),
+      : storage_(&storage),
+        unstable_(storage.last_index() + 1),
         max_committed_bytes_(max_committed_bytes) {
     const std::uint64_t first = storage.first_index();
     committed_ = first - 1;
@@ -128,7 +129,9 @@ class raft_log {
 
   /// Entries not yet durable.
   const std::vector<entry>& unstable_entries() const { return unstable_.entries(); }
-  const std::optional<raft::snapshot>& unstable_snapshot() const { return unstable_.pending_snapshot(); }
+  const std::optional<raft::snapshot>& unstable_snapshot() const {
+    return unstable_.pending_snapshot();
+  }
 
   bool has_next_committed() const {
     const std::uint64_t lo = std::max(applied_ + 1, first_index());

@@ -66,10 +66,12 @@ class memory_storage {
   /// Records a snapshot taken by the application at index i (<= last
   /// applied), with the configuration cs and the handle data. Entries stay
   /// until compact().
-  result<raft::snapshot> create_snapshot(std::uint64_t i, const raft::conf_state& cs, std::string data) {
+  result<raft::snapshot> create_snapshot(std::uint64_t i, const raft::conf_state& cs,
+                                         std::string data) {
     if (i <= snapshot_.metadata.index) return errc::snapshot_out_of_date;
     if (i > last_index()) return errc::index_out_of_range;
-    snapshot_.metadata = {.index = i, .term = entries_[i - entries_.front().index].term, .conf = cs};
+    snapshot_.metadata = {
+        .index = i, .term = entries_[i - entries_.front().index].term, .conf = cs};
     snapshot_.data = std::move(data);
     return snapshot_;
   }
@@ -94,7 +96,8 @@ class memory_storage {
     if (ents.back().index < first) return {};
     if (ents.front().index > last_index() + 1) return errc::index_out_of_range;
     auto begin = ents.begin();
-    if (ents.front().index < first) begin += static_cast<std::ptrdiff_t>(first - ents.front().index);
+    if (ents.front().index < first)
+      begin += static_cast<std::ptrdiff_t>(first - ents.front().index);
     const std::uint64_t at = begin->index - entries_.front().index;
     entries_.resize(at);
     entries_.insert(entries_.end(), std::make_move_iterator(begin),

@@ -79,7 +79,8 @@ struct progress {
         next = last + 1;
         inflights.add(last, bytes);
       }
-    } else if (state == progress_state::probe) {
+    } else if (state == progress_state::probe && last >= next) {
+      // Only a probe carrying entries pauses: an empty one costs nothing to repeat.
       probe_sent = true;
     }
   }

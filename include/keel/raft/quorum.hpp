@@ -69,8 +69,10 @@ class majority_config {
     std::size_t granted = 0, missing = 0;
     for (node_id id : ids_) {
       const int v = votes(id);
-      if (v < 0) ++missing;
-      else if (v > 0) ++granted;
+      if (v < 0)
+        ++missing;
+      else if (v > 0)
+        ++granted;
     }
     const std::size_t q = ids_.size() / 2 + 1;
     if (granted >= q) return vote_result::won;

@@ -27,8 +27,8 @@
 #include <vector>
 
 #include "keel/raft/changer.hpp"
-#include "keel/raft/config.hpp"
 #include "keel/raft/conf_change.hpp"
+#include "keel/raft/config.hpp"
 #include "keel/raft/log.hpp"
 #include "keel/raft/read_only.hpp"
 #include "keel/raft/storage.hpp"
@@ -75,7 +75,7 @@ class core {
         tracker_(c.max_inflight_msgs, c.max_inflight_bytes),
         max_msg_size_(c.max_size_per_msg),
         max_uncommitted_size_(c.max_uncommitted_entries_size == 0 ? no_limit
-                                                                   : c.max_uncommitted_entries_size),
+                                                                  : c.max_uncommitted_entries_size),
         election_timeout_(c.election_tick),
         heartbeat_timeout_(c.heartbeat_tick),
         check_quorum_(c.check_quorum),
@@ -89,11 +89,13 @@ class core {
     assert(m && "invalid conf state in storage; raw_node::create reports this as an error");
     if (m) switch_to_config(std::move(m->config), std::move(m->progress));
     if (!hs.empty()) load_hard_state(hs);
-    if (c.applied > 0) log_.applied_to(std::min(c.applied, log_.committed()));
+    // The application says what it applied before the restart; anything
+    // below the snapshot or above the commit index cannot be right, so clamp.
+    if (c.applied > log_.applied()) log_.applied_to(std::min(c.applied, log_.committed()));
     become_follower(term_, no_node);
     trace(log_level::info, "started at term " + std::to_string(term_) + ", commit " +
-                             std::to_string(log_.committed()) + ", last index " +
-                             std::to_string(log_.last_index()));
+                               std::to_string(log_.committed()) + ", last index " +
+                               std::to_string(log_.last_index()));
   }
 
   // ---- inputs ------------------------------------------------------------
@@ -411,8 +413,8 @@ class core {
       const std::uint64_t snap_index = snap->metadata.index;
       pr.become_snapshot(snap_index);
       send({.type = message_type::snap, .to = to, .snapshot = std::move(*snap)});
-      trace(log_level::info, "sending snapshot at " + std::to_string(snap_index) + " to " +
-                               std::to_string(to));
+      trace(log_level::info,
+            "sending snapshot at " + std::to_string(snap_index) + " to " + std::to_string(to));
       return true;
     }
 
@@ -541,8 +543,8 @@ class core {
             .log_term = log_.last_term(),
             .index = log_.last_index(),
             .commit = log_.committed(),
-            .context = kind == campaign_kind::transfer ? std::string(campaign_transfer)
-                                                       : std::string()});
+            .context =
+                kind == campaign_kind::transfer ? std::string(campaign_transfer) : std::string()});
     }
   }
 
@@ -575,7 +577,8 @@ class core {
         return {};
       case message_type::check_quorum:
         if (!tracker_.quorum_active()) {
-          trace(log_level::warn, "stepping down: no quorum was active in the last election timeout");
+          trace(log_level::warn,
+                "stepping down: no quorum was active in the last election timeout");
           become_follower(term_, no_node);
         }
         for (auto& [id, pr] : tracker_.progress) pr.recent_active = id == id_;
@@ -715,6 +718,8 @@ class core {
 
   void handle_append_response(const message& m, progress& pr) {
     pr.recent_active = true;
+    // An acknowledgement beyond our log is from a confused or hostile peer.
+    if (!m.reject && m.index > log_.last_index()) return;
     if (m.reject) {
       // Fast backtracking: the follower told us where its log may match;
       // skip every entry of ours whose term cannot be there.
@@ -774,8 +779,8 @@ class core {
   }
 
   std::error_code step_candidate(message m) {
-    const message_type my_resp = state_ == state_type::pre_candidate ? message_type::pre_vote_resp
-                                                                     : message_type::vote_resp;
+    const message_type my_resp =
+        state_ == state_type::pre_candidate ? message_type::pre_vote_resp : message_type::vote_resp;
     switch (m.type) {
       case message_type::prop:
         return errc::proposal_dropped;

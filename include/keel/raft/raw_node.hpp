@@ -100,7 +100,9 @@ class raw_node {
   }
 
   /// Applies a committed conf_change entry's change; returns the new membership.
-  result<conf_state> apply_conf_change(const conf_change& cc) { return raft_.apply_conf_change(cc); }
+  result<conf_state> apply_conf_change(const conf_change& cc) {
+    return raft_.apply_conf_change(cc);
+  }
 
   /// Feeds a message received from a peer. Anything malformed, local-only or
   /// from an unknown peer is rejected with an error and changes nothing.

@@ -79,14 +79,14 @@ struct snapshot {
 
 enum class message_type : std::uint8_t {
   // Local: produced by the node itself, never valid from the network.
-  hup,             ///< Start an election.
-  beat,            ///< Leader: send heartbeats.
-  prop,            ///< A proposal (also forwarded from followers to the leader).
-  unreachable,     ///< The transport could not reach a peer.
-  snap_status,     ///< The node layer reports the outcome of sending a snapshot.
-  check_quorum,    ///< Leader: verify that a quorum is still active.
-  transfer_leader, ///< Ask the leader to hand leadership to `from`.
-  read_index,      ///< A linearizable read request (also forwarded to the leader).
+  hup,              ///< Start an election.
+  beat,             ///< Leader: send heartbeats.
+  prop,             ///< A proposal (also forwarded from followers to the leader).
+  unreachable,      ///< The transport could not reach a peer.
+  snap_status,      ///< The node layer reports the outcome of sending a snapshot.
+  check_quorum,     ///< Leader: verify that a quorum is still active.
+  transfer_leader,  ///< Ask the leader to hand leadership to `from`.
+  read_index,       ///< A linearizable read request (also forwarded to the leader).
   // Network.
   app,
   app_resp,
@@ -124,11 +124,25 @@ constexpr bool is_response(message_type t) noexcept {
 }
 
 constexpr const char* to_string(message_type t) noexcept {
-  constexpr const char* names[] = {
-      "hup",  "beat",     "prop",          "unreachable", "snap_status",    "check_quorum",
-      "transfer_leader",  "read_index",    "app",         "app_resp",       "vote",
-      "vote_resp",        "snap",          "heartbeat",   "heartbeat_resp", "timeout_now",
-      "read_index_resp",  "pre_vote",      "pre_vote_resp"};
+  constexpr const char* names[] = {"hup",
+                                   "beat",
+                                   "prop",
+                                   "unreachable",
+                                   "snap_status",
+                                   "check_quorum",
+                                   "transfer_leader",
+                                   "read_index",
+                                   "app",
+                                   "app_resp",
+                                   "vote",
+                                   "vote_resp",
+                                   "snap",
+                                   "heartbeat",
+                                   "heartbeat_resp",
+                                   "timeout_now",
+                                   "read_index_resp",
+                                   "pre_vote",
+                                   "pre_vote_resp"};
   auto i = static_cast<int>(t);
   return i < message_type_count ? names[i] : "invalid";
 }

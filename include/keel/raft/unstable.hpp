@@ -48,7 +48,8 @@ class unstable {
     auto gt = maybe_term(i);
     // Only if the entry is still ours: it may have been replaced meanwhile.
     if (!gt || *gt != t || i < offset_) return;
-    entries_.erase(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(i + 1 - offset_));
+    entries_.erase(entries_.begin(),
+                   entries_.begin() + static_cast<std::ptrdiff_t>(i + 1 - offset_));
     offset_ = i + 1;
   }
 

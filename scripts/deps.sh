@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs the Debian packages keel's scripts need, only those missing.
+#
+#   scripts/deps.sh [package...]   install the base list plus the given packages
+#   source scripts/deps.sh         define KEEL_BASE_DEPS and keel_deps_install
+#
+# Uses apt-get non-interactively; needs root (or sudo) only when something is
+# actually missing.
+
+KEEL_BASE_DEPS=(cmake g++ make catch2 libboost-dev libbenchmark-dev pkg-config)
+
+# keel_deps_install package...: installs those of the packages not yet installed.
+keel_deps_install() {
+  local pkg missing=()
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+  if ((${#missing[@]} == 0)); then
+    return 0
+  fi
+  echo "keel: installing missing packages: ${missing[*]}" >&2
+  local sudo=()
+  if ((EUID != 0)); then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      echo "keel: missing packages ${missing[*]}; run as root or install them" >&2
+      return 1
+    fi
+  fi
+  local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
+    -o DPkg::Lock::Timeout=600)
+  "${apt[@]}" update || return 1
+  "${apt[@]}" install --no-install-recommends "${missing[@]}" || return 1
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  set -euo pipefail
+  keel_deps_install "${KEEL_BASE_DEPS[@]}" "$@"
+fi
