@@ -41,6 +41,11 @@ class inflights {
     if (count_ == 0) start_ = 0;
   }
 
+  /// Frees the oldest message (its acknowledgement was presumably lost).
+  void free_first_one() {
+    if (count_ > 0) free_le(ring_[start_].index);
+  }
+
   /// No more messages may be sent until some are acknowledged.
   bool full() const { return count_ == capacity_ || (max_bytes_ != 0 && bytes_ >= max_bytes_); }
   std::size_t count() const { return count_; }

@@ -75,14 +75,15 @@ class raft_log {
   /// (truncating a conflicting suffix) and advances commit; returns the
   /// index of the last new entry, or nullopt on mismatch.
   std::optional<std::uint64_t> maybe_append(std::uint64_t index, std::uint64_t log_term,
-                                            std::uint64_t committed, std::span<const entry> ents) {
+                                            std::uint64_t committed, std::vector<entry>&& ents) {
     if (!match_term(index, log_term)) return std::nullopt;
     const std::uint64_t last_new = index + ents.size();
     const std::uint64_t conflict = find_conflict(ents);
     if (conflict != 0) {
       // Requires: never overwrite committed entries (a leader bug otherwise).
       if (conflict <= committed_) return std::nullopt;
-      append(ents.subspan(conflict - (index + 1)));
+      ents.erase(ents.begin(), ents.begin() + static_cast<std::ptrdiff_t>(conflict - (index + 1)));
+      append_owned(std::move(ents));
     }
     commit_to(std::min(committed, last_new));
     return last_new;
@@ -159,10 +160,12 @@ class raft_log {
       auto stored = storage_->entries(lo, std::min(hi, uoff), max_bytes);
       if (!stored) return stored.error();
       out = std::move(*stored);
+      if (hi > uoff) out.reserve(std::min<std::uint64_t>(hi - lo, 1024));
       // Storage stopped early because of the size limit.
       if (out.size() < std::min(hi, uoff) - lo) return out;
     }
     if (hi > uoff) {
+      if (out.empty()) out.reserve(std::min<std::uint64_t>(hi - std::max(lo, uoff), 1024));
       std::uint64_t bytes = 0;
       for (const entry& e : out) bytes += payload_size(e);
       for (const entry& e : unstable_.slice(std::max(lo, uoff), hi)) {

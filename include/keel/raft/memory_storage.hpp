@@ -30,6 +30,8 @@ class memory_storage {
     if (lo <= offset) return errc::compacted;
     if (hi > last_index() + 1 || lo > hi) return errc::unavailable;
     std::vector<entry> out;
+    // Bounded: a lagging follower may ask for far more than max_bytes allows.
+    out.reserve(std::min<std::uint64_t>(hi - lo, 1024));
     std::uint64_t bytes = 0;
     for (std::uint64_t i = lo; i < hi; ++i) {
       const entry& e = entries_[i - offset];

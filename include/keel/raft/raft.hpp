@@ -183,18 +183,19 @@ class core {
 
   /// The application applied entries up to `index`.
   void on_applied(std::uint64_t index, std::uint64_t applied_payload_bytes) {
-    const std::uint64_t old = log_.applied();
     log_.applied_to(index);
     if (state_ == state_type::leader) {
       uncommitted_size_ -= std::min(uncommitted_size_, applied_payload_bytes);
     }
-    // Leave a joint configuration by ourselves once entering it is applied.
-    if (tracker_.config.auto_leave && old < pending_conf_index_ && index >= pending_conf_index_ &&
+    // Leave a joint configuration by ourselves once entering it is applied
+    // (also as a new leader that inherited the joint configuration).
+    if (tracker_.config.auto_leave && index >= pending_conf_index_ &&
         state_ == state_type::leader) {
       std::vector<entry> ents(1);
       ents[0].type = entry_type::conf_change;
       ents[0].data = encode(conf_change{});
-      if (!append_entry(std::move(ents))) return;
+      // The leave is protocol, not payload: it never counts against the limit.
+      append_entry(std::move(ents), /*limited=*/false);
       pending_conf_index_ = log_.last_index();
       bcast_append();
     }
@@ -212,9 +213,14 @@ class core {
 
   // ---- outputs -------------------------------------------------------------
 
-  std::vector<message>& messages() { return msgs_; }
+  /// Outgoing messages, including appends for proposals not yet sent.
+  std::vector<message>& messages() {
+    flush_appends();
+    return msgs_;
+  }
+  /// Whether messages() has anything to hand out.
+  bool has_messages() const { return !msgs_.empty() || appends_pending_; }
   std::vector<read_state>& read_states() { return read_states_; }
-  const std::vector<message>& messages_view() const { return msgs_; }
   const std::vector<read_state>& read_states_view() const { return read_states_; }
   raft_log<Storage>& log() { return log_; }
   const raft_log<Storage>& log() const { return log_; }
@@ -293,7 +299,7 @@ class core {
   }
 
   /// Proposes entries as the leader would (test hook; raw_node uses step).
-  bool append_entry(std::vector<entry>&& ents) {
+  bool append_entry(std::vector<entry>&& ents, bool limited = true) {
     std::uint64_t li = log_.last_index();
     std::uint64_t bytes = 0;
     for (entry& e : ents) {
@@ -301,7 +307,10 @@ class core {
       e.index = ++li;
       bytes += payload_size(e);
     }
-    if (uncommitted_size_ > 0 && bytes > 0 && uncommitted_size_ + bytes > max_uncommitted_size_) {
+    if (!limited) {
+      bytes = 0;
+    } else if (uncommitted_size_ > 0 && bytes > 0 &&
+               uncommitted_size_ + bytes > max_uncommitted_size_) {
       return false;
     }
     uncommitted_size_ += bytes;
@@ -358,7 +367,7 @@ class core {
            !log_.unstable_snapshot().has_value();
   }
 
-  void send(message m) {
+  void send(message&& m) {
     // Forwarded proposals and transfers keep their originator.
     if (m.from == no_node) m.from = id_;
     if (m.type == message_type::vote || m.type == message_type::vote_resp ||
@@ -432,6 +441,15 @@ class core {
   }
 
   void send_append(node_id to) { maybe_send_append(to, true); }
+
+  void flush_appends() {
+    if (!appends_pending_) return;
+    appends_pending_ = false;
+    if (state_ != state_type::leader) return;
+    for (const auto& [id, pr] : tracker_.progress) {
+      if (id != id_) maybe_send_append(id, false);
+    }
+  }
 
   void bcast_append() {
     for (const auto& [id, pr] : tracker_.progress) {
@@ -570,10 +588,12 @@ class core {
 
   // ---- per-state step functions ----------------------------------------------
 
-  std::error_code step_leader(message m) {
+  std::error_code step_leader(message&& m) {
     switch (m.type) {
       case message_type::beat:
-        bcast_heartbeat({});
+        // Carry the newest pending read's context, so reads whose heartbeat
+        // round was lost are confirmed by the next one.
+        bcast_heartbeat(read_only_.last_pending());
         return {};
       case message_type::check_quorum:
         if (!tracker_.quorum_active()) {
@@ -601,6 +621,11 @@ class core {
       case message_type::heartbeat_resp:
         pr.recent_active = true;
         pr.probe_sent = false;
+        // The follower is alive: if its window is full its acks were lost,
+        // so free one slot or replication would stall forever.
+        if (pr.state == progress_state::replicate && pr.inflights.full()) {
+          pr.inflights.free_first_one();
+        }
         if (pr.match < log_.last_index()) send_append(m.from);
         if (read_only_option_ == read_only_option::safe && !m.context.empty()) {
           handle_read_ack(m);
@@ -626,7 +651,7 @@ class core {
     return {};
   }
 
-  std::error_code leader_propose(message m) {
+  std::error_code leader_propose(message&& m) {
     if (m.entries.empty()) return errc::invalid_message;
     if (!tracker_.progress.contains(id_)) {
       // We were removed from the configuration and lead only until we step down.
@@ -656,11 +681,13 @@ class core {
       }
     }
     if (!append_entry(std::move(m.entries))) return errc::proposal_dropped;
-    bcast_append();
+    // Appends for proposals go out when messages are collected, so a burst
+    // of proposals travels in one append per follower instead of one each.
+    appends_pending_ = true;
     return {};
   }
 
-  std::error_code leader_read_index(message m) {
+  std::error_code leader_read_index(message&& m) {
     if (tracker_.is_singleton()) {
       answer_read(m, log_.committed());
       return {};
@@ -674,7 +701,7 @@ class core {
     return {};
   }
 
-  void send_read_index_response(message m) {
+  void send_read_index_response(message&& m) {
     switch (read_only_option_) {
       case read_only_option::safe: {
         std::string ctx = m.entries.front().data;
@@ -778,7 +805,7 @@ class core {
     }
   }
 
-  std::error_code step_candidate(message m) {
+  std::error_code step_candidate(message&& m) {
     const message_type my_resp =
         state_ == state_type::pre_candidate ? message_type::pre_vote_resp : message_type::vote_resp;
     switch (m.type) {
@@ -786,7 +813,7 @@ class core {
         return errc::proposal_dropped;
       case message_type::app:
         become_follower(m.term, m.from);
-        handle_append(m);
+        handle_append(std::move(m));
         return {};
       case message_type::heartbeat:
         become_follower(m.term, m.from);
@@ -820,7 +847,7 @@ class core {
     return {};
   }
 
-  std::error_code step_follower(message m) {
+  std::error_code step_follower(message&& m) {
     switch (m.type) {
       case message_type::prop:
         if (lead_ == no_node || disable_proposal_forwarding_) return errc::proposal_dropped;
@@ -830,7 +857,7 @@ class core {
       case message_type::app:
         election_elapsed_ = 0;
         lead_ = m.from;
-        handle_append(m);
+        handle_append(std::move(m));
         return {};
       case message_type::heartbeat:
         election_elapsed_ = 0;
@@ -865,12 +892,12 @@ class core {
     }
   }
 
-  void handle_append(const message& m) {
+  void handle_append(message&& m) {
     if (m.index < log_.committed()) {
       send({.type = message_type::app_resp, .to = m.from, .index = log_.committed()});
       return;
     }
-    if (auto last_new = log_.maybe_append(m.index, m.log_term, m.commit, m.entries)) {
+    if (auto last_new = log_.maybe_append(m.index, m.log_term, m.commit, std::move(m.entries))) {
       send({.type = message_type::app_resp, .to = m.from, .index = *last_new});
       return;
     }
@@ -891,7 +918,7 @@ class core {
     send({.type = message_type::heartbeat_resp, .to = m.from, .context = m.context});
   }
 
-  void handle_snapshot(message m) {
+  void handle_snapshot(message&& m) {
     const std::uint64_t index = m.snapshot->metadata.index;
     if (restore(std::move(*m.snapshot))) {
       trace(log_level::info, "installed snapshot at " + std::to_string(index));
@@ -957,6 +984,7 @@ class core {
   state_type state_ = state_type::follower;
   bool is_learner_ = false;
   std::vector<message> msgs_{};
+  bool appends_pending_ = false;
   std::vector<read_state> read_states_{};
   node_id lead_ = no_node;
   node_id lead_transferee_ = no_node;

@@ -138,7 +138,7 @@ class raw_node {
     const auto& log = raft_.log();
     return raft_.soft_state_now() != prev_soft_ ||
            (!(raft_.hard_state_now() == prev_hard_) && !raft_.hard_state_now().empty()) ||
-           log.unstable_snapshot().has_value() || !raft_.messages_view().empty() ||
+           log.unstable_snapshot().has_value() || raft_.has_messages() ||
            !log.unstable_entries().empty() || log.has_next_committed() ||
            !raft_.read_states_view().empty();
   }
@@ -151,8 +151,11 @@ class raw_node {
     rd.entries = log.unstable_entries();
     rd.committed_entries = log.next_committed();
     if (const auto& snap = log.unstable_snapshot()) rd.snapshot = *snap;
-    rd.messages = std::move(raft_.messages());
-    raft_.messages().clear();
+    auto& msgs = raft_.messages();
+    rd.messages = std::move(msgs);
+    msgs.clear();
+    // The next ready likely carries as many: one allocation instead of regrowth.
+    msgs.reserve(rd.messages.size());
     rd.read_states = std::move(raft_.read_states());
     raft_.read_states().clear();
     if (auto ss = raft_.soft_state_now(); ss != prev_soft_) rd.soft_state = ss;
