@@ -85,7 +85,10 @@ class changer {
       if (id == no_node || m.config.voters.contains(id)) return errc::invalid_conf_change;
     }
     for (node_id id : m.config.learners_next) {
-      if (!m.config.voters.outgoing.contains(id) || m.config.learners.contains(id)) {
+      // A staged learner is an outgoing voter that is neither an incoming
+      // voter nor already a learner.
+      if (!m.config.voters.outgoing.contains(id) || m.config.voters.incoming.contains(id) ||
+          m.config.learners.contains(id)) {
         return errc::invalid_conf_change;
       }
     }

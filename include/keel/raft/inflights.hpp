@@ -8,6 +8,7 @@
 // Thread safety: none.
 #pragma once
 
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -23,6 +24,7 @@ class inflights {
   /// Records a message whose last entry is `index`, carrying `bytes`.
   /// Requires: !full().
   void add(std::uint64_t index, std::uint64_t bytes) {
+    assert(!full() && "inflights::add on a full window");
     if (ring_.empty()) ring_.resize(capacity_);
     std::size_t slot = start_ + count_;
     if (slot >= capacity_) slot -= capacity_;

@@ -50,7 +50,7 @@ class raft_log {
   result<std::uint64_t> term(std::uint64_t i) const {
     if (auto t = unstable_.maybe_term(i)) return *t;
     // The valid range is [first_index() - 1, last_index()].
-    if (i + 1 < first_index()) return errc::compacted;
+    if (i < first_index() - 1) return errc::compacted;
     if (i > last_index()) return errc::unavailable;
     return storage_->term(i);
   }

@@ -71,6 +71,7 @@ class memory_storage {
   result<raft::snapshot> create_snapshot(std::uint64_t i, const raft::conf_state& cs,
                                          std::string data) {
     if (i <= snapshot_.metadata.index) return errc::snapshot_out_of_date;
+    if (i < entries_.front().index) return errc::compacted;
     if (i > last_index()) return errc::index_out_of_range;
     snapshot_.metadata = {
         .index = i, .term = entries_[i - entries_.front().index].term, .conf = cs};

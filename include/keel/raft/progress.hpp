@@ -108,7 +108,8 @@ struct progress {
     }
     // Probe: the rejection must be for the probe we sent.
     if (next == 0 || next - 1 != rejected) return false;
-    next = std::max<std::uint64_t>(std::min(rejected, hint + 1), match + 1);
+    const std::uint64_t probe_at = hint < rejected ? hint + 1 : rejected;  // No overflow.
+    next = std::max(probe_at, match + 1);
     probe_sent = false;
     return true;
   }

@@ -581,9 +581,10 @@ class core {
         election_elapsed_ = 0;
         vote_ = m.from;
       }
-    } else {
+    } else if (term_ != 0) {
       send({.type = resp, .to = m.from, .term = term_, .reject = true});
     }
+    // A node at term 0 has no term to refuse with; the candidate times out.
   }
 
   // ---- per-state step functions ----------------------------------------------

@@ -200,23 +200,37 @@ class raw_node {
         prev_soft_(raft_.soft_state_now()),
         prev_hard_(raft_.hard_state_now()) {}
 
+  /// Terms and indexes above this are refused: no real cluster reaches
+  /// 2^62 of either, and the bound keeps every `+ 1` in the core from wrapping.
+  static constexpr std::uint64_t max_wire_value = std::uint64_t{1} << 62;
+
   std::error_code validate(const message& m) const {
     if (static_cast<int>(m.type) >= message_type_count) return errc::unknown_message_type;
     if (!is_network_message(m.type)) return errc::local_message;
-    if (m.from == no_node) return errc::invalid_message;
+    if (m.from == no_node || m.from == raft_.id()) return errc::invalid_message;
     if (m.to != raft_.id()) return errc::message_to_other_node;
     const bool termless = m.type == message_type::prop || m.type == message_type::read_index;
     if (!termless && m.term == 0) return errc::invalid_message;
     if (is_response(m.type) && !raft_.tracker().is_member(m.from)) {
       return errc::message_from_non_member;
     }
+    if (m.term > max_wire_value || m.log_term > max_wire_value || m.index > max_wire_value ||
+        m.commit > max_wire_value || m.reject_hint > max_wire_value) {
+      return errc::index_out_of_range;
+    }
+    // Only these types carry entries, and only snap carries a snapshot.
+    const bool carries_entries = m.type == message_type::app || m.type == message_type::prop ||
+                                 m.type == message_type::read_index ||
+                                 m.type == message_type::read_index_resp;
+    if (!carries_entries && !m.entries.empty()) return errc::invalid_message;
+    if ((m.type == message_type::snap) != m.snapshot.has_value()) return errc::invalid_message;
     for (const entry& e : m.entries) {
       if (e.type > entry_type::conf_change) return errc::invalid_message;
     }
     switch (m.type) {
       case message_type::app: {
         if (m.log_term > m.term) return errc::invalid_message;
-        if (m.index > no_limit - m.entries.size()) return errc::index_out_of_range;
+        if (m.entries.size() > max_wire_value - m.index) return errc::index_out_of_range;
         std::uint64_t prev_term = m.log_term;
         for (std::size_t k = 0; k < m.entries.size(); ++k) {
           const entry& e = m.entries[k];
@@ -226,12 +240,12 @@ class raw_node {
         }
         break;
       }
-      case message_type::snap:
-        if (!m.snapshot || m.snapshot->metadata.index == 0 || m.snapshot->metadata.term == 0 ||
-            m.snapshot->metadata.term > m.term) {
-          return errc::invalid_message;
-        }
+      case message_type::snap: {
+        const snapshot_metadata& meta = m.snapshot->metadata;
+        if (meta.index > max_wire_value) return errc::index_out_of_range;
+        if (meta.index == 0 || meta.term == 0 || meta.term > m.term) return errc::invalid_message;
         break;
+      }
       case message_type::prop:
         if (m.entries.empty()) return errc::invalid_message;
         break;
@@ -244,7 +258,6 @@ class raw_node {
         if (m.log_term > m.term) return errc::invalid_message;
         break;
       default:
-        if (!m.entries.empty() || m.snapshot) return errc::invalid_message;
         break;
     }
     return {};
