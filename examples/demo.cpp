@@ -166,7 +166,7 @@ class demo_cluster {
     if (rd.hard_state) n.storage->set_hard_state(*rd.hard_state);
     for (message& m : rd.messages) wire_.push_back(std::move(m));
     for (const entry& e : rd.committed_entries) {
-      if (e.type == entry_type::normal && !e.data.empty()) n.applied.push_back(e.data);
+      if (e.type == entry_type::normal && !e.data.empty()) n.applied.push_back(e.data.str());
     }
     n.raft->advance();
   }

@@ -30,9 +30,9 @@ namespace keel {
 class bytes {
  public:
   bytes() noexcept = default;
-  bytes(std::string_view s) : block_(make(s)) {}                // NOLINT: implicit by design
-  bytes(const char* s) : bytes(std::string_view(s)) {}           // NOLINT
-  bytes(const std::string& s) : bytes(std::string_view(s)) {}    // NOLINT
+  bytes(std::string_view s) : block_(make(s)) {}               // NOLINT: implicit by design
+  bytes(const char* s) : bytes(std::string_view(s)) {}         // NOLINT
+  bytes(const std::string& s) : bytes(std::string_view(s)) {}  // NOLINT
 
   bytes(const bytes& other) noexcept : block_(other.block_) {
     if (block_ != nullptr) block_->refs.fetch_add(1, std::memory_order_relaxed);
@@ -68,6 +68,7 @@ class bytes {
   }
   friend bool operator==(const bytes& a, std::string_view b) noexcept { return a.view() == b; }
   friend bool operator==(const bytes& a, const char* b) noexcept { return a.view() == b; }
+  friend bool operator==(const bytes& a, const std::string& b) noexcept { return a.view() == b; }
   friend std::strong_ordering operator<=>(const bytes& a, const bytes& b) noexcept {
     return a.view() <=> b.view();
   }

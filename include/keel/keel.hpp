@@ -3,6 +3,7 @@
 // dependencies beyond the standard library and Boost headers).
 #pragma once
 
+#include "keel/bytes.hpp"
 #include "keel/errc.hpp"
 #include "keel/raft/memory_storage.hpp"
 #include "keel/raft/raw_node.hpp"

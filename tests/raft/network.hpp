@@ -305,7 +305,7 @@ class network {
     std::vector<std::string> out;
     for (const entry& e : members_.at(id).applied) {
       if (e.type == entry_type::normal && !e.data.empty() && e.data != "<snapshot>") {
-        out.push_back(e.data);
+        out.push_back(e.data.str());
       }
     }
     return out;
@@ -506,7 +506,7 @@ class safety_checker {
 
   static std::string describe(const entry& e) {
     return "(index " + std::to_string(e.index) + ", term " + std::to_string(e.term) + ", \"" +
-           e.data + "\")";
+           e.data.str() + "\")";
   }
 
   std::string election_safety(const view& v) {

@@ -98,7 +98,7 @@ std::vector<std::string> handle_readies(Node& node, Storage& storage) {
     if (!rd.entries.empty()) REQUIRE_FALSE(storage.append(rd.entries));
     if (rd.hard_state) storage.set_hard_state(*rd.hard_state);
     for (const entry& e : rd.committed_entries) {
-      if (!e.data.empty()) applied.push_back(e.data);
+      if (!e.data.empty()) applied.push_back(e.data.str());
     }
     node.advance();
   }

@@ -705,7 +705,7 @@ class core {
   void send_read_index_response(message&& m) {
     switch (read_only_option_) {
       case read_only_option::safe: {
-        std::string ctx = m.entries.front().data;
+        std::string ctx = m.entries.front().data.str();
         read_only_.add(log_.committed(), std::move(m));
         read_only_.ack(id_, ctx);
         bcast_heartbeat(ctx);
@@ -727,13 +727,13 @@ class core {
   }
 
   void answer_read(const message& req, std::uint64_t index) {
-    std::string ctx = req.entries.empty() ? std::string() : req.entries.front().data;
+    std::string ctx = req.entries.empty() ? std::string() : req.entries.front().data.str();
     if (req.from == no_node || req.from == id_) {
       read_states_.push_back({index, std::move(ctx)});
       return;
     }
     message resp{.type = message_type::read_index_resp, .to = req.from, .index = index};
-    resp.entries.push_back(entry{.data = std::move(ctx)});
+    resp.entries.push_back(entry{.data = bytes(ctx)});
     send(std::move(resp));
   }
 
@@ -886,7 +886,7 @@ class core {
         return {};
       case message_type::read_index_resp:
         if (m.entries.size() != 1) return errc::invalid_message;
-        read_states_.push_back({m.index, m.entries.front().data});
+        read_states_.push_back({m.index, m.entries.front().data.str()});
         return {};
       default:
         return {};

@@ -86,7 +86,7 @@ class raw_node {
 
   /// Proposes data to be appended to the log. A follower forwards it to the
   /// leader; errc::proposal_dropped if there is none to take it.
-  std::error_code propose(std::string data) {
+  std::error_code propose(bytes data) {
     message m{.type = message_type::prop, .from = raft_.id()};
     m.entries.push_back(entry{.data = std::move(data)});
     return raft_.step(std::move(m));
@@ -114,7 +114,7 @@ class raw_node {
   /// Requests a linearizable read; answered by a read_state with this context.
   std::error_code read_index(std::string ctx) {
     message m{.type = message_type::read_index, .from = raft_.id()};
-    m.entries.push_back(entry{.data = std::move(ctx)});
+    m.entries.push_back(entry{.data = bytes(ctx)});
     return raft_.step(std::move(m));
   }
 

@@ -36,7 +36,7 @@ class read_only {
 
   /// Queues a read at commit index `index`; duplicates of a pending context are ignored.
   void add(std::uint64_t index, message m) {
-    std::string ctx = m.entries.empty() ? std::string() : m.entries.front().data;
+    std::string ctx = m.entries.empty() ? std::string() : m.entries.front().data.str();
     if (pending_.contains(ctx)) return;
     queue_.push_back(ctx);
     pending_.emplace(std::move(ctx), request{std::move(m), index, {}});

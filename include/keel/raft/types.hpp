@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "keel/bytes.hpp"
+
 namespace keel::raft {
 
 /// Identifies a node of the cluster. Zero means "none".
@@ -27,7 +29,7 @@ struct entry {
   std::uint64_t term = 0;
   std::uint64_t index = 0;
   entry_type type = entry_type::normal;
-  std::string data{};
+  keel::bytes data{};  ///< Shared and immutable: copying an entry never copies its payload.
 
   friend bool operator==(const entry&, const entry&) = default;
 };
