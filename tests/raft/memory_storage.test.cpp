@@ -3,10 +3,6 @@
 // and snapshots. Cases follow etcd-io/raft's storage_test.go.
 #include <catch2/catch.hpp>
 
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <csignal>
 #include <cstdint>
@@ -15,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "child_process.hpp"
 #include "keel/errc.hpp"
 #include "keel/raft/memory_storage.hpp"
 
@@ -49,41 +46,6 @@ memory_storage storage_3_to_5() {
   REQUIRE_FALSE(s.apply_snapshot(snap_at(3, 3)));
   REQUIRE_FALSE(s.append(run(4, {4, 5})));
   return s;
-}
-
-/// Runs body() in a forked child (like a GoogleTest death test), so an
-/// out-of-bounds access fails this test case instead of ending the run under
-/// a sanitizer. body returns "" on success or what went wrong; so does this.
-template <class Body>
-std::string run_isolated(Body body) {
-  constexpr std::size_t size = 4096;
-  void* mem = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (mem == MAP_FAILED) return "mmap failed";
-  auto* verdict = static_cast<char*>(mem);
-  verdict[0] = '\0';
-  const pid_t pid = fork();
-  if (pid == 0) {
-    for (int sig : {SIGABRT, SIGSEGV, SIGILL, SIGFPE, SIGBUS}) std::signal(sig, SIG_DFL);
-    const std::string v = body();
-    const std::size_t n = std::min(v.size(), size - 1);
-    std::memcpy(verdict, v.data(), n);
-    verdict[n] = '\0';
-    _exit(v.empty() ? 0 : 1);
-  }
-  int status = 0;
-  if (pid < 0 || waitpid(pid, &status, 0) != pid) status = -1;
-  std::string out;
-  if (status == -1) {
-    out = "could not run the child process";
-  } else if (WIFSIGNALED(status)) {
-    out = "crashed with signal " + std::to_string(WTERMSIG(status));
-  } else if (WEXITSTATUS(status) != 0) {
-    out = verdict[0] != '\0' ? std::string(verdict)
-                             : "exited with status " + std::to_string(WEXITSTATUS(status)) +
-                                   " (a sanitizer report? see stderr)";
-  }
-  munmap(mem, size);
-  return out;
 }
 
 std::vector<std::uint64_t> indexes(const std::vector<entry>& ents) {
@@ -314,12 +276,13 @@ TEST_CASE("create_snapshot at an index already compacted away is an error, not a
   REQUIRE(s.first_index() == 5);
   // Index 2's term is gone: the answer must be an error, never a read at
   // entries_[2 - 4] (memory_storage.hpp create_snapshot).
-  const std::string outcome = run_isolated([&s]() -> std::string {
-    auto snap = s.create_snapshot(2, {.voters = {1}}, "x");
-    if (snap) return "created a snapshot at 2 of term " + std::to_string(snap->metadata.term);
-    if (snap.error() != errc::compacted) return "error " + snap.error().message();
-    return "";
-  });
+  const std::string outcome =
+      keel::test::run_isolated([&s](keel::test::shared_page*) -> std::string {
+        auto snap = s.create_snapshot(2, {.voters = {1}}, "x");
+        if (snap) return "created a snapshot at 2 of term " + std::to_string(snap->metadata.term);
+        if (snap.error() != errc::compacted) return "error " + snap.error().message();
+        return "";
+      });
   CHECK(outcome == "");
 }
 

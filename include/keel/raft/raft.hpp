@@ -215,11 +215,23 @@ class core {
 
   /// Outgoing messages, including appends for proposals not yet sent.
   std::vector<message>& messages() {
-    flush_appends();
+    flush_proposals();
     return msgs_;
   }
   /// Whether messages() has anything to hand out.
-  bool has_messages() const { return !msgs_.empty() || appends_pending_; }
+  bool has_messages() const { return !msgs_.empty() || proposals_pending_; }
+
+  /// Finishes the work that proposals defer so a burst of them is handled
+  /// once: one append per follower, and a single voter's commit.
+  void flush_proposals() {
+    if (!proposals_pending_) return;
+    proposals_pending_ = false;
+    if (state_ != state_type::leader) return;
+    commit_alone();
+    for (const auto& [id, pr] : tracker_.progress) {
+      if (id != id_) maybe_send_append(id, false);
+    }
+  }
   std::vector<read_state>& read_states() { return read_states_; }
   const std::vector<read_state>& read_states_view() const { return read_states_; }
   raft_log<Storage>& log() { return log_; }
@@ -295,6 +307,7 @@ class core {
     append_entry(std::move(noop));
     // The no-op does not count against the uncommitted limit.
     uncommitted_size_ = 0;
+    commit_alone();
     trace(log_level::info, "became leader at term " + std::to_string(term_));
   }
 
@@ -315,7 +328,6 @@ class core {
     }
     uncommitted_size_ += bytes;
     log_.append_owned(std::move(ents));
-    // Single voter: nothing to wait for but our own disk (see on_persisted).
     return true;
   }
 
@@ -442,15 +454,6 @@ class core {
 
   void send_append(node_id to) { maybe_send_append(to, true); }
 
-  void flush_appends() {
-    if (!appends_pending_) return;
-    appends_pending_ = false;
-    if (state_ != state_type::leader) return;
-    for (const auto& [id, pr] : tracker_.progress) {
-      if (id != id_) maybe_send_append(id, false);
-    }
-  }
-
   void bcast_append() {
     for (const auto& [id, pr] : tracker_.progress) {
       if (id != id_) send_append(id);
@@ -473,6 +476,20 @@ class core {
   }
 
   bool maybe_commit() { return log_.maybe_commit(tracker_.committed(), term_); }
+
+  /// A single voter commits what it appends in the same ready: the node
+  /// layer applies committed entries only after persisting that ready's
+  /// entries, so nothing becomes visible before it is durable, and there is
+  /// no peer that could act on the commit earlier. With peers the leader
+  /// waits for its own disk (on_persisted), see the file comment.
+  void commit_alone() {
+    if (state_ != state_type::leader || !tracker_.is_singleton()) return;
+    auto it = tracker_.progress.find(id_);
+    if (it == tracker_.progress.end()) return;
+    if (it->second.maybe_update(log_.last_index()) && maybe_commit()) {
+      release_pending_read_index_messages();
+    }
+  }
 
   void on_commit_advanced() {
     release_pending_read_index_messages();
@@ -682,9 +699,9 @@ class core {
       }
     }
     if (!append_entry(std::move(m.entries))) return errc::proposal_dropped;
-    // Appends for proposals go out when messages are collected, so a burst
-    // of proposals travels in one append per follower instead of one each.
-    appends_pending_ = true;
+    // Appends (and a single voter's commit) happen when the ready is
+    // collected, so a burst of proposals travels in one append per follower.
+    proposals_pending_ = true;
     return {};
   }
 
@@ -985,7 +1002,7 @@ class core {
   state_type state_ = state_type::follower;
   bool is_learner_ = false;
   std::vector<message> msgs_{};
-  bool appends_pending_ = false;
+  bool proposals_pending_ = false;
   std::vector<read_state> read_states_{};
   node_id lead_ = no_node;
   node_id lead_transferee_ = no_node;

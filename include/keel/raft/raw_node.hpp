@@ -146,6 +146,7 @@ class raw_node {
   /// Takes the pending work. Requires: the previous ready was advanced.
   raft::ready ready() {
     assert(!in_flight_ && "call advance() before taking the next ready");
+    raft_.flush_proposals();
     raft::ready rd;
     auto& log = raft_.log();
     rd.entries = log.unstable_entries();
