@@ -79,3 +79,43 @@ TEST_CASE("a single voter hands out an entry and its commit in one ready") {
   net.node(1).advance();
   CHECK_FALSE(net.node(1).has_ready());
 }
+
+TEST_CASE("a single voter with learners waits for its own disk before committing") {
+  network net({1}, 1, network::default_config(), {2});
+  net.campaign(1);
+  REQUIRE(net.leader() == 1);
+  REQUIRE_FALSE(net.node(1).propose("x"));
+  ready rd = net.node(1).ready();
+  REQUIRE(rd.entries.size() == 1);
+  const std::uint64_t index = rd.entries.front().index;
+  // The learner must not hear of a commit the leader could still lose.
+  CHECK(rd.committed_entries.empty());
+  for (const message& m : rd.messages) CHECK(m.commit < index);
+  persist(*net.at(1).storage, rd);
+  net.node(1).advance();
+  CHECK(net.core_of(1).log().committed() == index);
+}
+
+TEST_CASE("a lone voter's first messages with a new term wait for that term to be durable") {
+  network net({1}, 1, network::default_config(), {2});
+  // Campaigning alone makes node 1 leader before its new term is persisted.
+  net.node(1).campaign();
+  ready rd = net.node(1).ready();
+  REQUIRE(rd.hard_state);
+  bool saw_append = false;
+  for (const message& m : rd.messages) {
+    if (m.term == rd.hard_state->term) {
+      CHECK(m.after_persist);
+      saw_append = saw_append || m.type == message_type::app;
+    }
+  }
+  CHECK(saw_append);
+  persist(*net.at(1).storage, rd);
+  net.node(1).advance();
+  // Once the term is durable, appends flow in parallel with writes again.
+  REQUIRE_FALSE(net.node(1).propose("y"));
+  ready next = net.node(1).ready();
+  for (const message& m : next.messages) {
+    if (m.type == message_type::app) CHECK_FALSE(m.after_persist);
+  }
+}

@@ -97,6 +97,17 @@ class network {
     auto n = test_node::create(c, *m.storage, splitmix_random(seed_ * 1000003 + id));
     if (!n) throw std::runtime_error("cannot create node: " + n.error().message());
     m.node.emplace(std::move(*n));
+    // Conf changes applied after the storage's snapshot live only in the
+    // log: replay them, as an application restoring its applied state does.
+    const std::uint64_t snap = m.storage->first_index() - 1;
+    if (c.applied > snap && c.applied <= m.storage->last_index()) {
+      auto ents = m.storage->entries(snap + 1, c.applied + 1, no_limit);
+      if (!ents) throw std::runtime_error("cannot replay the log: " + ents.error().message());
+      for (const entry& e : *ents) {
+        if (e.type != entry_type::conf_change) continue;
+        if (auto cc = decode_conf_change(e.data)) (void)m.node->apply_conf_change(*cc);
+      }
+    }
   }
 
   member& at(node_id id) { return members_.at(id); }

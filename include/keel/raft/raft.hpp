@@ -89,6 +89,7 @@ class core {
     assert(m && "invalid conf state in storage; raw_node::create reports this as an error");
     if (m) switch_to_config(std::move(m->config), std::move(m->progress));
     if (!hs.empty()) load_hard_state(hs);
+    durable_term_ = term_;
     // The application says what it applied before the restart; anything
     // below the snapshot or above the commit index cannot be right, so clamp.
     if (c.applied > log_.applied()) log_.applied_to(std::min(c.applied, log_.committed()));
@@ -176,6 +177,11 @@ class core {
     if (it->second.maybe_update(std::min(index, log_.last_stable_index())) && maybe_commit()) {
       on_commit_advanced();
     }
+  }
+
+  /// The hard state handed out in a ready is durable.
+  void on_hard_state_persisted(const hard_state& hs) {
+    durable_term_ = std::max(durable_term_, hs.term);
   }
 
   /// A snapshot handed out in a ready is durable.
@@ -408,6 +414,12 @@ class core {
         m.after_persist = true;
         break;
     }
+    // Nothing may carry a term we could forget in a crash (a lone voter
+    // becomes leader before its new term is durable).
+    if (m.term > durable_term_ && m.type != message_type::pre_vote &&
+        m.type != message_type::pre_vote_resp) {
+      m.after_persist = true;  // Pre-vote terms are hypothetical, never persisted.
+    }
     msgs_.push_back(std::move(m));
   }
 
@@ -477,13 +489,15 @@ class core {
 
   bool maybe_commit() { return log_.maybe_commit(tracker_.committed(), term_); }
 
-  /// A single voter commits what it appends in the same ready: the node
+  /// A lone node commits what it appends in the same ready: the node
   /// layer applies committed entries only after persisting that ready's
   /// entries, so nothing becomes visible before it is durable, and there is
   /// no peer that could act on the commit earlier. With peers the leader
   /// waits for its own disk (on_persisted), see the file comment.
   void commit_alone() {
-    if (state_ != state_type::leader || !tracker_.is_singleton()) return;
+    // Learners would see the commit before it is durable: only a node with
+    // no other member at all may commit alone.
+    if (state_ != state_type::leader || tracker_.progress.size() != 1) return;
     auto it = tracker_.progress.find(id_);
     if (it == tracker_.progress.end()) return;
     if (it->second.maybe_update(log_.last_index()) && maybe_commit()) {
@@ -518,6 +532,8 @@ class core {
       if (check_quorum_) step({.type = message_type::check_quorum, .from = id_});
       // A transfer that did not finish within an election timeout is abandoned.
       if (state_ == state_type::leader) lead_transferee_ = no_node;
+      // ... unless we must hand over: try again.
+      if (state_ == state_type::leader && !is_voter()) hand_over_leadership();
     }
     if (state_ != state_type::leader) return;
     if (heartbeat_elapsed_ >= heartbeat_timeout_) {
@@ -567,6 +583,7 @@ class core {
         campaign(campaign_kind::election);
       } else {
         become_leader();
+        bcast_append();  // Learners, if any, hear of the new term at once.
       }
       return;
     }
@@ -671,12 +688,13 @@ class core {
 
   std::error_code leader_propose(message&& m) {
     if (m.entries.empty()) return errc::invalid_message;
-    if (!tracker_.progress.contains(id_)) {
-      // We were removed from the configuration and lead only until we step down.
+    if (!tracker_.progress.contains(id_) || is_learner_) {
+      // Removed or demoted: we lead only until a voter takes over.
       return errc::proposal_dropped;
     }
     if (lead_transferee_ != no_node) return errc::transfer_in_progress;
 
+    std::uint64_t pending_conf = pending_conf_index_;
     for (std::size_t i = 0; i < m.entries.size(); ++i) {
       entry& e = m.entries[i];
       if (e.type != entry_type::conf_change) continue;
@@ -684,7 +702,7 @@ class core {
       std::error_code refused;
       if (!cc) {
         refused = errc::invalid_conf_change;
-      } else if (pending_conf_index_ > log_.applied()) {
+      } else if (pending_conf > log_.applied()) {
         refused = errc::pending_conf_change;
       } else {
         const bool joint = tracker_.config.voters.joint();
@@ -695,10 +713,12 @@ class core {
         // In a batch, neutralise the change so the rest still goes through.
         e = entry{};
       } else {
-        pending_conf_index_ = log_.last_index() + i + 1;
+        pending_conf = log_.last_index() + i + 1;
       }
     }
     if (!append_entry(std::move(m.entries))) return errc::proposal_dropped;
+    // Only now: a dropped proposal must not block the next conf change.
+    pending_conf_index_ = pending_conf;
     // Appends (and a single voter's commit) happen when the ready is
     // collected, so a burst of proposals travels in one append per follower.
     proposals_pending_ = true;
@@ -805,6 +825,23 @@ class core {
       send({.type = message_type::timeout_now, .to = m.from});
     }
   }
+
+  /// A leader that is no longer a voter asks the most up-to-date voter to
+  /// take over (retried every election timeout until one does).
+  void hand_over_leadership() {
+    node_id best = no_node;
+    std::uint64_t best_match = 0;
+    for (node_id id : tracker_.config.voters.ids()) {
+      if (id == id_) continue;
+      const progress& pr = tracker_.progress.at(id);
+      if (best == no_node || pr.match > best_match) best = id, best_match = pr.match;
+    }
+    if (best == no_node) return;
+    message m{.type = message_type::transfer_leader, .from = best};
+    handle_transfer_leader(m, tracker_.progress.at(best));
+  }
+
+  bool is_voter() const { return tracker_.config.voters.contains(id_); }
 
   void handle_transfer_leader(const message& m, progress& pr) {
     if (pr.is_learner) return;
@@ -975,8 +1012,11 @@ class core {
     auto self = tracker_.progress.find(id_);
     is_learner_ = self != tracker_.progress.end() && self->second.is_learner;
     if ((self == tracker_.progress.end() || is_learner_) && state_ == state_type::leader) {
-      // Removed or demoted while leading: stop, so a voter takes over.
-      become_follower(term_, no_node);
+      // Removed or demoted while leading. Stepping down at once could strand
+      // the voters: if the append carrying the commit is lost they still
+      // need our vote and we can no longer campaign. Keep leading (as
+      // etcd-io/raft does) and hand leadership to an up-to-date voter.
+      hand_over_leadership();
       return cs;
     }
     if (state_ != state_type::leader || cs.voters.empty()) return cs;
@@ -1007,6 +1047,7 @@ class core {
   node_id lead_ = no_node;
   node_id lead_transferee_ = no_node;
   std::uint64_t pending_conf_index_ = 0;
+  std::uint64_t durable_term_ = 0;
   std::uint64_t uncommitted_size_ = 0;
   read_only read_only_;
   std::vector<message> pending_read_index_messages_{};

@@ -111,8 +111,11 @@ class raw_node {
     return raft_.step(std::move(m));
   }
 
-  /// Requests a linearizable read; answered by a read_state with this context.
+  /// Requests a linearizable read; answered by a read_state with this
+  /// context. The context must be non-empty (errc::invalid_argument) and
+  /// unique among pending reads: reads with equal contexts are answered once.
   std::error_code read_index(std::string ctx) {
+    if (ctx.empty()) return errc::invalid_argument;
     message m{.type = message_type::read_index, .from = raft_.id()};
     m.entries.push_back(entry{.data = bytes(ctx)});
     return raft_.step(std::move(m));
@@ -135,6 +138,7 @@ class raw_node {
   }
 
   bool has_ready() const {
+    if (in_flight_) return false;  // One batch at a time.
     const auto& log = raft_.log();
     return raft_.soft_state_now() != prev_soft_ ||
            (!(raft_.hard_state_now() == prev_hard_) && !raft_.hard_state_now().empty()) ||
@@ -143,9 +147,10 @@ class raw_node {
            !raft_.read_states_view().empty();
   }
 
-  /// Takes the pending work. Requires: the previous ready was advanced.
+  /// Takes the pending work. While a ready is out (not yet advanced) this
+  /// returns an empty ready: one batch at a time.
   raft::ready ready() {
-    assert(!in_flight_ && "call advance() before taking the next ready");
+    if (in_flight_) return {};
     raft_.flush_proposals();
     raft::ready rd;
     auto& log = raft_.log();
@@ -168,6 +173,7 @@ class raw_node {
       pending_.last_term = rd.entries.back().term;
     }
     if (rd.snapshot) pending_.snapshot_index = rd.snapshot->metadata.index;
+    pending_.hard_state = rd.hard_state;
     if (!rd.committed_entries.empty()) {
       pending_.applied = rd.committed_entries.back().index;
       for (const entry& e : rd.committed_entries) pending_.applied_bytes += payload_size(e);
@@ -178,9 +184,11 @@ class raw_node {
     return rd;
   }
 
-  /// The last ready was persisted, sent and applied.
+  /// The last ready was persisted, sent and applied. Without a ready out, a no-op.
   void advance() {
+    if (!in_flight_) return;
     in_flight_ = false;
+    if (pending_.hard_state) raft_.on_hard_state_persisted(*pending_.hard_state);
     if (pending_.snapshot_index != 0) {
       raft_.on_snapshot_persisted(pending_.snapshot_index);
       raft_.log().applied_to(pending_.snapshot_index);
@@ -270,6 +278,7 @@ class raw_node {
     std::uint64_t snapshot_index = 0;
     std::uint64_t applied = 0;
     std::uint64_t applied_bytes = 0;
+    std::optional<raft::hard_state> hard_state;
   };
 
   core_type raft_;
