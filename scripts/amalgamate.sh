@@ -47,6 +47,9 @@ trap 'rm -f "$tmp" "$tmp.diff"' EXIT
       exit 1
     }
     function exists(file,   tmp, rc) {
+      # A header being inlined is open in an outer frame: probing it with
+      # getline and close() would rewind that frame (include cycles).
+      if (substr(file, length(incdir) + 2) in seen) return 1
       rc = (getline tmp < file)
       if (rc >= 0) close(file)
       return rc >= 0

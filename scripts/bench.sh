@@ -11,6 +11,8 @@
 #   BENCHTIME  seconds each case runs per run (default 1)
 #   BUILD_DIR  where keel's benchmarks and the Go peers are built (default build-bench)
 #   JOBS       build parallelism (default nproc)
+#   STORE_OBJECTS  store only: table sizes to run, space-separated multiples
+#              of 1000 (default "200000 1000000")
 #
 # Installs missing Debian packages with apt-get (scripts/deps.sh). Builds
 # offline: Go peers use GO111MODULE=off and GOPATH=/usr/share/gocode.
@@ -19,7 +21,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
 families=(raft store wal cluster snapshot)
-available=(raft)
+available=(raft store)
 
 usage() {
   echo "usage: scripts/bench.sh NAME   (NAME: ${families[*]} all)" >&2
@@ -44,6 +46,18 @@ if [[ $name != all ]] && ! is_available "$name"; then
   exit 2
 fi
 
+# The store family's peer (bench/peers/go-memdb) exists; keel's side is
+# bench/store.bench.cpp, built as keel_store_bench. Without it there is
+# nothing to compare: fail (or, for 'all', skip) before building anything.
+store_missing() {
+  [[ -f bench/store.bench.cpp ]] && return 1
+  echo "keel's store benchmark does not exist yet: bench/store.bench.cpp (CMake target keel_store_bench, built into \$BUILD_DIR/bench/) is missing; its output contract is in docs/benchmarks.md, section 'store'"
+}
+if [[ $name == store ]] && why=$(store_missing); then
+  echo "keel bench: cannot run 'store': $why" >&2
+  exit 2
+fi
+
 runs=${RUNS:-5}
 if ! [[ $runs =~ ^[0-9]+$ ]] || ((runs < 3)); then
   echo "keel bench: RUNS must be a number >= 3 (medians need at least 3 runs), got '$runs'" >&2
@@ -62,7 +76,8 @@ trap 'exit 130' INT TERM
 # --- dependencies ---------------------------------------------------------------
 
 source scripts/deps.sh
-keel_deps_install cmake g++ make libboost-dev libbenchmark-dev jq golang-go golang-etcd-server-dev
+keel_deps_install cmake g++ make libboost-dev libbenchmark-dev jq golang-go golang-etcd-server-dev \
+  golang-github-hashicorp-go-memdb-dev
 
 # --- helpers ----------------------------------------------------------------------
 
@@ -200,11 +215,111 @@ bench_raft() {
   done
 }
 
+# --- store --------------------------------------------------------------------------
+
+# keel_store_bench (bench/store.bench.cpp) and bench/peers/go-memdb run the
+# same cases on the same SwarmKit-like task table and print the same lines
+# (contract: docs/benchmarks.md, section "store"):
+#   case=<name> objects=<N> ops=<count> ns=<wall ns> ops_per_s=<ops/s>
+#   case=mem_per_object objects=<N> bytes=<heap growth> bytes_per_object=<bytes>
+store_cases=(insert_1_per_txn insert_1000_per_txn update_1_per_txn get_by_id scan_by_service
+  mem_per_object)
+
+# store_value FILE CASE OBJECTS: the case's figure (ops_per_s, or
+# bytes_per_object for mem_per_object) in a store bench's output; fails
+# unless exactly one line reports that case for that table size.
+store_value() {
+  awk -v c="$2" -v n="$3" '
+    /^case=/ {
+      delete kv
+      for (i = 1; i <= NF; i++) {
+        eq = index($i, "=")
+        if (eq > 1) kv[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+      }
+      if (kv["case"] != c || kv["objects"] != n) next
+      key = (c == "mem_per_object") ? "bytes_per_object" : "ops_per_s"
+      if (!(key in kv) || kv[key] !~ /^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$/) { bad = 1; next }
+      v = kv[key]; found++
+    }
+    END { if (bad || found != 1) exit 1; print v }' "$1"
+}
+
+bench_store() {
+  local sizes=${STORE_OBJECTS:-200000 1000000} n
+  for n in $sizes; do
+    if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n % 1000)); then
+      log "STORE_OBJECTS must list positive multiples of 1000, got '$n'"
+      exit 2
+    fi
+  done
+
+  local keel_bin peers="$build_dir/peers"
+  keel_bin=$(build_keel keel_store_bench bench/store.bench.cpp)
+  [[ -x $keel_bin ]] || { log "keel_store_bench was not built ($keel_bin)"; exit 2; }
+
+  mkdir -p "$peers" "$build_dir/go-cache"
+  log "building the go-memdb peer (offline, GOPATH=/usr/share/gocode)"
+  (cd bench/peers/go-memdb && go_env go build -o "$root/$peers/go-memdb-bench" .)
+
+  local r c
+  # run_side SIDE BIN: one run of one side for table size n, its figures
+  # appended to $tmp/store.SIDE.CASE.n.
+  run_side() {
+    local side=$1 bin=$2 out
+    out="$tmp/store-$side-$n-$r.txt"
+    log "objects=$n run $r/$runs: $side ($bin --objects=$n --benchtime=$benchtime)"
+    if ! "$bin" --objects="$n" --benchtime="$benchtime" >"$out"; then
+      cat "$out" >&2
+      log "$side's store bench failed (objects=$n, run $r)"
+      exit 1
+    fi
+    cat "$out" >&2
+    for c in "${store_cases[@]}"; do
+      store_value "$out" "$c" "$n" >>"$tmp/store.$side.$c.$n" ||
+        { log "$side's store bench printed no single valid figure for case=$c objects=$n"; exit 1; }
+    done
+  }
+  for n in $sizes; do
+    for ((r = 1; r <= runs; r++)); do
+      # Alternate who goes first so neither side always meets a warmer machine.
+      if ((r % 2)); then
+        run_side keel "$keel_bin"; run_side go-memdb "$peers/go-memdb-bench"
+      else
+        run_side go-memdb "$peers/go-memdb-bench"; run_side keel "$keel_bin"
+      fi
+    done
+  done
+
+  # All runs done: only now print, so a failure leaves no partial JSON.
+  local keel peer
+  for n in $sizes; do
+    for c in "${store_cases[@]}"; do
+      keel=$(median "$tmp/store.keel.$c.$n")
+      peer=$(median "$tmp/store.go-memdb.$c.$n")
+      awk -v k="$keel" -v p="$peer" -v c="$c" -v n="$n" -v runs="$runs" 'BEGIN {
+        mem = (c == "mem_per_object")
+        printf "{\"bench\":\"store\",\"case\":\"%s\",\"unit\":\"%s\",", c, mem ? "bytes" : "ops/s"
+        if (mem) printf "\"keel\":%.1f,\"peer\":\"go-memdb\",\"peer_value\":%.1f,", k, p
+        else printf "\"keel\":%.0f,\"peer\":\"go-memdb\",\"peer_value\":%.0f,", k, p
+        ratio = 0
+        if (p > 0) ratio = k / p
+        printf "\"ratio\":%.2f,", ratio
+        if (mem) printf "\"lower_is_better\":true,"
+        if (c == "insert_1000_per_txn" || c == "get_by_id") printf "\"per_txn\":1000,"
+        else if (c == "insert_1_per_txn" || c == "update_1_per_txn") printf "\"per_txn\":1,"
+        printf "\"objects\":%d,\"runs\":%d}\n", n, runs }'
+    done
+  done >"$tmp/store.json"
+  cat "$tmp/store.json"
+}
+
 # --- dispatch ---------------------------------------------------------------------------
 
 if [[ $name == all ]]; then
   for f in "${families[@]}"; do
-    if is_available "$f"; then
+    if [[ $f == store ]] && why=$(store_missing); then
+      log "skipping 'store': $why"
+    elif is_available "$f"; then
       "bench_$f"
     else
       log "skipping '$f': not yet available"

@@ -7,7 +7,8 @@
 # Uses apt-get non-interactively; needs root (or sudo) only when something is
 # actually missing.
 
-KEEL_BASE_DEPS=(cmake g++ make catch2 libboost-dev libbenchmark-dev pkg-config)
+KEEL_BASE_DEPS=(cmake g++ make catch2 libboost-dev libbenchmark-dev pkg-config
+  protobuf-compiler libprotobuf-dev)
 
 # keel_deps_install package...: installs those of the packages not yet installed.
 keel_deps_install() {

@@ -29,6 +29,22 @@ enum class errc {
   pending_conf_change,
   transfer_in_progress,
   invalid_argument,
+  // store watches
+  watch_overflow,
+  watch_cancelled,
+  watch_closed,
+  watch_delivery_failed,
+  // store objects and indexes
+  invalid_object,
+  missing_index_value,
+  invalid_index_schema,
+  // store transactions
+  exists,
+  not_found,
+  name_conflict,
+  invalid_index,
+  sequence_conflict,
+  transaction_closed,
 };
 
 /// The error category of keel::errc.
@@ -71,6 +87,44 @@ class error_category final : public std::error_category {
         return "a leadership transfer is in progress; proposals are refused until it ends";
       case errc::invalid_argument:
         return "invalid argument";
+      case errc::watch_overflow:
+        return "watch closed: the watcher fell behind and its queue reached its capacity; the "
+               "events queued before are still readable; read faster or raise the capacity, "
+               "then watch again from a fresh snapshot";
+      case errc::watch_cancelled:
+        return "watch cancelled by its owner";
+      case errc::watch_closed:
+        return "watch closed because its watch queue was closed or destroyed (store shutdown); "
+               "watch again on a running store";
+      case errc::watch_delivery_failed:
+        return "watch closed: its filter threw or an event could not be copied into its queue, so "
+               "it missed events; fix the filter or free memory, then watch again from a fresh "
+               "snapshot";
+      case errc::invalid_object:
+        return "an object's encoded bytes could not be decoded: the log entry or snapshot holding "
+               "it is corrupt, or was written with an incompatible object schema";
+      case errc::missing_index_value:
+        return "the object has no value for an index that does not allow missing values (e.g. an "
+               "empty id); set the field, or declare the index with allow_missing";
+      case errc::invalid_index_schema:
+        return "a table's index schemas are invalid: every index needs a non-empty name distinct "
+               "from the others, and 'id' is reserved for the primary index";
+      case errc::exists:
+        return "an object with this id already exists in the table; update it instead, or "
+               "choose another id";
+      case errc::not_found:
+        return "no object with this id in the table; it was deleted or never created";
+      case errc::name_conflict:
+        return "another object already holds this value in a unique index (e.g. the name); "
+               "choose another value or change the other object first";
+      case errc::invalid_index:
+        return "the query names an index the table does not have, or gives values of the "
+               "wrong types for it";
+      case errc::sequence_conflict:
+        return "the object changed since it was read (its version is not the stored "
+               "version); read it again, reapply the change and retry";
+      case errc::transaction_closed:
+        return "the write transaction was already committed or aborted; start a new one";
     }
     return "unknown keel error " + std::to_string(value);
   }

@@ -5,6 +5,9 @@
 
 #include "keel/bytes.hpp"
 #include "keel/errc.hpp"
+#include "keel/index/tree.hpp"
 #include "keel/raft/memory_storage.hpp"
 #include "keel/raft/raw_node.hpp"
 #include "keel/result.hpp"
+#include "keel/store/protobuf_traits.hpp"
+#include "keel/store/store.hpp"

@@ -144,6 +144,22 @@ enum class errc {
   pending_conf_change,
   transfer_in_progress,
   invalid_argument,
+  // store watches
+  watch_overflow,
+  watch_cancelled,
+  watch_closed,
+  watch_delivery_failed,
+  // store objects and indexes
+  invalid_object,
+  missing_index_value,
+  invalid_index_schema,
+  // store transactions
+  exists,
+  not_found,
+  name_conflict,
+  invalid_index,
+  sequence_conflict,
+  transaction_closed,
 };
 
 /// The error category of keel::errc.
@@ -186,6 +202,44 @@ class error_category final : public std::error_category {
         return "a leadership transfer is in progress; proposals are refused until it ends";
       case errc::invalid_argument:
         return "invalid argument";
+      case errc::watch_overflow:
+        return "watch closed: the watcher fell behind and its queue reached its capacity; the "
+               "events queued before are still readable; read faster or raise the capacity, "
+               "then watch again from a fresh snapshot";
+      case errc::watch_cancelled:
+        return "watch cancelled by its owner";
+      case errc::watch_closed:
+        return "watch closed because its watch queue was closed or destroyed (store shutdown); "
+               "watch again on a running store";
+      case errc::watch_delivery_failed:
+        return "watch closed: its filter threw or an event could not be copied into its queue, so "
+               "it missed events; fix the filter or free memory, then watch again from a fresh "
+               "snapshot";
+      case errc::invalid_object:
+        return "an object's encoded bytes could not be decoded: the log entry or snapshot holding "
+               "it is corrupt, or was written with an incompatible object schema";
+      case errc::missing_index_value:
+        return "the object has no value for an index that does not allow missing values (e.g. an "
+               "empty id); set the field, or declare the index with allow_missing";
+      case errc::invalid_index_schema:
+        return "a table's index schemas are invalid: every index needs a non-empty name distinct "
+               "from the others, and 'id' is reserved for the primary index";
+      case errc::exists:
+        return "an object with this id already exists in the table; update it instead, or "
+               "choose another id";
+      case errc::not_found:
+        return "no object with this id in the table; it was deleted or never created";
+      case errc::name_conflict:
+        return "another object already holds this value in a unique index (e.g. the name); "
+               "choose another value or change the other object first";
+      case errc::invalid_index:
+        return "the query names an index the table does not have, or gives values of the "
+               "wrong types for it";
+      case errc::sequence_conflict:
+        return "the object changed since it was read (its version is not the stored "
+               "version); read it again, reapply the change and retry";
+      case errc::transaction_closed:
+        return "the write transaction was already committed or aborted; start a new one";
     }
     return "unknown keel error " + std::to_string(value);
   }
@@ -207,6 +261,2339 @@ inline std::error_code make_error_code(errc e) noexcept {
 template <>
 struct std::is_error_code_enum<keel::errc> : std::true_type {};
 // end keel/errc.hpp
+// begin keel/index/tree.hpp
+// index::tree: an immutable radix tree over byte-string keys, the index under
+// keel's store (the C++ counterpart of hashicorp/go-immutable-radix).
+//
+// A tree is a value: a root pointer and a size. Copying it is O(1) (one
+// atomic increment) and gives a snapshot that never changes; writes go
+// through a transaction (begin_transaction()), whose commit() returns a new
+// tree sharing every node it did not touch with the old one. Keys are
+// arbitrary bytes ('\0' included, any length below 4 GiB); one key may be a
+// prefix of another. Values live inline in the leaves (handles are the
+// intended use); a value is copied only when a write must move a leaf that
+// another version shares (a new key splitting beside it, or an erase merging
+// its parent away), so Value must be copy-constructible, and is moved or
+// assigned in place otherwise.
+//
+// Layout and algorithms: adaptive nodes (node4/8/16/32 with sorted keys, and
+// a node256 made of shared 16-child blocks) with compressed paths, leaves
+// storing only the key bytes below their position, detail/node.hpp; writes, detail/mutation.hpp;
+// ordered walks, detail/cursor.hpp.
+//
+// Costs: find is one descent comparing prefixes and the leaf's suffix; a
+// write copies, once per
+// transaction, each shared node on its path (and a node256's touched
+// block), taking a reference on each child of the copy (at most 32 atomic
+// increments per node); commit and snapshot copies are one increment.
+//
+// Invariants: size() is the number of keys; nodes reachable from a tree are
+// never written again (a transaction writes only nodes it owns alone).
+//
+// Reclamation: nodes carry intrusive atomic reference counts; when the last
+// tree, transaction or parent node holding a node lets go, on whatever
+// thread, it is freed through NodePolicy, and exactly the nodes no other
+// version uses go with it.
+//
+// Thread safety: const member functions may run concurrently on one tree,
+// and different trees (copies of one another included) may be used and
+// destroyed on different threads without synchronization. Assigning to a
+// tree object while another thread reads that same object is a data race,
+// as for std::shared_ptr: publish new versions through a mutex-protected
+// tree or an atomic holder, and let readers copy it out.
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// begin keel/index/detail/node.hpp
+// The radix tree's node layouts and the read-only navigation inside one node.
+//
+// A tree is made of leaves and inner nodes, linked by tagged child pointers:
+//   leaf<Value>: refcount, suffix length, the value inline, then the key's
+//     bytes below the leaf's position (its suffix): the path above a leaf
+//     (prefixes and branch bytes) already spells the rest, so storing it
+//     again would only cost memory. Iterators assemble keys as they walk.
+//   inner nodes, adaptive as in ART (Leis et al., ICDE 2013): a 24-byte
+//     header (refcount, kind, child count, prefix length, the leaf of the
+//     key that ends here), the kind's child table, then the compressed
+//     path's bytes (the prefix), as many as there are:
+//       node4    up to 4 children, sorted key bytes + child pointers (64 B)
+//       node8    up to 8, the same, one 8-byte word of keys (96 B)
+//       node16   up to 16, searched 8 key bytes at a time (SWAR) (168 B)
+//       node32   up to 32, likewise (312 B)
+//       node256  up to 256: 16 pointers to child_blocks of 16 children
+//                each, one per high nibble, absent when empty (152 B +
+//                136 B per block)
+//
+// Why node256 is blocked (and there is no node48): copying a shared node
+// takes a reference on each child, an atomic increment on a cache line of
+// its own. A flat node256 or node48 costs up to 256 or 48 of those per copy,
+// which path copying pays on every transaction that passes through it. A
+// blocked node256 shares its blocks: a copy takes one reference per block,
+// and a write copies only the one block it changes (16 more), so a copy
+// costs at most 32 increments. Keys over small alphabets (ids in base 36)
+// fill few blocks, which also makes the node smaller than a node48.
+//
+// Key layout: an inner node at depth d (bytes of the key consumed above it)
+// covers the keys that continue with its prefix; its own `leaf` holds the key
+// that ends right after the prefix (so one key may be a prefix of another,
+// with any bytes, '\0' included) and stores an empty suffix; a child under
+// byte b holds the keys that continue with b. A leaf hanging under byte b
+// holds one key, whose remaining bytes may be many (lazy expansion): its
+// suffix is the key from the depth right after b.
+//
+// Invariants of a canonical tree (mutation keeps them; readers do not rely
+// on them): an inner node holds at least two entries (children plus its own
+// leaf); children are non-null; sorted nodes' key bytes ascend strictly;
+// count is the number of children; a node's own leaf stores an empty
+// suffix; a node256 has no empty block, and each block counts its children.
+//
+// Refcounts: every leaf and inner node starts with a counted header; the count
+// is the number of parents plus tree handles holding it. A node whose count
+// is 1, reached through nodes whose counts are all 1 from a handle that a
+// transaction owns, belongs to that transaction alone and may be changed in
+// place; anything else is shared and immutable.
+//
+// Thread safety: nodes are immutable once shared; these functions only read.
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+namespace keel::index::detail {
+
+/// The intrusive reference count every node and leaf starts with.
+struct counted {
+  std::atomic<std::uint32_t> refs{1};
+};
+
+enum class node_kind : std::uint8_t { node4, node8, node16, node32, node256 };
+
+struct inner_node;
+
+/// A leaf: the bytes of one key below its parent (the suffix) and its value.
+template <class Value>
+struct leaf : counted {
+  std::uint32_t suffix_size;
+  Value value;
+
+  template <class... Args>
+  leaf(std::uint32_t size, Args&&... args)
+      : suffix_size(size), value(std::forward<Args>(args)...) {}
+
+  char* suffix_data() noexcept { return reinterpret_cast<char*>(this + 1); }
+  const char* suffix_data() const noexcept { return reinterpret_cast<const char*>(this + 1); }
+  std::string_view suffix() const noexcept { return {suffix_data(), suffix_size}; }
+  /// Bytes of the block that holds a leaf with a suffix of `size` bytes.
+  static constexpr std::size_t block_size(std::size_t size) noexcept { return sizeof(leaf) + size; }
+};
+
+/// A pointer to a leaf (low bit set), to an inner node, or to nothing.
+class child_ptr {
+ public:
+  constexpr child_ptr() noexcept = default;
+  explicit child_ptr(inner_node* n) noexcept;
+  template <class Value>
+  explicit child_ptr(leaf<Value>* l) noexcept
+      : bits_(reinterpret_cast<std::uintptr_t>(static_cast<counted*>(l)) | 1) {}
+
+  explicit operator bool() const noexcept { return bits_ != 0; }
+  bool is_leaf() const noexcept { return (bits_ & 1) != 0; }
+  /// Requires: a non-null inner node.
+  inner_node* inner() const noexcept;
+  /// Requires: a leaf of this Value.
+  template <class Value>
+  leaf<Value>* as_leaf() const noexcept {
+    return static_cast<leaf<Value>*>(header());
+  }
+  counted* header() const noexcept {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): a tagged pointer.
+    return reinterpret_cast<counted*>(bits_ & ~std::uintptr_t{1});
+  }
+
+  friend bool operator==(child_ptr, child_ptr) = default;
+
+ private:
+  std::uintptr_t bits_ = 0;
+};
+
+struct inner_node : counted {
+  node_kind kind;
+  std::uint8_t reserved = 0;
+  std::uint16_t count = 0;
+  std::uint32_t prefix_size = 0;
+  /// The leaf of the key that ends at this node, or null.
+  child_ptr leaf{};
+
+  inner_node(node_kind k, std::uint32_t prefix) noexcept : kind(k), prefix_size(prefix) {}
+};
+
+/// node4, node8, node16, node32: sorted key bytes and their children.
+template <node_kind Kind, int Capacity>
+struct sorted_node : inner_node {
+  static constexpr node_kind kind_v = Kind;
+  static constexpr int capacity = Capacity;
+  std::uint8_t keys[Capacity] = {};
+  child_ptr children[Capacity] = {};
+  using inner_node::inner_node;
+};
+
+using node4 = sorted_node<node_kind::node4, 4>;
+using node8 = sorted_node<node_kind::node8, 8>;
+using node16 = sorted_node<node_kind::node16, 16>;
+using node32 = sorted_node<node_kind::node32, 32>;
+
+/// Sixteen children of a node256, those whose byte has one high nibble;
+/// shared between versions like a node, with a count of its own.
+struct child_block : counted {
+  std::uint16_t count = 0;
+  child_ptr children[16] = {};
+};
+
+struct node256 : inner_node {
+  static constexpr node_kind kind_v = node_kind::node256;
+  static constexpr int capacity = 256;
+  /// blocks[b >> 4] holds the child of byte b at children[b & 15].
+  child_block* blocks[16] = {};
+  using inner_node::inner_node;
+
+  child_ptr child(std::uint8_t b) const noexcept {
+    const child_block* block = blocks[b >> 4];
+    return block == nullptr ? child_ptr{} : block->children[b & 15];
+  }
+};
+
+inline child_ptr::child_ptr(inner_node* n) noexcept
+    : bits_(reinterpret_cast<std::uintptr_t>(static_cast<counted*>(n))) {}
+inline inner_node* child_ptr::inner() const noexcept { return static_cast<inner_node*>(header()); }
+
+static_assert(sizeof(inner_node) == 24 && sizeof(node4) == 64 && sizeof(node8) == 96 &&
+                  sizeof(node16) == 168 && sizeof(node32) == 312 && sizeof(node256) == 152 &&
+                  sizeof(child_block) == 136,
+              "compact node layouts");
+static_assert(alignof(inner_node) == alignof(void*));
+
+/// sizeof the node struct of a kind: where its prefix bytes start.
+inline constexpr std::size_t node_struct_size(node_kind kind) noexcept {
+  switch (kind) {
+    case node_kind::node4:
+      return sizeof(node4);
+    case node_kind::node8:
+      return sizeof(node8);
+    case node_kind::node16:
+      return sizeof(node16);
+    case node_kind::node32:
+      return sizeof(node32);
+    case node_kind::node256:
+      break;
+  }
+  return sizeof(node256);
+}
+
+/// Bytes of the block that holds an inner node of a kind with a prefix.
+inline constexpr std::size_t node_block_size(node_kind kind, std::size_t prefix) noexcept {
+  return node_struct_size(kind) + prefix;
+}
+
+inline constexpr int node_capacity(node_kind kind) noexcept {
+  switch (kind) {
+    case node_kind::node4:
+      return 4;
+    case node_kind::node8:
+      return 8;
+    case node_kind::node16:
+      return 16;
+    case node_kind::node32:
+      return 32;
+    case node_kind::node256:
+      break;
+  }
+  return 256;
+}
+
+inline constexpr bool is_sorted_kind(node_kind kind) noexcept { return kind <= node_kind::node32; }
+
+/// The key and child arrays of a sorted node (node4 to node32).
+struct sorted_arrays {
+  std::uint8_t* keys;
+  child_ptr* children;
+};
+
+/// Requires: is_sorted_kind(n->kind).
+inline sorted_arrays sorted_of(const inner_node* cn) noexcept {
+  auto* n = const_cast<inner_node*>(cn);  // Callers keep constness themselves.
+  switch (n->kind) {
+    case node_kind::node4:
+      return {static_cast<node4*>(n)->keys, static_cast<node4*>(n)->children};
+    case node_kind::node8:
+      return {static_cast<node8*>(n)->keys, static_cast<node8*>(n)->children};
+    case node_kind::node16:
+      return {static_cast<node16*>(n)->keys, static_cast<node16*>(n)->children};
+    case node_kind::node32:
+    case node_kind::node256:
+      break;
+  }
+  return {static_cast<node32*>(n)->keys, static_cast<node32*>(n)->children};
+}
+
+inline char* prefix_data(inner_node* n) noexcept {
+  return reinterpret_cast<char*>(n) + node_struct_size(n->kind);
+}
+inline std::string_view prefix_of(const inner_node* n) noexcept {
+  return {reinterpret_cast<const char*>(n) + node_struct_size(n->kind), n->prefix_size};
+}
+
+/// Length of the longest common prefix of a and b.
+inline std::size_t common_prefix(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = std::min(a.size(), b.size());
+  std::size_t i = 0;
+  // Eight bytes at a time, then the tail.
+  while (i + 8 <= n) {
+    std::uint64_t x;
+    std::uint64_t y;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (x != y) {
+      if constexpr (std::endian::native == std::endian::little) {
+        return i + static_cast<std::size_t>(std::countr_zero(x ^ y) / 8);
+      } else {
+        break;
+      }
+    }
+    i += 8;
+  }
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
+
+inline std::uint8_t byte_at(std::string_view s, std::size_t i) noexcept {
+  return static_cast<std::uint8_t>(s[i]);
+}
+
+/// Position of b among the first `count` keys of a sorted node with room
+/// for `capacity`, or -1. Eight keys per 64-bit word (SWAR zero-byte
+/// search), so a node16 costs two word compares and no SIMD.
+inline int search_sorted(const std::uint8_t* keys, int count, int capacity,
+                         std::uint8_t b) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    if (capacity >= 8) {
+      constexpr std::uint64_t ones = 0x0101010101010101ULL;
+      constexpr std::uint64_t highs = 0x8080808080808080ULL;
+      const std::uint64_t pattern = ones * b;
+      for (int base = 0; base < count; base += 8) {
+        std::uint64_t word;
+        std::memcpy(&word, keys + base, 8);
+        word ^= pattern;
+        // The lowest set bit marks the first zero byte exactly; bits above
+        // it may be false positives, which unique keys make harmless.
+        const std::uint64_t hit = (word - ones) & ~word & highs;
+        if (hit != 0) {
+          const int i = base + std::countr_zero(hit) / 8;
+          return i < count ? i : -1;
+        }
+      }
+      return -1;
+    }
+  }
+  for (int i = 0; i < count; ++i) {
+    if (keys[i] == b) return i;
+  }
+  return -1;
+}
+
+/// The child under byte b, or null.
+inline child_ptr find_child(const inner_node* n, std::uint8_t b) noexcept {
+  if (n->kind == node_kind::node256) return static_cast<const node256*>(n)->child(b);
+  const sorted_arrays a = sorted_of(n);
+  const int i = search_sorted(a.keys, n->count, node_capacity(n->kind), b);
+  return i < 0 ? child_ptr{} : a.children[i];
+}
+
+/// Where a sorted node stores the child under byte b, or nullptr.
+/// Requires: is_sorted_kind(n->kind) (a node256's slots live in blocks that
+/// may be shared: node_memory::writable_child_slot).
+inline child_ptr* sorted_child_slot(inner_node* n, std::uint8_t b) noexcept {
+  const sorted_arrays a = sorted_of(n);
+  const int i = search_sorted(a.keys, n->count, node_capacity(n->kind), b);
+  return i < 0 ? nullptr : &a.children[i];
+}
+
+// --- slots: positions of children inside one node, for ordered walks ---------
+//
+// A slot is an index into the sorted arrays of node4 to node32 and a byte value
+// for node256; slots ascend with the children's bytes. leaf_slot
+// stands for the node's own leaf, which sorts before every child.
+
+inline constexpr int leaf_slot = -1;
+inline constexpr int no_slot = -2;
+
+/// The first slot after s (s may be leaf_slot), or no_slot.
+inline int next_slot(const inner_node* n, int s) noexcept {
+  if (n->kind != node_kind::node256) return s + 1 < n->count ? s + 1 : no_slot;
+  const auto* m = static_cast<const node256*>(n);
+  for (int b = s + 1; b < 256;) {
+    const child_block* block = m->blocks[b >> 4];
+    if (block == nullptr) {
+      b = (b | 15) + 1;
+      continue;
+    }
+    if (block->children[b & 15]) return b;
+    ++b;
+  }
+  return no_slot;
+}
+
+/// The last slot before s (s may be 256, past every slot), or no_slot.
+inline int prev_slot(const inner_node* n, int s) noexcept {
+  if (n->kind != node_kind::node256) {
+    const int t = std::min<int>(s, n->count) - 1;
+    return t >= 0 ? t : no_slot;
+  }
+  const auto* m = static_cast<const node256*>(n);
+  for (int b = std::min(s, 256) - 1; b >= 0;) {
+    const child_block* block = m->blocks[b >> 4];
+    if (block == nullptr) {
+      b = (b & ~15) - 1;
+      continue;
+    }
+    if (block->children[b & 15]) return b;
+    --b;
+  }
+  return no_slot;
+}
+
+inline int first_slot(const inner_node* n) noexcept { return next_slot(n, leaf_slot); }
+inline int last_slot(const inner_node* n) noexcept { return prev_slot(n, 256); }
+
+/// The first slot whose byte is >= b, or no_slot.
+inline int lower_slot(const inner_node* n, std::uint8_t b) noexcept {
+  if (!is_sorted_kind(n->kind)) return next_slot(n, static_cast<int>(b) - 1);
+  const std::uint8_t* keys = sorted_of(n).keys;
+  for (int i = 0; i < n->count; ++i) {
+    if (keys[i] >= b) return i;
+  }
+  return no_slot;
+}
+
+/// The last slot whose byte is <= b, or no_slot.
+inline int upper_slot(const inner_node* n, std::uint8_t b) noexcept {
+  if (!is_sorted_kind(n->kind)) return prev_slot(n, static_cast<int>(b) + 1);
+  const std::uint8_t* keys = sorted_of(n).keys;
+  for (int i = n->count - 1; i >= 0; --i) {
+    if (keys[i] <= b) return i;
+  }
+  return no_slot;
+}
+
+/// The byte of the child at slot s. Requires: s is a child slot of n.
+inline std::uint8_t slot_byte(const inner_node* n, int s) noexcept {
+  if (!is_sorted_kind(n->kind)) return static_cast<std::uint8_t>(s);
+  return sorted_of(n).keys[s];
+}
+
+/// The child at slot s. Requires: s is a child slot of n.
+inline child_ptr slot_child(const inner_node* n, int s) noexcept {
+  if (n->kind == node_kind::node256) {
+    return static_cast<const node256*>(n)->child(static_cast<std::uint8_t>(s));
+  }
+  return sorted_of(n).children[s];
+}
+
+/// Calls f(byte, child) for every child of n in ascending byte order.
+template <class F>
+void for_each_child(const inner_node* n, F&& f) {
+  switch (n->kind) {
+    case node_kind::node4:
+    case node_kind::node8:
+    case node_kind::node16:
+    case node_kind::node32: {
+      const sorted_arrays a = sorted_of(n);
+      for (int i = 0; i < n->count; ++i) f(a.keys[i], a.children[i]);
+      return;
+    }
+    case node_kind::node256:
+      break;
+  }
+  const auto* m = static_cast<const node256*>(n);
+  for (int high = 0; high < 16; ++high) {
+    const child_block* block = m->blocks[high];
+    if (block == nullptr) continue;
+    for (int low = 0; low < 16; ++low) {
+      if (block->children[low]) f(static_cast<std::uint8_t>(high << 4 | low), block->children[low]);
+    }
+  }
+}
+
+}  // namespace keel::index::detail
+// end keel/index/detail/node.hpp
+// begin keel/index/detail/node_memory.hpp
+// Making, copying, editing the child tables of, and freeing the radix tree's
+// nodes through a node policy.
+//
+// Reference counting (intrusive, atomic): retain is a relaxed increment;
+// release is an acq_rel decrement (skipped when the caller holds the last
+// reference), and the thread that drops the last reference frees the node
+// and releases its children, iteratively (an intrusive stack threaded
+// through the dying nodes' leaf fields), so a tree as deep as its longest
+// key never overflows the call stack. unique() is an acquire load, pairing
+// with the releases of other threads: seeing 1 means every other holder's
+// reads of the node happened before. A node256's child_blocks are counted
+// the same way and shared between copies of the node.
+//
+// rebuild() is the one way a node changes kind, prefix or owner: it makes a
+// new node and consumes the caller's reference to the old one. When the old
+// node is unique its children simply move (no refcount traffic) and its block
+// is freed; when it is shared, the new node retains every child (a node256
+// copy retains its blocks instead) and the old one is left to its other
+// holders.
+//
+// Thread safety: nodes and blocks with a count above one are never written;
+// release and retain may run on any thread.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <span>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+// begin keel/index/detail/node_edit.hpp
+// In-place edits of one sorted inner node (node4 to node32) that a
+// transaction owns alone: putting a child under a byte and taking one out,
+// and the kinds nodes grow and shrink into. They never allocate and never
+// touch reference counts; a node256's blocks are node_memory.hpp's business,
+// growing, shrinking and collapsing nodes mutation.hpp's.
+//
+// Thread safety: only on nodes the caller owns alone (count 1, reached
+// through owned nodes).
+
+#include <cassert>
+#include <cstdint>
+#include <cstring>
+
+
+namespace keel::index::detail {
+
+/// Puts c under byte b of a sorted node. Requires: is_sorted_kind(n->kind),
+/// n is not full and has no child under b.
+inline void insert_child(inner_node* n, std::uint8_t b, child_ptr c) noexcept {
+  assert(is_sorted_kind(n->kind) && n->count < node_capacity(n->kind));
+  const sorted_arrays a = sorted_of(n);
+  int i = n->count;
+  while (i > 0 && a.keys[i - 1] > b) --i;
+  std::memmove(a.keys + i + 1, a.keys + i, static_cast<std::size_t>(n->count - i));
+  std::memmove(a.children + i + 1, a.children + i, sizeof(child_ptr) * (n->count - i));
+  a.keys[i] = b;
+  a.children[i] = c;
+  ++n->count;
+}
+
+/// Takes the child under byte b out of a sorted node (without releasing
+/// it). Requires: is_sorted_kind(n->kind) and n has a child under b.
+inline void remove_child(inner_node* n, std::uint8_t b) noexcept {
+  assert(is_sorted_kind(n->kind));
+  const sorted_arrays a = sorted_of(n);
+  int i = 0;
+  while (a.keys[i] != b) ++i;
+  const int last = n->count - 1;
+  std::memmove(a.keys + i, a.keys + i + 1, static_cast<std::size_t>(last - i));
+  std::memmove(a.children + i, a.children + i + 1, sizeof(child_ptr) * (last - i));
+  a.keys[last] = 0;
+  a.children[last] = child_ptr{};
+  --n->count;
+}
+
+/// The kind a full node grows into.
+inline node_kind grown_kind(node_kind kind) noexcept {
+  switch (kind) {
+    case node_kind::node4:
+      return node_kind::node8;
+    case node_kind::node8:
+      return node_kind::node16;
+    case node_kind::node16:
+      return node_kind::node32;
+    case node_kind::node32:
+    case node_kind::node256:
+      break;
+  }
+  return node_kind::node256;
+}
+
+/// The kind a node of `count` children shrinks into, or its own kind. Each
+/// threshold sits below the point where the smaller kind would grow again
+/// (5, 9, 17, 33), so a node that oscillates around a boundary does not
+/// rebuild on every change.
+inline node_kind shrunk_kind(node_kind kind, int count) noexcept {
+  switch (kind) {
+    case node_kind::node4:
+      break;
+    case node_kind::node8:
+      if (count <= 3) return node_kind::node4;
+      break;
+    case node_kind::node16:
+      if (count <= 6) return node_kind::node8;
+      break;
+    case node_kind::node32:
+      if (count <= 13) return node_kind::node16;
+      break;
+    case node_kind::node256:
+      if (count <= 28) return node_kind::node32;
+      break;
+  }
+  return kind;
+}
+
+}  // namespace keel::index::detail
+// end keel/index/detail/node_edit.hpp
+
+namespace keel::index::detail {
+
+/// A prefix assembled from pieces: head, then an optional byte, then tail.
+struct prefix_pieces {
+  std::string_view head{};
+  int middle = -1;
+  std::string_view tail{};
+
+  std::size_t size() const noexcept { return head.size() + (middle >= 0 ? 1 : 0) + tail.size(); }
+  void write(char* out) const noexcept {
+    if (!head.empty()) std::memcpy(out, head.data(), head.size());
+    out += head.size();
+    if (middle >= 0) *out++ = static_cast<char>(middle);
+    if (!tail.empty()) std::memcpy(out, tail.data(), tail.size());
+  }
+};
+
+/// Drops one reference; true if it was the last (the caller frees). A count
+/// of one that the caller holds cannot grow behind its back (every other
+/// holder would be counted), so the last reference needs no atomic write;
+/// the acquire load orders the frees after the other holders' releases.
+inline bool drop_reference(counted* c) noexcept {
+  if (c->refs.load(std::memory_order_acquire) == 1) return true;
+  return c->refs.fetch_sub(1, std::memory_order_acq_rel) == 1;
+}
+
+inline void retain(counted* c) noexcept { c->refs.fetch_add(1, std::memory_order_relaxed); }
+inline void retain(child_ptr c) noexcept {
+  if (c) retain(c.header());
+}
+
+/// Whether the caller's reference is the only one. Requires: non-null.
+inline bool unique(const counted* c) noexcept {
+  return c->refs.load(std::memory_order_acquire) == 1;
+}
+inline bool unique(child_ptr c) noexcept { return unique(c.header()); }
+
+/// Each child's count sits on a cache line of its own, and an atomic update
+/// waits for its line: fetching them all first lets the misses overlap.
+template <class Range>
+void prefetch_counts([[maybe_unused]] const Range& children, [[maybe_unused]] int count) noexcept {
+#if defined(__GNUC__)
+  if (count > 4) {
+    for (const child_ptr c : children) {
+      if (c) __builtin_prefetch(c.header(), 1);
+    }
+  }
+#endif
+}
+
+template <class Value, class Policy>
+struct node_memory {
+  using leaf_type = leaf<Value>;
+  static constexpr std::size_t leaf_align = alignof(leaf_type);
+  static constexpr std::size_t node_align = alignof(node256);
+  static constexpr std::size_t block_align = alignof(child_block);
+
+  // --- leaves ------------------------------------------------------------------
+
+  /// A new leaf storing `suffix` and a Value made from value.
+  template <class V>
+  static leaf_type* make_leaf(const prefix_pieces& suffix, V&& value) {
+    const std::size_t ssize = suffix.size();
+    // Keys are index keys; anything near 4 GiB is a caller bug, not input.
+    if (ssize > UINT32_MAX) throw std::length_error("keel::index: key over 4 GiB");
+    const std::size_t size = leaf_type::block_size(ssize);
+    void* raw = Policy::allocate(size, leaf_align);
+    leaf_type* l;
+    try {
+      l = new (raw) leaf_type(static_cast<std::uint32_t>(ssize), std::forward<V>(value));
+    } catch (...) {
+      Policy::deallocate(raw, size, leaf_align);
+      throw;
+    }
+    suffix.write(l->suffix_data());
+    return l;
+  }
+  template <class V>
+  static leaf_type* make_leaf(std::string_view suffix, V&& value) {
+    return make_leaf(prefix_pieces{suffix}, std::forward<V>(value));
+  }
+
+  static void destroy_leaf(leaf_type* l) noexcept {
+    const std::size_t size = leaf_type::block_size(l->suffix_size);
+    l->~leaf_type();
+    Policy::deallocate(l, size, leaf_align);
+  }
+
+  /// The leaf at c, moved to another depth: a new leaf storing `suffix`
+  /// with c's value (moved if the caller owns c alone, else copied).
+  /// Consumes the caller's reference to c; on an exception nothing is.
+  static child_ptr move_leaf(child_ptr c, const prefix_pieces& suffix) {
+    leaf_type* old = c.template as_leaf<Value>();
+    if (unique(c)) {
+      leaf_type* fresh = make_leaf(suffix, std::move_if_noexcept(old->value));
+      destroy_leaf(old);
+      return child_ptr(fresh);
+    }
+    leaf_type* fresh = make_leaf(suffix, std::as_const(old->value));
+    release(c);
+    return child_ptr(fresh);
+  }
+
+  // --- inner nodes and blocks ------------------------------------------------------
+
+  /// A new, empty inner node of a kind with a prefix.
+  static inner_node* make_node(node_kind kind, const prefix_pieces& prefix) {
+    const std::size_t psize = prefix.size();
+    if (psize > UINT32_MAX) throw std::length_error("keel::index: key over 4 GiB");
+    void* raw = Policy::allocate(node_block_size(kind, psize), node_align);
+    const auto p32 = static_cast<std::uint32_t>(psize);
+    inner_node* n = nullptr;
+    switch (kind) {
+      case node_kind::node4:
+        n = new (raw) node4(kind, p32);
+        break;
+      case node_kind::node8:
+        n = new (raw) node8(kind, p32);
+        break;
+      case node_kind::node16:
+        n = new (raw) node16(kind, p32);
+        break;
+      case node_kind::node32:
+        n = new (raw) node32(kind, p32);
+        break;
+      case node_kind::node256:
+        n = new (raw) node256(kind, p32);
+        break;
+    }
+    prefix.write(prefix_data(n));
+    return n;
+  }
+
+  /// Frees n's block without touching its children. Requires: the caller
+  /// owns n and has moved or released everything it referenced (a node256's
+  /// blocks included).
+  static void free_shell(inner_node* n) noexcept {
+    Policy::deallocate(n, node_block_size(n->kind, n->prefix_size), node_align);
+  }
+
+  static child_block* make_block() {
+    return new (Policy::allocate(sizeof(child_block), block_align)) child_block();
+  }
+  static void free_block_shell(child_block* block) noexcept {
+    Policy::deallocate(block, sizeof(child_block), block_align);
+  }
+
+  /// Frees a node256 that rebuild() was filling, and its blocks, leaving
+  /// the children alone (they still belong to the node being rebuilt).
+  static void discard(inner_node* n) noexcept {
+    if (n->kind == node_kind::node256) {
+      for (child_block* block : static_cast<node256*>(n)->blocks) {
+        if (block != nullptr) free_block_shell(block);
+      }
+    }
+    free_shell(n);
+  }
+
+  /// Appends a child to a node that is not full; bytes arrive ascending.
+  /// Throws only when a node256 needs a new block.
+  static void append_child(inner_node* n, std::uint8_t b, child_ptr c) {
+    if (n->kind == node_kind::node256) {
+      child_block*& block = static_cast<node256*>(n)->blocks[b >> 4];
+      if (block == nullptr) block = make_block();
+      block->children[b & 15] = c;
+      ++block->count;
+    } else {
+      const sorted_arrays a = sorted_of(n);
+      a.keys[n->count] = b;
+      a.children[n->count] = c;
+    }
+    ++n->count;
+  }
+
+  /// A node of `kind` with `prefix` holding n's children and leaf; consumes
+  /// the caller's reference to n. Requires: n's children fit in `kind`; the
+  /// caller reached n through nodes it owns alone. On an exception nothing
+  /// is consumed.
+  static inner_node* rebuild(inner_node* n, node_kind kind, const prefix_pieces& prefix) {
+    inner_node* m = make_node(kind, prefix);  // Copies the prefix before n may be freed.
+    const bool same_kind = kind == n->kind;
+    if (same_kind) {
+      // Sorted arrays, or a node256's block pointers: the body as it is.
+      constexpr std::size_t body = sizeof(inner_node);
+      std::memcpy(reinterpret_cast<char*>(m) + body, reinterpret_cast<const char*>(n) + body,
+                  node_struct_size(kind) - body);
+      m->count = n->count;
+    } else {
+      try {
+        for_each_child(n, [m](std::uint8_t b, child_ptr c) { append_child(m, b, c); });
+      } catch (...) {
+        discard(m);
+        throw;
+      }
+    }
+    m->leaf = n->leaf;
+    if (unique(child_ptr(n))) {
+      // n's references move to m; a node256's blocks move too (same kind),
+      // or give their children up (another kind).
+      if (!same_kind && n->kind == node_kind::node256) release_blocks_keeping_children(n);
+      free_shell(n);
+    } else {
+      if (same_kind && kind == node_kind::node256) {
+        for (child_block* block : static_cast<node256*>(m)->blocks) {
+          if (block != nullptr) retain(block);
+        }
+      } else {
+        retain_children(m);
+      }
+      retain(m->leaf);
+      release(child_ptr(n));
+    }
+    return m;
+  }
+
+  /// Makes the inner node at slot writable: returns it if the caller owns it
+  /// alone, else replaces it there by a copy. Requires: the slot belongs to
+  /// a node (or handle) the caller owns alone.
+  static inner_node* writable(child_ptr& slot) {
+    inner_node* n = slot.inner();
+    if (unique(slot)) return n;
+    inner_node* m = rebuild(n, n->kind, prefix_pieces{prefix_of(n)});
+    slot = child_ptr(m);
+    return m;
+  }
+
+  /// Where writable n stores the child under byte b (copying a shared
+  /// node256 block first), or nullptr if there is none.
+  static child_ptr* writable_child_slot(inner_node* n, std::uint8_t b) {
+    if (n->kind != node_kind::node256) return sorted_child_slot(n, b);
+    child_block*& block = static_cast<node256*>(n)->blocks[b >> 4];
+    if (block == nullptr || !block->children[b & 15]) return nullptr;
+    if (!unique(block)) {
+      child_block* copy = make_block();
+      std::memcpy(copy->children, block->children, sizeof(block->children));
+      copy->count = block->count;
+      retain_block_children(copy);
+      release_block(std::exchange(block, copy));
+    }
+    return &block->children[b & 15];
+  }
+
+  /// Puts c under byte b of writable n. Requires: n is not full and has no
+  /// child under b. Throws only when a node256 needs a new block.
+  static void add_child(inner_node* n, std::uint8_t b, child_ptr c) {
+    if (n->kind != node_kind::node256) {
+      insert_child(n, b, c);
+      return;
+    }
+    child_block*& block = static_cast<node256*>(n)->blocks[b >> 4];
+    if (block == nullptr) {
+      block = make_block();
+    } else if (!unique(block)) {
+      child_block* copy = make_block();
+      std::memcpy(copy->children, block->children, sizeof(block->children));
+      copy->count = block->count;
+      retain_block_children(copy);
+      release_block(std::exchange(block, copy));
+    }
+    block->children[b & 15] = c;
+    ++block->count;
+    ++n->count;
+  }
+
+  /// Takes the child under byte b out of writable n, without releasing it.
+  /// Requires: n has a child under b, in a block made writable (by
+  /// writable_child_slot) if n is a node256.
+  static void remove_child(inner_node* n, std::uint8_t b) noexcept {
+    if (n->kind != node_kind::node256) {
+      detail::remove_child(n, b);
+      return;
+    }
+    child_block*& block = static_cast<node256*>(n)->blocks[b >> 4];
+    block->children[b & 15] = child_ptr{};
+    if (--block->count == 0) {
+      free_block_shell(block);
+      block = nullptr;
+    }
+    --n->count;
+  }
+
+  /// Gives up a writable node256's blocks, keeping the references to their
+  /// children for whoever takes them over: a block of its own is freed, a
+  /// shared one stays with its other holders after its children are retained.
+  static void release_blocks_keeping_children(inner_node* n) noexcept {
+    for (child_block*& block : static_cast<node256*>(n)->blocks) {
+      if (block == nullptr) continue;
+      if (unique(block)) {
+        free_block_shell(block);
+      } else {
+        retain_block_children(block);
+        release_block(block);
+      }
+      block = nullptr;
+    }
+  }
+
+  // --- references ------------------------------------------------------------
+
+  /// Takes a reference on every child of n (not its leaf).
+  static void retain_children(const inner_node* n) noexcept {
+    if (is_sorted_kind(n->kind)) {
+      const sorted_arrays a = sorted_of(n);
+      prefetch_counts(std::span<const child_ptr>(a.children, n->count), n->count);
+    }
+    for_each_child(n, [](std::uint8_t, child_ptr c) { retain(c); });
+  }
+
+  static void retain_block_children(const child_block* block) noexcept {
+    prefetch_counts(block->children, block->count);
+    for (const child_ptr c : block->children) retain(c);
+  }
+
+  /// Drops one reference to a block; the last one releases its children.
+  static void release_block(child_block* block) noexcept {
+    if (!drop_reference(block)) return;
+    for (const child_ptr c : block->children) release(c);
+    free_block_shell(block);
+  }
+
+  /// Drops one reference; frees whatever no one references any more.
+  static void release(child_ptr c) noexcept {
+    if (!c || !drop_reference(c.header())) return;
+    if (c.is_leaf()) {
+      destroy_leaf(c.template as_leaf<Value>());
+      return;
+    }
+    // Dead inner nodes wait on a stack linked through their leaf fields.
+    inner_node* stack = nullptr;
+    auto drop = [&stack](child_ptr ch) noexcept {
+      if (!ch || !drop_reference(ch.header())) return;
+      if (ch.is_leaf()) {
+        destroy_leaf(ch.template as_leaf<Value>());
+        return;
+      }
+      inner_node* n = ch.inner();
+      const child_ptr l = n->leaf;
+      if (l && drop_reference(l.header())) destroy_leaf(l.template as_leaf<Value>());
+      n->leaf = child_ptr(stack);
+      stack = n;
+    };
+    {
+      inner_node* n = c.inner();
+      const child_ptr l = n->leaf;
+      if (l && drop_reference(l.header())) destroy_leaf(l.template as_leaf<Value>());
+      n->leaf = child_ptr(stack);
+      stack = n;
+    }
+    while (stack != nullptr) {
+      inner_node* n = stack;
+      stack = n->leaf ? n->leaf.inner() : nullptr;
+      if (n->kind == node_kind::node256) {
+        for (child_block* block : static_cast<node256*>(n)->blocks) {
+          if (block == nullptr || !drop_reference(block)) continue;
+          prefetch_counts(block->children, block->count);
+          for (const child_ptr ch : block->children) drop(ch);
+          free_block_shell(block);
+        }
+      } else {
+        const sorted_arrays a = sorted_of(n);
+        prefetch_counts(std::span<const child_ptr>(a.children, n->count), n->count);
+        for (int i = 0; i < n->count; ++i) drop(a.children[i]);
+      }
+      free_shell(n);
+    }
+  }
+};
+
+}  // namespace keel::index::detail
+// end keel/index/detail/node_memory.hpp
+// begin keel/index/detail/read_api.hpp
+// The read-only half of the API, shared by tree (a committed snapshot) and
+// transaction (its uncommitted state): each function takes the root.
+//
+// Thread safety: read-only; see tree.hpp and transaction.hpp.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+// begin keel/index/detail/cursor.hpp
+// A position in a tree's ordered sequence of keys: the walk behind iterators,
+// reverse iterators, lower_bound, reverse_lower_bound and seek_prefix.
+//
+// A cursor keeps the path from its root to the current leaf as a stack of
+// frames (inner node, slot, depth): the slot is the child the path goes
+// through, or leaf_slot when the current leaf is that node's own leaf (which
+// sorts before its children); depth is the key length where the node
+// starts. next() moves past the subtree at the top frame's slot, prev()
+// before it; both go down the first or last child of the next subtree. The
+// root is kept so that prev() from the end finds the last key. A cursor over
+// a subtree (seek_prefix) has that subtree as its root and the bytes above it
+// as its base.
+//
+// Leaves store only the bytes below their position, so the cursor assembles
+// the current key in a buffer of its own: the base, then each node's prefix
+// and branch byte down the stack, then the leaf's suffix. key() views that
+// buffer and changes when the cursor moves.
+//
+// Invariants: current is null exactly at the end; otherwise it is the leaf at
+// the top frame's slot, or the top frame's node's own leaf (leaf_slot), or,
+// with an empty stack, the root itself; key_ holds the current key.
+//
+// Thread safety: a cursor reads nodes only; it stays valid as long as the
+// nodes it walks are neither freed nor changed (see iterator.hpp).
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string_view>
+#include <utility>
+
+#include <boost/container/small_vector.hpp>
+
+
+namespace keel::index::detail {
+
+/// The bytes of the key a cursor stands on: inline up to 64 bytes, on the
+/// heap beyond, grown by memcpy (iteration rewrites its tail at every step).
+class key_buffer {
+ public:
+  key_buffer() noexcept = default;
+  explicit key_buffer(std::string_view s) { append(s); }
+  key_buffer(const key_buffer& other) { append(other.view()); }
+  key_buffer& operator=(const key_buffer& other) {
+    if (this != &other) {
+      size_ = 0;
+      append(other.view());
+    }
+    return *this;
+  }
+  key_buffer(key_buffer&& other) noexcept { take(other); }
+  key_buffer& operator=(key_buffer&& other) noexcept {
+    if (this != &other) {
+      release();
+      take(other);
+    }
+    return *this;
+  }
+  ~key_buffer() { release(); }
+
+  std::string_view view() const noexcept { return {data(), size_}; }
+  std::size_t size() const noexcept { return size_; }
+  /// Requires: n <= size().
+  void truncate(std::size_t n) noexcept { size_ = n; }
+  void append(std::string_view s) {
+    reserve(size_ + s.size());
+    if (!s.empty()) std::memcpy(data() + size_, s.data(), s.size());
+    size_ += s.size();
+  }
+  void push_back(char c) {
+    reserve(size_ + 1);
+    data()[size_++] = c;
+  }
+
+ private:
+  static constexpr std::size_t inline_capacity = 64;
+
+  char* data() noexcept { return heap_ != nullptr ? heap_ : inline_; }
+  const char* data() const noexcept { return heap_ != nullptr ? heap_ : inline_; }
+  void reserve(std::size_t n) {
+    const std::size_t capacity = heap_ != nullptr ? capacity_ : inline_capacity;
+    if (n <= capacity) return;
+    const std::size_t grown = std::max(n, 2 * capacity);
+    auto* bigger = static_cast<char*>(::operator new(grown));
+    std::memcpy(bigger, data(), size_);
+    release();
+    heap_ = bigger;
+    capacity_ = grown;
+  }
+  void release() noexcept {
+    if (heap_ != nullptr) ::operator delete(heap_);
+    heap_ = nullptr;
+  }
+  void take(key_buffer& other) noexcept {
+    size_ = other.size_;
+    if (other.heap_ != nullptr) {
+      heap_ = std::exchange(other.heap_, nullptr);
+      capacity_ = other.capacity_;
+    } else {
+      std::memcpy(inline_, other.inline_, size_);
+    }
+    other.size_ = 0;
+  }
+
+  char* heap_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+  char inline_[inline_capacity];
+};
+
+template <class Value>
+class cursor {
+ public:
+  using leaf_type = leaf<Value>;
+
+  cursor() = default;
+  /// A cursor over the tree at root, whose keys all start with base.
+  explicit cursor(child_ptr root, std::string_view base = {})
+      : root_(root), base_size_(base.size()), key_(base) {}
+
+  const leaf_type* current() const noexcept { return current_; }
+  /// The current key. Requires: not at the end.
+  std::string_view key() const noexcept { return key_.view(); }
+
+  /// Goes to the first key.
+  void seek_first() {
+    reset();
+    if (root_) descend_first(root_, base_size_);
+  }
+
+  /// Goes to the last key.
+  void seek_last() {
+    reset();
+    if (root_) descend_last(root_, base_size_);
+  }
+
+  /// Goes to the first key >= key. Requires: a root cursor (no base).
+  void seek_lower_bound(std::string_view key) {
+    reset();
+    child_ptr c = root_;
+    std::size_t depth = 0;
+    while (c) {
+      if (c.is_leaf()) {
+        const leaf_type* l = c.template as_leaf<Value>();
+        // The path matched key[0, depth): the suffix decides.
+        if (l->suffix() >= key.substr(depth)) {
+          at_leaf(l, depth);
+        } else {
+          advance();
+        }
+        return;
+      }
+      const inner_node* n = c.inner();
+      const std::string_view prefix = prefix_of(n);
+      const std::string_view rest = key.substr(depth);
+      const std::size_t m = common_prefix(prefix, rest);
+      if (m < prefix.size()) {
+        // The key ends inside the prefix or leaves it: the whole subtree is
+        // above the key, or the whole subtree is below it.
+        if (m == rest.size() || byte_at(prefix, m) > byte_at(rest, m)) {
+          descend_first(c, depth);
+        } else {
+          advance();
+        }
+        return;
+      }
+      if (depth + prefix.size() == key.size()) {  // The node's own leaf is the key.
+        descend_first(c, depth);
+        return;
+      }
+      const std::uint8_t b = byte_at(key, depth + prefix.size());
+      const int s = lower_slot(n, b);
+      if (s == no_slot) {  // The node's leaf and all its children are below the key.
+        advance();
+        return;
+      }
+      enter(n, depth);
+      depth = take(s);
+      c = slot_child(n, s);
+      if (slot_byte(n, s) != b) {
+        descend_first(c, depth);
+        return;
+      }
+    }
+  }
+
+  /// Goes to the last key <= key. Requires: a root cursor (no base).
+  void seek_reverse_lower_bound(std::string_view key) {
+    reset();
+    child_ptr c = root_;
+    std::size_t depth = 0;
+    while (c) {
+      if (c.is_leaf()) {
+        const leaf_type* l = c.template as_leaf<Value>();
+        if (l->suffix() <= key.substr(depth)) {
+          at_leaf(l, depth);
+        } else {
+          retreat();
+        }
+        return;
+      }
+      const inner_node* n = c.inner();
+      const std::string_view prefix = prefix_of(n);
+      const std::string_view rest = key.substr(depth);
+      const std::size_t m = common_prefix(prefix, rest);
+      if (m < prefix.size()) {
+        if (m < rest.size() && byte_at(prefix, m) < byte_at(rest, m)) {
+          descend_last(c, depth);  // The whole subtree is below the key.
+        } else {
+          retreat();  // The whole subtree is above it.
+        }
+        return;
+      }
+      if (depth + prefix.size() == key.size()) {  // Only the node's own leaf can be <= key.
+        stop_at_own_leaf(n, depth);
+        return;
+      }
+      const std::uint8_t b = byte_at(key, depth + prefix.size());
+      const int s = upper_slot(n, b);
+      if (s == no_slot) {
+        stop_at_own_leaf(n, depth);
+        return;
+      }
+      enter(n, depth);
+      depth = take(s);
+      c = slot_child(n, s);
+      if (slot_byte(n, s) != b) {
+        descend_last(c, depth);
+        return;
+      }
+    }
+  }
+
+  /// Moves to the next key. Requires: not at the end.
+  void next() { advance(); }
+
+  /// Moves to the previous key; from the end, to the last key.
+  void prev() {
+    if (current_ == nullptr) {
+      seek_last();
+    } else {
+      retreat();
+    }
+  }
+
+  /// Moves to the next key; from the end, to the first key.
+  void next_or_first() {
+    if (current_ == nullptr) {
+      seek_first();
+    } else {
+      advance();
+    }
+  }
+
+ private:
+  struct frame {
+    const inner_node* node;
+    int slot;
+    /// The key length where the node starts (before its prefix).
+    std::uint32_t depth;
+  };
+
+  void reset() {
+    stack_.clear();
+    key_.truncate(base_size_);
+    current_ = nullptr;
+  }
+
+  /// Pushes n, starting at depth, and spells its prefix into the key.
+  void enter(const inner_node* n, std::size_t depth) {
+    stack_.push_back({n, leaf_slot, static_cast<std::uint32_t>(depth)});
+    key_.truncate(depth);
+    key_.append(prefix_of(n));
+  }
+
+  /// Points the top frame at slot s and spells its byte; returns the depth
+  /// where the child starts.
+  std::size_t take(int s) {
+    frame& f = stack_.back();
+    f.slot = s;
+    const std::size_t end = f.depth + f.node->prefix_size;
+    key_.truncate(end);
+    key_.push_back(static_cast<char>(slot_byte(f.node, s)));
+    return end + 1;
+  }
+
+  /// Makes l, at depth, the current leaf.
+  void at_leaf(const leaf_type* l, std::size_t depth) {
+    key_.truncate(depth);
+    key_.append(l->suffix());
+    current_ = l;
+  }
+
+  /// Positions at the own leaf of the top frame's node.
+  void at_own_leaf() {
+    frame& f = stack_.back();
+    f.slot = leaf_slot;
+    at_leaf(f.node->leaf.template as_leaf<Value>(), f.depth + f.node->prefix_size);
+  }
+
+  /// Goes down to the first leaf of the subtree at c, which starts at depth.
+  void descend_first(child_ptr c, std::size_t depth) {
+    for (;;) {
+      if (c.is_leaf()) {
+        at_leaf(c.template as_leaf<Value>(), depth);
+        return;
+      }
+      const inner_node* n = c.inner();
+      enter(n, depth);
+      if (n->leaf) {
+        at_own_leaf();
+        return;
+      }
+      const int s = first_slot(n);
+      depth = take(s);
+      c = slot_child(n, s);
+    }
+  }
+
+  /// Goes down to the last leaf of the subtree at c, which starts at depth.
+  void descend_last(child_ptr c, std::size_t depth) {
+    for (;;) {
+      if (c.is_leaf()) {
+        at_leaf(c.template as_leaf<Value>(), depth);
+        return;
+      }
+      const inner_node* n = c.inner();
+      enter(n, depth);
+      const int s = last_slot(n);
+      if (s == no_slot) {  // Only a leaf (not canonical, but walkable).
+        at_own_leaf();
+        return;
+      }
+      depth = take(s);
+      c = slot_child(n, s);
+    }
+  }
+
+  /// Positions at n's own leaf (everything else of n being above the
+  /// target), or before n when it has none.
+  void stop_at_own_leaf(const inner_node* n, std::size_t depth) {
+    if (n->leaf) {
+      enter(n, depth);
+      at_own_leaf();
+    } else {
+      retreat();
+    }
+  }
+
+  /// Moves past what the top frame points at: the next child, or up.
+  void advance() {
+    while (!stack_.empty()) {
+      const frame& f = stack_.back();
+      const int s = next_slot(f.node, f.slot);
+      if (s != no_slot) {
+        const inner_node* n = f.node;
+        const std::size_t depth = take(s);
+        descend_first(slot_child(n, s), depth);
+        return;
+      }
+      stack_.pop_back();
+    }
+    current_ = nullptr;
+  }
+
+  /// Moves before what the top frame points at: the previous child, the
+  /// node's own leaf, or up.
+  void retreat() {
+    while (!stack_.empty()) {
+      const frame& f = stack_.back();
+      if (f.slot != leaf_slot) {
+        const int s = prev_slot(f.node, f.slot);
+        if (s != no_slot) {
+          const inner_node* n = f.node;
+          const std::size_t depth = take(s);
+          descend_last(slot_child(n, s), depth);
+          return;
+        }
+        if (f.node->leaf) {
+          at_own_leaf();
+          return;
+        }
+      }
+      stack_.pop_back();
+    }
+    current_ = nullptr;
+  }
+
+  child_ptr root_{};
+  std::size_t base_size_ = 0;
+  const leaf_type* current_ = nullptr;
+  boost::container::small_vector<frame, 12> stack_{};
+  key_buffer key_{};
+};
+
+}  // namespace keel::index::detail
+// end keel/index/detail/cursor.hpp
+// begin keel/index/detail/lookup.hpp
+// Point lookups over a tree's root: the leaf of a key, the longest stored key
+// that is a prefix of a key, and the subtree holding every key that starts
+// with a prefix.
+//
+// Each walks down comparing the compressed prefixes it passes with the key,
+// since a leaf stores only the bytes below its position (node.hpp): reaching
+// a leaf at depth d means the key's first d bytes matched the path, and the
+// leaf's suffix is compared with the rest.
+//
+// Thread safety: read-only; safe on any tree that is not being mutated.
+
+#include <cstddef>
+#include <cstring>
+#include <string_view>
+
+
+namespace keel::index::detail {
+
+/// Whether key continues at depth with the prefix of n.
+inline bool prefix_matches(const inner_node* n, std::string_view key, std::size_t depth) noexcept {
+  const std::size_t size = n->prefix_size;
+  if (size == 0) return true;
+  return key.size() - depth >= size &&
+         std::memcmp(key.data() + depth, prefix_of(n).data(), size) == 0;
+}
+
+/// The leaf whose key is exactly `key`, or nullptr.
+template <class Value>
+const leaf<Value>* find_leaf(child_ptr c, std::string_view key) noexcept {
+  std::size_t depth = 0;
+  while (c) {
+    if (c.is_leaf()) {
+      const leaf<Value>* l = c.template as_leaf<Value>();
+      return l->suffix() == key.substr(depth) ? l : nullptr;
+    }
+    const inner_node* n = c.inner();
+    if (!prefix_matches(n, key, depth)) return nullptr;
+    depth += n->prefix_size;
+    if (depth == key.size()) return n->leaf ? n->leaf.template as_leaf<Value>() : nullptr;
+    c = find_child(n, byte_at(key, depth));
+    ++depth;
+  }
+  return nullptr;
+}
+
+/// A stored key that is a prefix of another key: its leaf and its length.
+template <class Value>
+struct prefix_match {
+  const leaf<Value>* found = nullptr;
+  std::size_t size = 0;
+};
+
+/// The longest stored key that is a prefix of `key` (or equal), if any.
+template <class Value>
+prefix_match<Value> longest_prefix_leaf(child_ptr c, std::string_view key) noexcept {
+  prefix_match<Value> best;
+  std::size_t depth = 0;
+  while (c) {
+    if (c.is_leaf()) {
+      const leaf<Value>* l = c.template as_leaf<Value>();
+      if (key.substr(depth).starts_with(l->suffix())) best = {l, depth + l->suffix_size};
+      break;
+    }
+    const inner_node* n = c.inner();
+    if (!prefix_matches(n, key, depth)) break;
+    depth += n->prefix_size;
+    if (n->leaf) best = {n->leaf.template as_leaf<Value>(), depth};
+    if (depth == key.size()) break;
+    c = find_child(n, byte_at(key, depth));
+    ++depth;
+  }
+  return best;
+}
+
+/// The smallest subtree holding every key that starts with a prefix.
+struct located_subtree {
+  /// A leaf or an inner node, or null when no key starts with the prefix.
+  child_ptr root{};
+  /// The bytes of the prefix above it: its keys start with prefix[0, depth).
+  std::size_t depth = 0;
+};
+
+template <class Value>
+located_subtree locate_prefix(child_ptr c, std::string_view prefix) noexcept {
+  std::size_t depth = 0;
+  while (c) {
+    const std::string_view rest = prefix.substr(depth);
+    if (c.is_leaf()) {
+      if (!c.template as_leaf<Value>()->suffix().starts_with(rest)) return {};
+      return {c, depth};
+    }
+    const inner_node* n = c.inner();
+    const std::string_view node_prefix = prefix_of(n);
+    if (rest.size() <= node_prefix.size()) {
+      if (!node_prefix.starts_with(rest)) return {};
+      return {c, depth};
+    }
+    if (!rest.starts_with(node_prefix)) return {};
+    depth += node_prefix.size();
+    c = find_child(n, byte_at(prefix, depth));
+    ++depth;
+  }
+  return {};
+}
+
+}  // namespace keel::index::detail
+// end keel/index/detail/lookup.hpp
+// begin keel/index/iterator.hpp
+// Iterators over a radix tree's keys in byte order (unsigned, shorter first,
+// the order of std::string's operator<): iterator ascends, reverse_iterator
+// descends, range is what seek_prefix returns.
+//
+// Dereferencing gives an entry {key, value} by value. key views a buffer in
+// the iterator, where it assembles each key as it walks (leaves store only
+// the bytes below their position): it is valid until the iterator moves or
+// goes away. value refers to the stored value and stays valid while the tree
+// (or any copy of it) that the iterator came from is alive. Iterators stay
+// valid as long as that tree; a transaction's iterators and entries are
+// valid until its next write.
+// Iterators are bidirectional (decrementing end() gives the last key);
+// reverse_iterator is a distinct type that walks the other way, so
+// reverse_lower_bound can start anywhere.
+//
+// Thread safety: like const access to the tree they came from; an iterator
+// object itself is not shared between threads.
+
+#include <cstddef>
+#include <iterator>
+#include <string_view>
+#include <utility>
+
+
+namespace keel::index {
+
+/// One stored key and its value.
+template <class Value>
+struct entry {
+  std::string_view key;
+  const Value& value;
+};
+
+namespace detail {
+
+/// What operator-> returns for iterators whose entries are values.
+template <class Value>
+struct entry_arrow {
+  entry<Value> e;
+  const entry<Value>* operator->() const noexcept { return &e; }
+};
+
+/// The iterator of one direction; Forward ascends.
+template <class Value, bool Forward>
+class basic_iterator {
+ public:
+  using iterator_concept = std::bidirectional_iterator_tag;
+  using iterator_category = std::input_iterator_tag;  // entries are values, not references
+  using value_type = entry<Value>;
+  using difference_type = std::ptrdiff_t;
+  using reference = entry<Value>;
+
+  basic_iterator() = default;
+
+  reference operator*() const noexcept { return {cursor_.key(), cursor_.current()->value}; }
+  entry_arrow<Value> operator->() const noexcept { return {**this}; }
+
+  basic_iterator& operator++() {
+    if constexpr (Forward) {
+      cursor_.next();
+    } else {
+      cursor_.prev();
+    }
+    return *this;
+  }
+  basic_iterator operator++(int) {
+    basic_iterator old = *this;
+    ++*this;
+    return old;
+  }
+  basic_iterator& operator--() {
+    if constexpr (Forward) {
+      cursor_.prev();
+    } else {
+      cursor_.next_or_first();
+    }
+    return *this;
+  }
+  basic_iterator operator--(int) {
+    basic_iterator old = *this;
+    --*this;
+    return old;
+  }
+
+  /// Iterators are equal when they stand on the same leaf, or both at the end.
+  friend bool operator==(const basic_iterator& a, const basic_iterator& b) noexcept {
+    return a.cursor_.current() == b.cursor_.current();
+  }
+
+  /// For the tree and the transaction that create iterators.
+  explicit basic_iterator(cursor<Value> c) : cursor_(std::move(c)) {}
+
+ private:
+  cursor<Value> cursor_{};
+};
+
+}  // namespace detail
+
+/// Ascending iterator.
+template <class Value>
+using iterator = detail::basic_iterator<Value, true>;
+
+/// Descending iterator.
+template <class Value>
+using reverse_iterator = detail::basic_iterator<Value, false>;
+
+/// The keys that start with one prefix, ascending (seek_prefix's result).
+template <class Value>
+class range {
+ public:
+  range() = default;
+  range(index::iterator<Value> first, index::iterator<Value> last)
+      : first_(std::move(first)), last_(std::move(last)) {}
+
+  const index::iterator<Value>& begin() const noexcept { return first_; }
+  const index::iterator<Value>& end() const noexcept { return last_; }
+  bool empty() const noexcept { return first_ == last_; }
+
+ private:
+  index::iterator<Value> first_{};
+  index::iterator<Value> last_{};
+};
+
+}  // namespace keel::index
+// end keel/index/iterator.hpp
+
+namespace keel::index::detail {
+
+template <class Value>
+struct read_api {
+  static const Value* find(child_ptr root, std::string_view key) noexcept {
+    const leaf<Value>* l = find_leaf<Value>(root, key);
+    return l == nullptr ? nullptr : &l->value;
+  }
+
+  static iterator<Value> begin(child_ptr root) {
+    cursor<Value> c(root);
+    c.seek_first();
+    return iterator<Value>(std::move(c));
+  }
+  static iterator<Value> end(child_ptr root) { return iterator<Value>(cursor<Value>(root)); }
+
+  static reverse_iterator<Value> rbegin(child_ptr root) {
+    cursor<Value> c(root);
+    c.seek_last();
+    return reverse_iterator<Value>(std::move(c));
+  }
+  static reverse_iterator<Value> rend(child_ptr root) {
+    return reverse_iterator<Value>(cursor<Value>(root));
+  }
+
+  static iterator<Value> lower_bound(child_ptr root, std::string_view key) {
+    cursor<Value> c(root);
+    c.seek_lower_bound(key);
+    return iterator<Value>(std::move(c));
+  }
+
+  static reverse_iterator<Value> reverse_lower_bound(child_ptr root, std::string_view key) {
+    cursor<Value> c(root);
+    c.seek_reverse_lower_bound(key);
+    return reverse_iterator<Value>(std::move(c));
+  }
+
+  static range<Value> seek_prefix(child_ptr root, std::string_view prefix) {
+    const located_subtree found = locate_prefix<Value>(root, prefix);
+    const std::string_view base = prefix.substr(0, found.depth);
+    cursor<Value> first(found.root, base);
+    first.seek_first();
+    return range<Value>(iterator<Value>(std::move(first)),
+                        iterator<Value>(cursor<Value>(found.root, base)));
+  }
+
+  static std::optional<std::pair<std::string, const Value*>> longest_prefix(child_ptr root,
+                                                                            std::string_view key) {
+    const prefix_match<Value> match = longest_prefix_leaf<Value>(root, key);
+    if (match.found == nullptr) return std::nullopt;
+    return std::pair<std::string, const Value*>(std::string(key.substr(0, match.size)),
+                                                &match.found->value);
+  }
+};
+
+}  // namespace keel::index::detail
+// end keel/index/detail/read_api.hpp
+// begin keel/index/fwd.hpp
+// Forward declarations of the index layer's public templates, with their
+// default arguments, so a header that only names a tree stays cheap.
+
+#include <concepts>
+
+// begin keel/index/node_policy.hpp
+// Node allocation policies of the radix tree (index::tree): where its nodes
+// and leaves get their memory.
+//
+// A policy is a type with two static functions (abseil's stateless policy
+// structs); the tree calls them for every inner node and every leaf:
+//   P::allocate(size, align) -> void*     a block of at least `size` bytes
+//       aligned to `align` (a power of two, at most alignof(max_align_t)),
+//       or throws (std::bad_alloc); never returns nullptr;
+//   P::deallocate(p, size, align) noexcept  gives back a block that
+//       allocate(size, align) returned, with the same size and alignment.
+// deallocate may run on any thread, not only the one that allocated the
+// block: a snapshot released on a reader thread frees the nodes that no other
+// version uses right there. Both functions must therefore be thread-safe.
+//
+// Shipped policies: default_node_policy (operator new/delete, below) and
+// pooled_node_policy (keel/index/pooled_node_policy.hpp, size-class free
+// lists that can be switched off).
+//
+// Thread safety: default_node_policy is stateless and thread-safe.
+
+#include <concepts>
+#include <cstddef>
+#include <new>
+
+namespace keel::index {
+
+// clang-format off
+/// Where a tree's nodes come from; see the file comment for the contract.
+template <class P>
+concept node_policy = requires(std::size_t size, std::size_t align, void* block) {
+  { P::allocate(size, align) } -> std::same_as<void*>;
+  { P::deallocate(block, size, align) } noexcept;
+};
+// clang-format on
+
+/// Plain operator new and delete, sized: what sanitizers and heap profilers
+/// see best, and the default.
+struct default_node_policy {
+  static void* allocate(std::size_t size, std::size_t align) {
+    if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) return ::operator new(size);
+    return ::operator new (size, std::align_val_t{align});
+  }
+  static void deallocate(void* block, [[maybe_unused]] std::size_t size,
+                         std::size_t align) noexcept {
+    // Clang before 19 declares sized deallocation only with -fsized-deallocation.
+#if defined(__cpp_sized_deallocation)
+    if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(block, size);
+    } else {
+      ::operator delete (block, size, std::align_val_t{align});
+    }
+#else
+    if (align <= __STDCPP_DEFAULT_NEW_ALIGNMENT__) {
+      ::operator delete(block);
+    } else {
+      ::operator delete (block, std::align_val_t{align});
+    }
+#endif
+  }
+};
+
+static_assert(node_policy<default_node_policy>);
+
+}  // namespace keel::index
+// end keel/index/node_policy.hpp
+
+namespace keel::index {
+
+template <class Value>
+struct entry;
+template <class Value>
+class range;
+
+template <class Value, node_policy NodePolicy = default_node_policy>
+  requires std::copy_constructible<Value>
+class tree;
+
+template <class Value, node_policy NodePolicy = default_node_policy>
+  requires std::copy_constructible<Value>
+class transaction;
+
+struct pooled_node_policy;
+
+}  // namespace keel::index
+// end keel/index/fwd.hpp
+
+namespace keel::index {
+
+namespace detail {
+struct tree_access;
+}  // namespace detail
+
+template <class Value, node_policy NodePolicy>
+  requires std::copy_constructible<Value>
+class tree {
+  static_assert(alignof(Value) <= alignof(std::max_align_t),
+                "keel::index::tree: Value must not be over-aligned (alignof(Value) must be at "
+                "most alignof(std::max_align_t)); store a pointer or handle to it instead");
+
+ public:
+  using value_type = Value;
+  using policy_type = NodePolicy;
+  using iterator = index::iterator<Value>;
+  using reverse_iterator = index::reverse_iterator<Value>;
+  using range = index::range<Value>;
+  using transaction = index::transaction<Value, NodePolicy>;
+
+  /// The empty tree.
+  tree() noexcept = default;
+  tree(const tree& other) noexcept : root_(other.root_), size_(other.size_) {
+    detail::retain(root_);
+  }
+  tree(tree&& other) noexcept
+      : root_(std::exchange(other.root_, detail::child_ptr{})),
+        size_(std::exchange(other.size_, 0)) {}
+  tree& operator=(const tree& other) noexcept {
+    tree copy(other);
+    swap(copy);
+    return *this;
+  }
+  tree& operator=(tree&& other) noexcept {
+    tree moved(std::move(other));
+    swap(moved);
+    return *this;
+  }
+  ~tree() { memory::release(root_); }
+
+  void swap(tree& other) noexcept {
+    std::swap(root_, other.root_);
+    std::swap(size_, other.size_);
+  }
+  friend void swap(tree& a, tree& b) noexcept { a.swap(b); }
+
+  /// The number of keys, O(1).
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  /// The value stored under key, or nullptr.
+  const Value* find(std::string_view key) const noexcept { return reads::find(root_, key); }
+
+  /// Keys ascending.
+  iterator begin() const { return reads::begin(root_); }
+  iterator end() const { return reads::end(root_); }
+  /// Keys descending.
+  reverse_iterator rbegin() const { return reads::rbegin(root_); }
+  reverse_iterator rend() const { return reads::rend(root_); }
+
+  /// The first key >= key, ascending from there.
+  iterator lower_bound(std::string_view key) const { return reads::lower_bound(root_, key); }
+  /// The last key <= key, descending from there.
+  reverse_iterator reverse_lower_bound(std::string_view key) const {
+    return reads::reverse_lower_bound(root_, key);
+  }
+  /// The keys that start with prefix, ascending (all of them for "").
+  range seek_prefix(std::string_view prefix) const { return reads::seek_prefix(root_, prefix); }
+  /// The longest stored key that is a prefix of key (key itself included)
+  /// and its value, or nothing.
+  std::optional<std::pair<std::string, const Value*>> longest_prefix(std::string_view key) const {
+    return reads::longest_prefix(root_, key);
+  }
+
+  /// A writer on top of this snapshot; the snapshot itself never changes.
+  transaction begin_transaction() const noexcept { return transaction(*this); }
+
+  /// Whether a and b are the same version (one root): O(1); same contents
+  /// follow, the converse does not.
+  friend bool same_version(const tree& a, const tree& b) noexcept { return a.root_ == b.root_; }
+
+ private:
+  friend class index::transaction<Value, NodePolicy>;
+  friend struct detail::tree_access;
+  using memory = detail::node_memory<Value, NodePolicy>;
+  using reads = detail::read_api<Value>;
+
+  /// Adopts one reference to root.
+  tree(detail::child_ptr root, std::size_t size) noexcept : root_(root), size_(size) {}
+
+  detail::child_ptr root_{};
+  std::size_t size_ = 0;
+};
+
+}  // namespace keel::index
+
+// tree::begin_transaction returns one, and transaction::commit a tree: either
+// header gives both.
+// begin keel/index/transaction.hpp
+// index::transaction: a writer on top of a tree snapshot. It holds its own
+// root; insert, erase and erase_prefix change only nodes it owns alone and
+// copy, once, each shared node they go through (detail/mutation.hpp). Reads
+// (find, iteration, lower_bound, seek_prefix...) see the uncommitted state.
+//
+// commit() is O(1): it returns a tree sharing the transaction's root. The
+// transaction may go on afterwards; its next writes copy again whatever they
+// touch, so the committed tree never changes. Abort by dropping the
+// transaction: nothing it did is visible anywhere else.
+//
+// Writable nodes: go-immutable-radix keeps a bounded cache of the nodes a
+// transaction created, to know which it may change in place. Here the
+// reference count says it: a node with a count of one, reached through nodes
+// with counts of one from the transaction's root, belongs to the transaction
+// alone. That costs no memory and has no bound, so every node a transaction
+// creates stays writable for it, however large the transaction.
+//
+// Changed keys: with track_changes(true), every key inserted, replaced or
+// erased from then on is recorded; changed_keys() lists each once, sorted
+// ascending in byte order. They are kept across commit() and lost with the
+// transaction. Memory: at most about twice the distinct keys (duplicates are
+// merged as they accumulate).
+//
+// Iterators, entries and pointers from find() are valid until the next
+// write through the transaction.
+//
+// Thread safety: a transaction is used by one thread at a time (it is not
+// copyable, but movable); the trees it starts from and commits may be used
+// anywhere, concurrently with it.
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// begin keel/index/detail/mutation.hpp
+// Insert, erase and erase_prefix over a root that a transaction holds: path
+// copying with in-place edits of what the transaction owns.
+//
+// Each walks down from the root, calling node_memory::writable() on every
+// inner node it is about to change or pass through: a node shared with any
+// other version (count above one) is copied once and the copy replaces it in
+// its (already writable) parent; a node the transaction owns alone is edited
+// in place. After one copy the copy is owned, so a transaction copies each
+// shared node at most once, however many writes go through it, and needs no
+// table of writable nodes. A miss (erase of an absent key) is found by a
+// read-only lookup first and copies nothing.
+//
+// Structural rules kept after every write (node.hpp lists the invariants):
+// a full node grows to the next kind; a node that drops below its shrink
+// threshold is rebuilt smaller; a node left with one entry disappears, its
+// last child or leaf taking its place (a child inner node absorbing the
+// node's prefix and the child's byte into its own prefix).
+//
+// Exceptions: allocation (and Value's constructors) may throw; every step
+// allocates before it changes anything, so the tree stays valid and holds
+// either the old or the new state of the key (a failed shrink is skipped).
+//
+// Thread safety: the caller owns the root slot; other versions are only read.
+
+#include <cstddef>
+#include <cstdint>
+#include <new>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+
+namespace keel::index::detail {
+
+template <class Value, class Policy>
+struct mutation {
+  using memory = node_memory<Value, Policy>;
+  using leaf_type = leaf<Value>;
+
+  /// Stores value under key. Returns true if the key is new, false if its
+  /// value was replaced.
+  template <class V>
+  static bool insert(child_ptr& root, std::string_view key, V&& value) {
+    child_ptr* slot = &root;
+    std::size_t depth = 0;  // Bytes of key spelled by the path to *slot.
+    for (;;) {
+      const child_ptr c = *slot;
+      const std::string_view rest = key.substr(depth);
+      if (!c) {
+        *slot = child_ptr(memory::make_leaf(rest, std::forward<V>(value)));
+        return true;
+      }
+      if (c.is_leaf()) {
+        const std::string_view old_rest = c.template as_leaf<Value>()->suffix();
+        if (old_rest == rest) {
+          replace_value(*slot, rest, std::forward<V>(value));
+          return false;
+        }
+        // Two keys now: a node4 where they part holds both, each leaf
+        // keeping the bytes below its new position.
+        const std::size_t m = common_prefix(old_rest, rest);
+        const int old_byte = m < old_rest.size() ? byte_at(old_rest, m) : -1;
+        const int new_byte = m < rest.size() ? byte_at(rest, m) : -1;
+        child_ptr fresh(
+            memory::make_leaf(rest.substr(std::min(rest.size(), m + 1)), std::forward<V>(value)));
+        inner_node* n = nullptr;
+        child_ptr moved;
+        try {
+          n = memory::make_node(node_kind::node4, prefix_pieces{rest.substr(0, m)});
+          moved = memory::move_leaf(
+              c, prefix_pieces{old_rest.substr(std::min(old_rest.size(), m + 1))});
+        } catch (...) {
+          if (n != nullptr) memory::free_shell(n);
+          memory::release(fresh);
+          throw;
+        }
+        place(n, old_byte, moved);
+        place(n, new_byte, fresh);
+        *slot = child_ptr(n);
+        return true;
+      }
+      inner_node* n = c.inner();
+      const std::string_view prefix = prefix_of(n);
+      const std::size_t m = common_prefix(prefix, rest);
+      if (m < prefix.size()) {
+        // The key leaves this node's prefix after m bytes: a node4 there
+        // holds the key and this node, with its prefix cut after the split.
+        const int new_byte = m < rest.size() ? byte_at(rest, m) : -1;
+        child_ptr fresh(
+            memory::make_leaf(rest.substr(std::min(rest.size(), m + 1)), std::forward<V>(value)));
+        inner_node* parent = nullptr;
+        try {
+          parent = memory::make_node(node_kind::node4, prefix_pieces{prefix.substr(0, m)});
+          const auto b = byte_at(prefix, m);
+          inner_node* cut = memory::rebuild(n, n->kind, prefix_pieces{prefix.substr(m + 1)});
+          insert_child(parent, b, child_ptr(cut));
+        } catch (...) {
+          if (parent != nullptr) memory::free_shell(parent);
+          memory::release(fresh);
+          throw;
+        }
+        place(parent, new_byte, fresh);
+        *slot = child_ptr(parent);
+        return true;
+      }
+      n = memory::writable(*slot);
+      depth += m;
+      if (depth == key.size()) {
+        if (n->leaf) {
+          replace_value(n->leaf, {}, std::forward<V>(value));
+          return false;
+        }
+        n->leaf = child_ptr(memory::make_leaf(std::string_view{}, std::forward<V>(value)));
+        return true;
+      }
+      const std::uint8_t b = byte_at(key, depth);
+      if (child_ptr* next = memory::writable_child_slot(n, b)) {
+        slot = next;
+        ++depth;
+        continue;
+      }
+      child_ptr fresh(memory::make_leaf(key.substr(depth + 1), std::forward<V>(value)));
+      try {
+        if (n->count == node_capacity(n->kind)) {
+          n = memory::rebuild(n, grown_kind(n->kind), prefix_pieces{prefix_of(n)});
+          *slot = child_ptr(n);
+        }
+        memory::add_child(n, b, fresh);
+      } catch (...) {
+        memory::release(fresh);
+        throw;
+      }
+      return true;
+    }
+  }
+
+  /// Removes key. Returns whether it was there.
+  static bool erase(child_ptr& root, std::string_view key) {
+    if (find_leaf<Value>(root, key) == nullptr) return false;
+    child_ptr* slot = &root;
+    child_ptr* parent_slot = nullptr;
+    std::uint8_t b = 0;
+    std::size_t depth = 0;
+    for (;;) {
+      if (slot->is_leaf()) {  // The key's leaf, under byte b of the node at parent_slot.
+        if (parent_slot == nullptr) {
+          memory::release(std::exchange(root, child_ptr{}));
+        } else {
+          detach(*parent_slot, b);
+        }
+        return true;
+      }
+      inner_node* n = memory::writable(*slot);
+      depth += n->prefix_size;
+      if (depth == key.size()) {
+        detach(*slot, leaf_slot);
+        return true;
+      }
+      b = byte_at(key, depth);
+      parent_slot = slot;
+      slot = memory::writable_child_slot(n, b);
+      ++depth;
+    }
+  }
+
+  /// Removes every key that starts with prefix, calling on_erase(key) for
+  /// each first. Returns how many there were.
+  template <class OnErase>
+  static std::size_t erase_prefix(child_ptr& root, std::string_view prefix, OnErase&& on_erase) {
+    const located_subtree target = locate_prefix<Value>(root, prefix);
+    if (!target.root) return 0;
+    std::size_t erased = 0;
+    cursor<Value> walk(target.root, prefix.substr(0, target.depth));
+    for (walk.seek_first(); walk.current() != nullptr; walk.next()) {
+      on_erase(walk.key());
+      ++erased;
+    }
+    child_ptr* slot = &root;
+    child_ptr* parent_slot = nullptr;
+    std::uint8_t b = 0;
+    std::size_t depth = 0;
+    for (;;) {
+      // The same descent as locate_prefix, along nodes made writable.
+      if (!slot->is_leaf()) {
+        const std::size_t prefix_size = slot->inner()->prefix_size;
+        if (prefix.size() - depth > prefix_size) {
+          inner_node* n = memory::writable(*slot);
+          depth += prefix_size;
+          b = byte_at(prefix, depth);
+          parent_slot = slot;
+          slot = memory::writable_child_slot(n, b);
+          ++depth;
+          continue;
+        }
+      }
+      if (parent_slot == nullptr) {
+        memory::release(std::exchange(root, child_ptr{}));
+      } else {
+        detach(*parent_slot, b);
+      }
+      return erased;
+    }
+  }
+
+ private:
+  /// Puts an entry into a new node: under byte b, or as its own leaf (-1).
+  static void place(inner_node* n, int b, child_ptr c) noexcept {
+    if (b < 0) {
+      n->leaf = c;
+    } else {
+      insert_child(n, static_cast<std::uint8_t>(b), c);
+    }
+  }
+
+  /// Gives the leaf at slot (which stores suffix) a new value: in place if
+  /// the transaction owns it, else as a new leaf.
+  template <class V>
+  static void replace_value(child_ptr& slot, std::string_view suffix, V&& value) {
+    if constexpr (std::is_assignable_v<Value&, V&&>) {
+      if (unique(slot)) {
+        slot.template as_leaf<Value>()->value = std::forward<V>(value);
+        return;
+      }
+    }
+    const child_ptr old = slot;
+    slot = child_ptr(memory::make_leaf(suffix, std::forward<V>(value)));
+    memory::release(old);
+  }
+
+  /// Removes one entry from the writable node at slot, the child under byte
+  /// `which` or its own leaf (leaf_slot), releasing it; then collapses or
+  /// shrinks the node as the invariants ask.
+  static void detach(child_ptr& slot, int which) {
+    inner_node* n = slot.inner();
+    const int children = n->count - (which == leaf_slot ? 0 : 1);
+    const bool keeps_leaf = n->leaf && which != leaf_slot;
+    const child_ptr removed =
+        which == leaf_slot ? n->leaf : find_child(n, static_cast<std::uint8_t>(which));
+    if (children == 0 || (children == 1 && !keeps_leaf)) {
+      // One entry left: it replaces the node. Build the replacement first,
+      // so an allocation failure changes nothing.
+      // It moves up to where n starts, so its own prefix (or a leaf's
+      // suffix) grows by n's prefix and the byte it hung under.
+      child_ptr heir;
+      if (children == 0) {
+        heir = memory::move_leaf(n->leaf, prefix_pieces{prefix_of(n)});
+      } else {
+        int s = first_slot(n);
+        if (slot_byte(n, s) == which) s = next_slot(n, s);
+        const std::uint8_t b = slot_byte(n, s);
+        // Through a writable slot: a child in a shared block is not ours to
+        // take over, however low its own count.
+        const child_ptr only = *memory::writable_child_slot(n, b);
+        if (only.is_leaf()) {
+          heir = memory::move_leaf(
+              only, prefix_pieces{prefix_of(n), b, only.template as_leaf<Value>()->suffix()});
+        } else {
+          inner_node* h = only.inner();
+          heir =
+              child_ptr(memory::rebuild(h, h->kind, prefix_pieces{prefix_of(n), b, prefix_of(h)}));
+        }
+      }
+      if (n->kind == node_kind::node256) {
+        if (which != leaf_slot) memory::remove_child(n, static_cast<std::uint8_t>(which));
+        memory::release_blocks_keeping_children(n);
+      }
+      memory::release(removed);
+      memory::free_shell(n);  // Its other references moved to the heir.
+      slot = heir;
+      return;
+    }
+    if (which == leaf_slot) {
+      n->leaf = child_ptr{};
+    } else {
+      memory::remove_child(n, static_cast<std::uint8_t>(which));
+    }
+    memory::release(removed);
+    const node_kind smaller = shrunk_kind(n->kind, n->count);
+    if (smaller != n->kind) {
+      try {
+        slot = child_ptr(memory::rebuild(n, smaller, prefix_pieces{prefix_of(n)}));
+      } catch (const std::bad_alloc&) {
+        // A node bigger than needed still works; a later erase shrinks it.
+      }
+    }
+  }
+};
+
+}  // namespace keel::index::detail
+// end keel/index/detail/mutation.hpp
+
+namespace keel::index {
+
+template <class Value, node_policy NodePolicy>
+  requires std::copy_constructible<Value>
+class transaction {
+ public:
+  using value_type = Value;
+  using policy_type = NodePolicy;
+  using tree_type = tree<Value, NodePolicy>;
+  using iterator = index::iterator<Value>;
+  using reverse_iterator = index::reverse_iterator<Value>;
+  using range = index::range<Value>;
+
+  /// A writer starting from base's contents (as base.begin_transaction()).
+  explicit transaction(const tree_type& base) noexcept : root_(base.root_), size_(base.size_) {
+    detail::retain(root_);
+  }
+  /// A writer starting from the empty tree.
+  transaction() noexcept = default;
+
+  transaction(transaction&& other) noexcept
+      : root_(std::exchange(other.root_, detail::child_ptr{})),
+        size_(std::exchange(other.size_, 0)),
+        tracking_(other.tracking_),
+        changed_(std::move(other.changed_)),
+        sorted_(std::exchange(other.sorted_, 0)) {}
+  transaction& operator=(transaction&& other) noexcept {
+    if (this != &other) {
+      memory::release(std::exchange(root_, std::exchange(other.root_, detail::child_ptr{})));
+      size_ = std::exchange(other.size_, 0);
+      tracking_ = other.tracking_;
+      changed_ = std::move(other.changed_);
+      sorted_ = std::exchange(other.sorted_, 0);
+    }
+    return *this;
+  }
+  transaction(const transaction&) = delete;
+  transaction& operator=(const transaction&) = delete;
+  ~transaction() { memory::release(root_); }
+
+  /// Stores value under key. Returns true if the key is new, false if it
+  /// replaced a value.
+  bool insert(std::string_view key, Value value) {
+    const bool added = mutation::insert(root_, key, std::move(value));
+    size_ += added ? 1 : 0;
+    record(key);
+    return added;
+  }
+
+  /// Removes key. Returns whether it was there; a miss copies nothing.
+  bool erase(std::string_view key) {
+    if (!mutation::erase(root_, key)) return false;
+    --size_;
+    record(key);
+    return true;
+  }
+
+  /// Removes every key that starts with prefix (every key for ""). Returns
+  /// how many there were.
+  std::size_t erase_prefix(std::string_view prefix) {
+    const std::size_t erased =
+        mutation::erase_prefix(root_, prefix, [this](std::string_view key) { record(key); });
+    size_ -= erased;
+    return erased;
+  }
+
+  /// The number of keys now, O(1).
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+
+  /// The value stored under key now, or nullptr.
+  const Value* find(std::string_view key) const noexcept { return reads::find(root_, key); }
+  iterator begin() const { return reads::begin(root_); }
+  iterator end() const { return reads::end(root_); }
+  reverse_iterator rbegin() const { return reads::rbegin(root_); }
+  reverse_iterator rend() const { return reads::rend(root_); }
+  /// The first key >= key.
+  iterator lower_bound(std::string_view key) const { return reads::lower_bound(root_, key); }
+  /// The last key <= key, descending from there.
+  reverse_iterator reverse_lower_bound(std::string_view key) const {
+    return reads::reverse_lower_bound(root_, key);
+  }
+  /// The keys that start with prefix, ascending.
+  range seek_prefix(std::string_view prefix) const { return reads::seek_prefix(root_, prefix); }
+  /// The longest stored key that is a prefix of key, and its value.
+  std::optional<std::pair<std::string, const Value*>> longest_prefix(std::string_view key) const {
+    return reads::longest_prefix(root_, key);
+  }
+
+  /// Starts (true) or stops (false) recording changed keys; what was
+  /// recorded stays.
+  void track_changes(bool on) noexcept { tracking_ = on; }
+  /// The keys inserted, replaced or erased while tracking, each once,
+  /// ascending. Valid until the next write or call of changed_keys().
+  const std::vector<std::string>& changed_keys() const {
+    merge_changes();
+    return changed_;
+  }
+
+  /// The current state as a tree, O(1). The transaction stays usable; its
+  /// later writes do not show in the returned tree.
+  tree_type commit() const noexcept {
+    detail::retain(root_);
+    return tree_type(root_, size_);
+  }
+
+ private:
+  friend struct detail::tree_access;
+  using memory = detail::node_memory<Value, NodePolicy>;
+  using mutation = detail::mutation<Value, NodePolicy>;
+  using reads = detail::read_api<Value>;
+
+  void record(std::string_view key) {
+    if (!tracking_) return;
+    changed_.emplace_back(key);
+    // Merging once the unsorted tail outgrows the sorted head keeps the
+    // cost amortized O(log n) per key and the memory under twice the keys.
+    if (changed_.size() - sorted_ > sorted_ + 64) merge_changes();
+  }
+
+  void merge_changes() const {
+    if (sorted_ == changed_.size()) return;
+    const auto middle = changed_.begin() + static_cast<std::ptrdiff_t>(sorted_);
+    std::sort(middle, changed_.end());
+    std::inplace_merge(changed_.begin(), middle, changed_.end());
+    changed_.erase(std::unique(changed_.begin(), changed_.end()), changed_.end());
+    sorted_ = changed_.size();
+  }
+
+  detail::child_ptr root_{};
+  std::size_t size_ = 0;
+  bool tracking_ = false;
+  mutable std::vector<std::string> changed_{};
+  mutable std::size_t sorted_ = 0;
+};
+
+}  // namespace keel::index
+// end keel/index/transaction.hpp
+// end keel/index/tree.hpp
 // begin keel/raft/memory_storage.hpp
 // memory_storage: the in-memory log storage policy. Holds the log, the hard
 // state and the latest snapshot in memory; tests, benchmarks and nodes that
@@ -2005,6 +4392,7 @@ class core {
     assert(m && "invalid conf state in storage; raw_node::create reports this as an error");
     if (m) switch_to_config(std::move(m->config), std::move(m->progress));
     if (!hs.empty()) load_hard_state(hs);
+    durable_term_ = term_;
     // The application says what it applied before the restart; anything
     // below the snapshot or above the commit index cannot be right, so clamp.
     if (c.applied > log_.applied()) log_.applied_to(std::min(c.applied, log_.committed()));
@@ -2092,6 +4480,11 @@ class core {
     if (it->second.maybe_update(std::min(index, log_.last_stable_index())) && maybe_commit()) {
       on_commit_advanced();
     }
+  }
+
+  /// The hard state handed out in a ready is durable.
+  void on_hard_state_persisted(const hard_state& hs) {
+    durable_term_ = std::max(durable_term_, hs.term);
   }
 
   /// A snapshot handed out in a ready is durable.
@@ -2324,6 +4717,12 @@ class core {
         m.after_persist = true;
         break;
     }
+    // Nothing may carry a term we could forget in a crash (a lone voter
+    // becomes leader before its new term is durable).
+    if (m.term > durable_term_ && m.type != message_type::pre_vote &&
+        m.type != message_type::pre_vote_resp) {
+      m.after_persist = true;  // Pre-vote terms are hypothetical, never persisted.
+    }
     msgs_.push_back(std::move(m));
   }
 
@@ -2393,13 +4792,15 @@ class core {
 
   bool maybe_commit() { return log_.maybe_commit(tracker_.committed(), term_); }
 
-  /// A single voter commits what it appends in the same ready: the node
+  /// A lone node commits what it appends in the same ready: the node
   /// layer applies committed entries only after persisting that ready's
   /// entries, so nothing becomes visible before it is durable, and there is
   /// no peer that could act on the commit earlier. With peers the leader
   /// waits for its own disk (on_persisted), see the file comment.
   void commit_alone() {
-    if (state_ != state_type::leader || !tracker_.is_singleton()) return;
+    // Learners would see the commit before it is durable: only a node with
+    // no other member at all may commit alone.
+    if (state_ != state_type::leader || tracker_.progress.size() != 1) return;
     auto it = tracker_.progress.find(id_);
     if (it == tracker_.progress.end()) return;
     if (it->second.maybe_update(log_.last_index()) && maybe_commit()) {
@@ -2434,6 +4835,8 @@ class core {
       if (check_quorum_) step({.type = message_type::check_quorum, .from = id_});
       // A transfer that did not finish within an election timeout is abandoned.
       if (state_ == state_type::leader) lead_transferee_ = no_node;
+      // ... unless we must hand over: try again.
+      if (state_ == state_type::leader && !is_voter()) hand_over_leadership();
     }
     if (state_ != state_type::leader) return;
     if (heartbeat_elapsed_ >= heartbeat_timeout_) {
@@ -2483,6 +4886,7 @@ class core {
         campaign(campaign_kind::election);
       } else {
         become_leader();
+        bcast_append();  // Learners, if any, hear of the new term at once.
       }
       return;
     }
@@ -2587,12 +4991,13 @@ class core {
 
   std::error_code leader_propose(message&& m) {
     if (m.entries.empty()) return errc::invalid_message;
-    if (!tracker_.progress.contains(id_)) {
-      // We were removed from the configuration and lead only until we step down.
+    if (!tracker_.progress.contains(id_) || is_learner_) {
+      // Removed or demoted: we lead only until a voter takes over.
       return errc::proposal_dropped;
     }
     if (lead_transferee_ != no_node) return errc::transfer_in_progress;
 
+    std::uint64_t pending_conf = pending_conf_index_;
     for (std::size_t i = 0; i < m.entries.size(); ++i) {
       entry& e = m.entries[i];
       if (e.type != entry_type::conf_change) continue;
@@ -2600,7 +5005,7 @@ class core {
       std::error_code refused;
       if (!cc) {
         refused = errc::invalid_conf_change;
-      } else if (pending_conf_index_ > log_.applied()) {
+      } else if (pending_conf > log_.applied()) {
         refused = errc::pending_conf_change;
       } else {
         const bool joint = tracker_.config.voters.joint();
@@ -2611,10 +5016,12 @@ class core {
         // In a batch, neutralise the change so the rest still goes through.
         e = entry{};
       } else {
-        pending_conf_index_ = log_.last_index() + i + 1;
+        pending_conf = log_.last_index() + i + 1;
       }
     }
     if (!append_entry(std::move(m.entries))) return errc::proposal_dropped;
+    // Only now: a dropped proposal must not block the next conf change.
+    pending_conf_index_ = pending_conf;
     // Appends (and a single voter's commit) happen when the ready is
     // collected, so a burst of proposals travels in one append per follower.
     proposals_pending_ = true;
@@ -2721,6 +5128,23 @@ class core {
       send({.type = message_type::timeout_now, .to = m.from});
     }
   }
+
+  /// A leader that is no longer a voter asks the most up-to-date voter to
+  /// take over (retried every election timeout until one does).
+  void hand_over_leadership() {
+    node_id best = no_node;
+    std::uint64_t best_match = 0;
+    for (node_id id : tracker_.config.voters.ids()) {
+      if (id == id_) continue;
+      const progress& pr = tracker_.progress.at(id);
+      if (best == no_node || pr.match > best_match) best = id, best_match = pr.match;
+    }
+    if (best == no_node) return;
+    message m{.type = message_type::transfer_leader, .from = best};
+    handle_transfer_leader(m, tracker_.progress.at(best));
+  }
+
+  bool is_voter() const { return tracker_.config.voters.contains(id_); }
 
   void handle_transfer_leader(const message& m, progress& pr) {
     if (pr.is_learner) return;
@@ -2891,8 +5315,11 @@ class core {
     auto self = tracker_.progress.find(id_);
     is_learner_ = self != tracker_.progress.end() && self->second.is_learner;
     if ((self == tracker_.progress.end() || is_learner_) && state_ == state_type::leader) {
-      // Removed or demoted while leading: stop, so a voter takes over.
-      become_follower(term_, no_node);
+      // Removed or demoted while leading. Stepping down at once could strand
+      // the voters: if the append carrying the commit is lost they still
+      // need our vote and we can no longer campaign. Keep leading (as
+      // etcd-io/raft does) and hand leadership to an up-to-date voter.
+      hand_over_leadership();
       return cs;
     }
     if (state_ != state_type::leader || cs.voters.empty()) return cs;
@@ -2923,6 +5350,7 @@ class core {
   node_id lead_ = no_node;
   node_id lead_transferee_ = no_node;
   std::uint64_t pending_conf_index_ = 0;
+  std::uint64_t durable_term_ = 0;
   std::uint64_t uncommitted_size_ = 0;
   read_only read_only_;
   std::vector<message> pending_read_index_messages_{};
@@ -3030,8 +5458,11 @@ class raw_node {
     return raft_.step(std::move(m));
   }
 
-  /// Requests a linearizable read; answered by a read_state with this context.
+  /// Requests a linearizable read; answered by a read_state with this
+  /// context. The context must be non-empty (errc::invalid_argument) and
+  /// unique among pending reads: reads with equal contexts are answered once.
   std::error_code read_index(std::string ctx) {
+    if (ctx.empty()) return errc::invalid_argument;
     message m{.type = message_type::read_index, .from = raft_.id()};
     m.entries.push_back(entry{.data = bytes(ctx)});
     return raft_.step(std::move(m));
@@ -3054,6 +5485,7 @@ class raw_node {
   }
 
   bool has_ready() const {
+    if (in_flight_) return false;  // One batch at a time.
     const auto& log = raft_.log();
     return raft_.soft_state_now() != prev_soft_ ||
            (!(raft_.hard_state_now() == prev_hard_) && !raft_.hard_state_now().empty()) ||
@@ -3062,9 +5494,10 @@ class raw_node {
            !raft_.read_states_view().empty();
   }
 
-  /// Takes the pending work. Requires: the previous ready was advanced.
+  /// Takes the pending work. While a ready is out (not yet advanced) this
+  /// returns an empty ready: one batch at a time.
   raft::ready ready() {
-    assert(!in_flight_ && "call advance() before taking the next ready");
+    if (in_flight_) return {};
     raft_.flush_proposals();
     raft::ready rd;
     auto& log = raft_.log();
@@ -3087,6 +5520,7 @@ class raw_node {
       pending_.last_term = rd.entries.back().term;
     }
     if (rd.snapshot) pending_.snapshot_index = rd.snapshot->metadata.index;
+    pending_.hard_state = rd.hard_state;
     if (!rd.committed_entries.empty()) {
       pending_.applied = rd.committed_entries.back().index;
       for (const entry& e : rd.committed_entries) pending_.applied_bytes += payload_size(e);
@@ -3097,9 +5531,11 @@ class raw_node {
     return rd;
   }
 
-  /// The last ready was persisted, sent and applied.
+  /// The last ready was persisted, sent and applied. Without a ready out, a no-op.
   void advance() {
+    if (!in_flight_) return;
     in_flight_ = false;
+    if (pending_.hard_state) raft_.on_hard_state_persisted(*pending_.hard_state);
     if (pending_.snapshot_index != 0) {
       raft_.on_snapshot_persisted(pending_.snapshot_index);
       raft_.log().applied_to(pending_.snapshot_index);
@@ -3189,6 +5625,7 @@ class raw_node {
     std::uint64_t snapshot_index = 0;
     std::uint64_t applied = 0;
     std::uint64_t applied_bytes = 0;
+    std::optional<raft::hard_state> hard_state;
   };
 
   core_type raft_;
@@ -3200,3 +5637,2903 @@ class raw_node {
 
 }  // namespace keel::raft
 // end keel/raft/raw_node.hpp
+// begin keel/store/protobuf_traits.hpp
+// Object traits for protobuf messages shaped like keel's example objects
+// (proto/keel/objects.proto): a `string id` field and a `Meta meta` field with
+// `uint64 version` (and optionally `int64 created_at`, `int64 updated_at`).
+//
+// This header includes nothing from protobuf: it calls the generated members
+// (id(), meta(), mutable_meta(), SerializeToString, ParseFromArray) of the
+// type it is instantiated with, so keel's core builds without protobuf and a
+// program that uses these traits already includes its generated headers and
+// links libprotobuf.
+//
+// Use: inherit, and add what only the user knows, the table and its indexes:
+//
+//   template <>
+//   struct keel::store::object_traits<Task> : keel::store::protobuf_traits<Task> {
+//     static constexpr std::string_view table = "task";
+//     static constexpr auto indexes() { return std::tuple{ ... }; }
+//   };
+//
+// Encoding: the message's protobuf wire format. It is not canonical (map
+// entries are written in hash order), so compare objects, not their bytes.
+//
+// Thread safety: static functions; see object_traits.hpp.
+
+#include <cassert>
+#include <climits>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+
+namespace keel::store {
+
+// clang-format off
+/// A generated protobuf message with an id and a Meta carrying the version:
+///  - m.id() converts to std::string_view;
+///  - m.meta().version() is the version, m.mutable_meta()->set_version(v) sets it;
+///  - m.SerializeToString(std::string*) and m.ParseFromArray(const void*, int)
+///    are protobuf's (MessageLite) codec.
+template <class M>
+concept protobuf_object =
+    std::copy_constructible<M> && std::default_initializable<M> &&
+    requires(const M& obj, M& mutable_obj, std::string* out, const void* data, int size,
+             std::uint64_t version) {
+      { obj.id() } -> std::convertible_to<std::string_view>;
+      { obj.meta().version() } -> std::convertible_to<std::uint64_t>;
+      mutable_obj.mutable_meta()->set_version(version);
+      { obj.SerializeToString(out) } -> std::same_as<bool>;
+      { mutable_obj.ParseFromArray(data, size) } -> std::same_as<bool>;
+    };
+// clang-format on
+
+/// The traits of a protobuf object, minus `table` and `indexes()`, which the
+/// user's specialization of object_traits adds.
+template <protobuf_object M>
+struct protobuf_traits {
+  /// The message's id field.
+  static std::string_view id(const M& obj) { return obj.id(); }
+
+  /// meta.version.
+  static std::uint64_t version(const M& obj) { return obj.meta().version(); }
+
+  /// Sets meta.version.
+  static void set_version(M& obj, std::uint64_t version) {
+    obj.mutable_meta()->set_version(version);
+  }
+
+  // clang-format off
+  /// Sets meta.created_at, when the message's Meta has it.
+  static void set_created_at(M& obj, std::int64_t unix_nanos)
+    requires requires { obj.mutable_meta()->set_created_at(unix_nanos); }
+  {
+    obj.mutable_meta()->set_created_at(unix_nanos);
+  }
+
+  /// Sets meta.updated_at, when the message's Meta has it.
+  static void set_updated_at(M& obj, std::int64_t unix_nanos)
+    requires requires { obj.mutable_meta()->set_updated_at(unix_nanos); }
+  {
+    obj.mutable_meta()->set_updated_at(unix_nanos);
+  }
+  // clang-format on
+
+  /// The message in protobuf's wire format.
+  /// Requires: the encoding is under 2 GiB, protobuf's limit (a proto3
+  /// message cannot fail to serialize otherwise); the store bounds object
+  /// sizes well below that.
+  static std::string encode(const M& obj) {
+    std::string bytes;
+    [[maybe_unused]] const bool ok = obj.SerializeToString(&bytes);
+    assert(ok && "protobuf_traits::encode: the message is too large to serialize");
+    return bytes;
+  }
+
+  /// Parses bytes written by encode; errc::invalid_object for anything that is
+  /// not a valid message (truncated, malformed, invalid UTF-8 in a string
+  /// field, over 2 GiB).
+  static result<M> decode(std::string_view bytes) {
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return errc::invalid_object;
+    M obj;
+    if (!obj.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return errc::invalid_object;
+    }
+    return obj;
+  }
+};
+
+}  // namespace keel::store
+// end keel/store/protobuf_traits.hpp
+// begin keel/store/store.hpp
+// store: an in-memory database of typed objects (go-memdb's model, as
+// SwarmKit's store uses it): one table per object type Ts, each filed in
+// persistent radix trees, read through atomic snapshots and written by one
+// writer at a time whose commit swaps a single root pointer; watches see
+// every commit's changes, in commit order, once the commit is visible.
+//
+//   store<Task, Service> s;
+//   s.update([](auto& tx) { return tx.create(task); });
+//   s.view([](const auto& tx) { auto t = tx.template get<Task>("id1"); });
+//   auto w = s.watch(on_update<Task>(check_id<Task>("id1")), 128);
+//
+// Thread safety: every member may be called from any thread. Readers take
+// the root mutex only to copy a pointer, so they never wait for a writer's
+// transaction; writers are serialised by the writer mutex, held for a whole
+// write transaction. A commit swaps the root and publishes its changes under
+// the root mutex, which is also how view_and_watch registers a watch
+// together with a snapshot: nothing is missed, nothing duplicated.
+// Lock order: writer mutex, then root mutex, then the watch queue's.
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// begin keel/store/change.hpp
+// Changes: what a write transaction did, one record per object it touched:
+// {table, before, after}. before is empty for a create, after for a delete.
+// A transaction's changes are collapsed per object: create then update is a
+// create of the final object, update then update one update from the first
+// before to the last after, and create then delete vanishes. The same
+// records are the events that watches receive, in commit order.
+//
+// Objects are shared immutable handles (std::shared_ptr<const T>): a change
+// costs two reference counts, never a copy of an object.
+//
+// Thread safety: changes are immutable values once built; change_set is
+// owned by one write transaction.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+// begin keel/store/object_traits.hpp
+// The object traits policy: what the store needs to know about a type of
+// object it keeps in a table. A user specializes keel::store::object_traits<T>
+// for each object type (a struct of static functions: the traits hold no
+// state); the `object` concept checks the specialization where the store is
+// instantiated, so a missing member is a compile error that names it.
+//
+// Every table has a primary index named "id", unique and never missing, built
+// from traits::id (primary_index<T>()); traits::indexes() lists the others.
+// table_indexes<T>() is the full list the store maintains, primary first.
+//
+// Invariants: id(obj) and the keys of obj depend only on obj; decode(encode(o))
+// equals o; decode never trusts its input (it comes from the log, a snapshot
+// or the network) and answers bad bytes with an error value.
+//
+// Thread safety: the traits are static functions and must be safe to call
+// from any thread on distinct objects, and on one object from many threads
+// for the const ones.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+
+// begin keel/store/indexer.hpp
+// Indexers: how the store files an object under the keys of an index, in
+// go-memdb's model but typed. An index is described by an index_schema
+// {name, unique, allow_missing, indexer}; its indexer maps an object to zero,
+// one or many keys, byte strings whose byte order is the order of the values
+// they encode (detail/key_encoding.hpp specifies the formats). The indexers
+// here cover string fields (optionally lower-cased), integer and enum
+// fields, conditions, compounds of those, and multi-valued fields (a set of
+// strings, a map such as labels); a user writes others against the
+// `indexer` concept below.
+//
+// Each indexer also encodes the query side that selectors use: exact(v) is
+// the key of the value v, prefix(v) a byte prefix shared by the keys of
+// every value that starts with v (for strings; for fixed-width values it is
+// exact(v)), and compound/map indexers have leading(v...) for "the first
+// parts equal these".
+//
+// Entries (what the store puts in an index's radix tree): a unique index maps
+// each key to its one object; a non-unique index is made unique by appending
+// the object's id, encoded as a string, to the key (index_entry_key). Because
+// every key of an index is prefix-free (no complete key is a proper prefix of
+// another), entries sort by (key, id) and:
+//   - the objects whose key is exact(v) are those whose entry key starts with
+//     exact(v) (seek_prefix(exact(v)); on a unique index, a point lookup);
+//   - the objects with a value starting with p are those whose entry key
+//     starts with prefix(p) (seek_prefix(prefix(p)));
+//   - lower_bound(exact(v)) is the first entry with a value >= v, for ranges.
+//
+// Cost: an indexer holds its getter by value, no std::function (a stateless
+// lambda takes no space, a pointer to member one pointer), and computing keys
+// allocates only the key strings (plus the combinations, for a compound over
+// a multi-valued part).
+//
+// Invariants an indexer keeps (the built-in ones do; custom ones must):
+// keys depend only on the object; keys of one index are prefix-free; an
+// object without a value yields no key rather than an empty one.
+//
+// Thread safety: indexers and schemas are immutable values; every member is
+// const and may be called from any thread at once, provided the getters they
+// hold may be.
+
+#include <algorithm>
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// begin keel/store/detail/field.hpp
+// How indexers read a field of an object: a getter is anything std::invoke
+// can call with `const T&` (a lambda, a function pointer, a pointer to a data
+// member or to a const member function). It yields the value, or a
+// std::optional of it, where an empty optional means "no value".
+//
+// Thread safety: pure type computations and calls of the user's getter.
+
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace keel::store::detail {
+
+template <class X>
+inline constexpr bool is_optional_v = false;
+template <class X>
+inline constexpr bool is_optional_v<std::optional<X>> = true;
+
+/// R without reference and cv, and without std::optional around it.
+template <class R>
+struct unwrap_optional {
+  using type = std::remove_cvref_t<R>;
+};
+template <class R>
+  requires is_optional_v<std::remove_cvref_t<R>>
+struct unwrap_optional<R> {
+  using type = typename std::remove_cvref_t<R>::value_type;
+};
+
+/// What a getter returns for a T.
+template <class Get, class T>
+using field_result_t = std::invoke_result_t<const Get&, const T&>;
+
+/// The value type a getter yields for a T (optional unwrapped).
+template <class Get, class T>
+using field_value_t = typename unwrap_optional<field_result_t<Get, T>>::type;
+
+/// Calls fn(value) with the getter's value for obj and returns what fn
+/// returns (a bool: whether the value counts as present); returns false
+/// without calling fn when the getter yields an empty std::optional.
+template <class Get, class T, class Fn>
+bool visit_field(const Get& get, const T& obj, Fn&& fn) {
+  decltype(auto) value = std::invoke(get, obj);
+  if constexpr (is_optional_v<std::remove_cvref_t<decltype(value)>>) {
+    if (!value) return false;
+    return std::forward<Fn>(fn)(*value);
+  } else {
+    return std::forward<Fn>(fn)(value);
+  }
+}
+
+/// The result type of a getter whose signature can be read without knowing
+/// the object type: a non-generic lambda or function object, a function
+/// pointer, a pointer to a data member or to a const member function.
+/// No `result` member for generic lambdas.
+template <class G>
+struct getter_signature {};
+
+template <class G>
+  requires requires { &G::operator(); }
+struct getter_signature<G> : getter_signature<decltype(&G::operator())> {};
+
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A) const> {
+  using result = R;
+};
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A) const noexcept> {
+  using result = R;
+};
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A)> {
+  using result = R;
+};
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A) noexcept> {
+  using result = R;
+};
+template <class R, class A>
+struct getter_signature<R (*)(A)> {
+  using result = R;
+};
+template <class R, class A>
+struct getter_signature<R (*)(A) noexcept> {
+  using result = R;
+};
+template <class R, class C>
+struct getter_signature<R (C::*)() const> {
+  using result = R;
+};
+template <class R, class C>
+struct getter_signature<R (C::*)() const noexcept> {
+  using result = R;
+};
+template <class M, class C>
+  requires(!std::is_function_v<M>)
+struct getter_signature<M C::*> {
+  using result = const M&;
+};
+
+/// The value type of a getter read from its signature (optional unwrapped).
+template <class G>
+using getter_value_t = typename unwrap_optional<typename getter_signature<G>::result>::type;
+
+}  // namespace keel::store::detail
+// end keel/store/detail/field.hpp
+// begin keel/store/detail/key_encoding.hpp
+// Order-preserving, prefix-free encodings of index key parts: the bytes the
+// store's radix trees are keyed by. Comparing two encodings as unsigned byte
+// strings (std::string's operator<, memcmp) gives the order of the values,
+// and no encoding of a complete value is a proper prefix of another, so parts
+// can be concatenated (compound keys, index key + id) and split unambiguously.
+//
+// Formats (all big-endian, no length prefixes):
+//
+//   string  each byte b of the value becomes
+//             0x00 -> 0x01 0x01,  0x01 -> 0x01 0x02,  other b -> b
+//           followed by the terminator 0x00. The escaped body never contains
+//           0x00, so the terminator ends it unambiguously and sorts below any
+//           byte that continues a longer string ("a" < "a\0" < "a\1" < "ab").
+//           A string without bytes 0x00/0x01 (all text) encodes as its bytes
+//           plus '\0', exactly as go-memdb's StringFieldIndex.
+//   string prefix
+//           the escaped body without the terminator: a byte-prefix of the
+//           encoding of every string that starts with the prefix, and of no
+//           other string (the escape is a prefix-free code).
+//   unsigned integer of N bytes
+//           its N bytes, most significant first.
+//   signed integer of N bytes
+//           the two's complement bits with the sign bit flipped, most
+//           significant first, so INT_MIN encodes as 00.., -1 as 7f ff..,
+//           0 as 80 00.. and INT_MAX as ff ff...
+//   enum    as its underlying integer type.
+//   bool    one byte: 0x00 false, 0x01 true.
+//
+// Thread safety: pure functions.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace keel::store::detail {
+
+/// The escape byte; see the banner.
+inline constexpr char string_escape = '\x01';
+/// Ends an encoded string.
+inline constexpr char string_terminator = '\0';
+
+constexpr char ascii_lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// Appends the escaped body of s (no terminator), ASCII-lower-cased if lower.
+inline void append_string_body(std::string& out, std::string_view s, bool lower) {
+  out.reserve(out.size() + s.size() + 1);
+  for (char c : s) {
+    if (lower) c = ascii_lower(c);
+    if (c == '\0' || c == string_escape) {
+      out.push_back(string_escape);
+      out.push_back(static_cast<char>(c + 1));  // 0x00 -> 0x01, 0x01 -> 0x02
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+/// Appends the complete encoding of s: escaped body and terminator.
+inline void append_string(std::string& out, std::string_view s, bool lower) {
+  append_string_body(out, s, lower);
+  out.push_back(string_terminator);
+}
+
+/// Reads one complete string encoding from the front of in, advancing in past
+/// it. Returns false (in unchanged) if in does not start with a well-formed
+/// encoding. The inverse of append_string with lower == false.
+inline bool read_string(std::string_view& in, std::string& value) {
+  std::string decoded;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == string_terminator) {
+      value = std::move(decoded);
+      in.remove_prefix(i + 1);
+      return true;
+    }
+    if (c == string_escape) {
+      if (i + 1 == in.size()) return false;
+      const char next = in[++i];
+      if (next != '\x01' && next != '\x02') return false;
+      decoded.push_back(static_cast<char>(next - 1));
+    } else {
+      decoded.push_back(c);
+    }
+  }
+  return false;
+}
+
+/// Integer and enum types that have an integer key encoding (bool has its own).
+template <class V>
+concept key_integer =
+    (std::integral<V> && !std::same_as<std::remove_cv_t<V>, bool>) || std::is_enum_v<V>;
+
+template <class V>
+struct key_integer_repr {
+  using type = V;
+};
+template <class V>
+  requires std::is_enum_v<V>
+struct key_integer_repr<V> {
+  using type = std::underlying_type_t<V>;
+};
+
+/// Appends the fixed-width, order-preserving encoding of an integer or enum.
+template <key_integer V>
+void append_integer(std::string& out, V value) {
+  using repr = typename key_integer_repr<V>::type;
+  using bits_t = std::make_unsigned_t<repr>;
+  auto bits = static_cast<bits_t>(static_cast<repr>(value));
+  if constexpr (std::is_signed_v<repr>) {
+    bits = static_cast<bits_t>(bits ^ (bits_t{1} << (8 * sizeof(bits_t) - 1)));
+  }
+  for (std::size_t i = sizeof(bits_t); i-- > 0;) {
+    out.push_back(static_cast<char>(static_cast<unsigned char>(bits >> (8 * i))));
+  }
+}
+
+/// Appends the one-byte encoding of a bool.
+inline void append_bool(std::string& out, bool value) { out.push_back(value ? '\x01' : '\x00'); }
+
+}  // namespace keel::store::detail
+// end keel/store/detail/key_encoding.hpp
+
+namespace keel::store {
+
+// --- the policy ----------------------------------------------------------------
+
+// clang-format off
+/// An indexer of objects of type T.
+///  - ix.append_keys(obj, keys): appends to `keys` the keys obj has in the
+///    index, zero (obj has no value: "missing"), one, or many (a multi-valued
+///    field); never touches the elements already in `keys`. Duplicates are
+///    allowed (the store removes them); order does not matter.
+///  - Keys follow the invariants in this file's banner: order-preserving
+///    encodings, prefix-free within one index, a function of obj alone.
+///  - I is copyable and its members are const: the store shares one indexer
+///    between threads.
+template <class I, class T>
+concept indexer = std::copy_constructible<I> &&
+    requires(const I& ix, const T& obj, std::vector<std::string>& keys) {
+      { ix.append_keys(obj, keys) } -> std::same_as<void>;
+    };
+
+/// An indexer that gives each object at most one key, and can append it to a
+/// key being built without allocating (compound_indexer builds on these).
+///  - ix.append_key(obj, key): appends obj's key to `key` and returns true,
+///    or returns false and leaves `key` as it was when obj has no value.
+template <class I, class T>
+concept single_indexer = indexer<I, T> &&
+    requires(const I& ix, const T& obj, std::string& key) {
+      { ix.append_key(obj, key) } -> std::same_as<bool>;
+    };
+
+/// An indexer whose keys can be built from a query value V: usable as a part
+/// of compound_indexer's queries.
+///  - ix.append_exact(out, v): appends exact(v) to out.
+///  - ix.append_prefix(out, v): appends prefix(v) to out.
+template <class I, class V>
+concept query_encoder = requires(const I& ix, std::string& out, const V& v) {
+  ix.append_exact(out, v);
+  ix.append_prefix(out, v);
+};
+// clang-format on
+
+/// Whether string keys are ASCII-lower-cased (case-insensitive indexes such as
+/// SwarmKit's names). Only A-Z fold: Unicode case folding depends on tables
+/// and versions, and keys must not change between two builds of a cluster.
+enum class case_fold { none, lower };
+
+// --- encoders for custom indexers ---------------------------------------------
+
+/// The key of a string: its escaped bytes and a terminating '\0'.
+inline std::string encode_string(std::string_view value, case_fold fold = case_fold::none) {
+  std::string key;
+  detail::append_string(key, value, fold == case_fold::lower);
+  return key;
+}
+
+/// The prefix of the keys of all strings that start with `value`.
+inline std::string encode_string_prefix(std::string_view value, case_fold fold = case_fold::none) {
+  std::string key;
+  detail::append_string_body(key, value, fold == case_fold::lower);
+  return key;
+}
+
+/// The key of an integer or enum: fixed width, big-endian, sign bit flipped.
+template <detail::key_integer V>
+std::string encode_integer(V value) {
+  std::string key;
+  detail::append_integer(key, value);
+  return key;
+}
+
+/// The key of a bool: one byte, 0 or 1.
+inline std::string encode_bool(bool value) { return std::string(1, value ? '\x01' : '\x00'); }
+
+namespace detail {
+
+/// append_keys of a single indexer, in terms of its append_key.
+template <class I, class T>
+void append_single_key(const I& ix, const T& obj, std::vector<std::string>& keys) {
+  std::string key;
+  if (ix.append_key(obj, key)) keys.push_back(std::move(key));
+}
+
+constexpr bool lower(case_fold fold) noexcept { return fold == case_fold::lower; }
+
+}  // namespace detail
+
+// --- string field ----------------------------------------------------------------
+
+// clang-format off
+/// A getter of a string field of T: yields something convertible to
+/// std::string_view (std::string, string_view), or a std::optional of it.
+template <class Get, class T>
+concept string_getter = std::invocable<const Get&, const T&> &&
+                        std::convertible_to<const detail::field_value_t<Get, T>&, std::string_view>;
+// clang-format on
+
+/// Indexes a string field: key = encode_string(value). The empty string and an
+/// empty optional are missing values (as go-memdb's StringFieldIndex).
+template <class Get>
+class string_indexer {
+ public:
+  constexpr explicit string_indexer(Get get, case_fold fold = case_fold::none)
+      : get_(std::move(get)), fold_(fold) {}
+
+  template <class T>
+    requires string_getter<Get, T>
+  bool append_key(const T& obj, std::string& key) const {
+    return detail::visit_field(get_, obj, [&](const auto& value) {
+      const std::string_view s(value);
+      if (s.empty()) return false;
+      detail::append_string(key, s, detail::lower(fold_));
+      return true;
+    });
+  }
+
+  template <class T>
+    requires string_getter<Get, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    detail::append_single_key(*this, obj, keys);
+  }
+
+  /// The key of objects whose field is `value`.
+  std::string exact(std::string_view value) const { return encode_string(value, fold_); }
+  /// The key prefix of objects whose field starts with `value`.
+  std::string prefix(std::string_view value) const { return encode_string_prefix(value, fold_); }
+  void append_exact(std::string& out, std::string_view value) const {
+    detail::append_string(out, value, detail::lower(fold_));
+  }
+  void append_prefix(std::string& out, std::string_view value) const {
+    detail::append_string_body(out, value, detail::lower(fold_));
+  }
+
+  constexpr case_fold fold() const noexcept { return fold_; }
+
+ private:
+  [[no_unique_address]] Get get_;
+  case_fold fold_;
+};
+
+// --- integer or enum field --------------------------------------------------------
+
+/// A getter of an integer or enum field of T whose type is exactly Value (or
+/// std::optional<Value>): the key width is sizeof(Value), so queries and
+/// objects must agree on it.
+// clang-format off
+template <class Get, class T, class Value>
+concept integer_getter = std::invocable<const Get&, const T&> &&
+                         std::same_as<detail::field_value_t<Get, T>, Value>;
+// clang-format on
+
+/// Indexes an integer or enum field: key = encode_integer(value), so byte
+/// order is numeric order (signed too). Never missing unless the getter
+/// returns an empty optional. CTAD reads Value from a non-generic getter's
+/// signature; for a generic one, name it: integer_indexer<std::uint64_t, G>.
+template <class Value, class Get>
+class integer_indexer {
+  static_assert(detail::key_integer<Value>,
+                "integer_indexer: the field must have an integer or enum type (for a bool "
+                "use conditional_indexer)");
+
+ public:
+  using value_type = Value;
+
+  constexpr explicit integer_indexer(Get get) : get_(std::move(get)) {}
+
+  template <class T>
+    requires integer_getter<Get, T, Value>
+  bool append_key(const T& obj, std::string& key) const {
+    return detail::visit_field(get_, obj, [&](const Value& value) {
+      detail::append_integer(key, value);
+      return true;
+    });
+  }
+
+  template <class T>
+    requires integer_getter<Get, T, Value>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    detail::append_single_key(*this, obj, keys);
+  }
+
+  /// The key of objects whose field is `value`.
+  std::string exact(Value value) const { return encode_integer(value); }
+  /// Fixed-width values have no shorter prefix: the same as exact(value).
+  std::string prefix(Value value) const { return encode_integer(value); }
+  void append_exact(std::string& out, Value value) const { detail::append_integer(out, value); }
+  void append_prefix(std::string& out, Value value) const { detail::append_integer(out, value); }
+
+ private:
+  [[no_unique_address]] Get get_;
+};
+
+template <class Get>
+integer_indexer(Get) -> integer_indexer<detail::getter_value_t<Get>, Get>;
+
+// --- condition ------------------------------------------------------------------------
+
+// clang-format off
+/// A predicate on T: returns bool, or std::optional<bool> (empty: missing).
+template <class Pred, class T>
+concept condition = std::invocable<const Pred&, const T&> &&
+                    std::same_as<detail::field_value_t<Pred, T>, bool>;
+// clang-format on
+
+/// Indexes a condition ("the task is running") or a bool field: key =
+/// encode_bool(pred(obj)), so false sorts before true.
+template <class Pred>
+class conditional_indexer {
+ public:
+  constexpr explicit conditional_indexer(Pred pred) : pred_(std::move(pred)) {}
+
+  template <class T>
+    requires condition<Pred, T>
+  bool append_key(const T& obj, std::string& key) const {
+    return detail::visit_field(pred_, obj, [&](bool value) {
+      detail::append_bool(key, value);
+      return true;
+    });
+  }
+
+  template <class T>
+    requires condition<Pred, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    detail::append_single_key(*this, obj, keys);
+  }
+
+  /// The key of objects for which the condition is `value`.
+  std::string exact(bool value) const { return encode_bool(value); }
+  /// The same as exact(value).
+  std::string prefix(bool value) const { return encode_bool(value); }
+  void append_exact(std::string& out, bool value) const { detail::append_bool(out, value); }
+  void append_prefix(std::string& out, bool value) const { detail::append_bool(out, value); }
+
+ private:
+  [[no_unique_address]] Pred pred_;
+};
+
+// --- compound -------------------------------------------------------------------------
+
+namespace detail {
+
+// clang-format off
+template <class T, class... Indexers>
+concept all_indexers = (indexer<Indexers, T> && ...);
+
+template <class T, class... Indexers>
+concept all_single_indexers = (single_indexer<Indexers, T> && ...);
+// clang-format on
+
+}  // namespace detail
+
+/// Indexes a tuple of values (SwarmKit's "service id and slot"): the key is
+/// the concatenation of the parts' keys, so entries sort by the first part,
+/// then the second... An object missing any part has no key. Multi-valued
+/// parts give the cartesian product of their keys.
+///
+/// Queries, with one value per part:
+///  - exact(v1, ..., vn): all parts.
+///  - leading(v1, ..., vk), k <= n: the prefix of the keys whose first k
+///    parts are exactly these ("all tasks of service s").
+///  - prefix(v1, ..., vk), k <= n: the first k-1 parts exact and the k-th a
+///    prefix ("tasks of service s whose name starts with p").
+template <class... Parts>
+class compound_indexer {
+  static_assert(sizeof...(Parts) >= 1, "compound_indexer: give at least one part");
+
+ public:
+  static constexpr std::size_t size = sizeof...(Parts);
+
+  constexpr explicit compound_indexer(Parts... parts) : parts_(std::move(parts)...) {}
+
+  template <class T>
+    requires detail::all_single_indexers<T, Parts...>
+  bool append_key(const T& obj, std::string& key) const {
+    const std::size_t old_size = key.size();
+    const bool present =
+        std::apply([&](const auto&... part) { return (part.append_key(obj, key) && ...); }, parts_);
+    if (!present) key.resize(old_size);
+    return present;
+  }
+
+  template <class T>
+    requires detail::all_indexers<T, Parts...>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    if constexpr (detail::all_single_indexers<T, Parts...>) {
+      detail::append_single_key(*this, obj, keys);
+    } else {
+      std::vector<std::string> partial(1), part_keys, next;
+      const bool present = std::apply(
+          [&](const auto&... part) { return (extend(part, obj, partial, part_keys, next) && ...); },
+          parts_);
+      if (!present) return;
+      keys.insert(keys.end(), std::make_move_iterator(partial.begin()),
+                  std::make_move_iterator(partial.end()));
+    }
+  }
+
+  // clang-format off
+  /// The key of objects whose parts are exactly these values.
+  template <class... Args>
+    requires(sizeof...(Args) == size)
+  std::string exact(const Args&... values) const {
+    std::string key;
+    append_query(key, false, std::index_sequence_for<Args...>{}, values...);
+    return key;
+  }
+
+  /// The key prefix of objects whose first k parts are exactly these values.
+  template <class... Args>
+    requires(sizeof...(Args) >= 1 && sizeof...(Args) <= size)
+  std::string leading(const Args&... values) const {
+    std::string key;
+    append_query(key, false, std::index_sequence_for<Args...>{}, values...);
+    return key;
+  }
+
+  /// The key prefix of objects whose first k-1 parts are exactly the first
+  /// k-1 values and whose k-th part starts with the last value.
+  template <class... Args>
+    requires(sizeof...(Args) >= 1 && sizeof...(Args) <= size)
+  std::string prefix(const Args&... values) const {
+    std::string key;
+    append_query(key, true, std::index_sequence_for<Args...>{}, values...);
+    return key;
+  }
+  // clang-format on
+
+  /// Part I, for building queries by hand.
+  template <std::size_t I>
+  constexpr const auto& part() const noexcept {
+    return std::get<I>(parts_);
+  }
+
+ private:
+  template <class Part, class T>
+  static bool extend(const Part& part, const T& obj, std::vector<std::string>& partial,
+                     std::vector<std::string>& part_keys, std::vector<std::string>& next) {
+    part_keys.clear();
+    part.append_keys(obj, part_keys);
+    if (part_keys.empty()) return false;
+    next.clear();
+    next.reserve(partial.size() * part_keys.size());
+    for (const auto& head : partial) {
+      for (const auto& tail : part_keys) next.push_back(head + tail);
+    }
+    partial.swap(next);
+    return true;
+  }
+
+  template <std::size_t... I, class... Args>
+  void append_query(std::string& out, bool last_as_prefix, std::index_sequence<I...>,
+                    const Args&... values) const {
+    (append_part<I>(out, last_as_prefix && I + 1 == sizeof...(Args), values), ...);
+  }
+
+  template <std::size_t I, class Arg>
+  void append_part(std::string& out, bool as_prefix, const Arg& value) const {
+    const auto& part = std::get<I>(parts_);
+    static_assert(query_encoder<std::remove_cvref_t<decltype(part)>, Arg>,
+                  "compound_indexer: this part cannot encode a query from that value type");
+    if (as_prefix) {
+      part.append_prefix(out, value);
+    } else {
+      part.append_exact(out, value);
+    }
+  }
+
+  std::tuple<Parts...> parts_;
+};
+
+// --- multi-valued: a set of strings ----------------------------------------------------
+
+/// A getter of a range of strings of T (std::vector<std::string>, a protobuf
+/// repeated string field...): anything with begin()/end() whose elements
+/// convert to std::string_view.
+// clang-format off
+template <class Get, class T>
+concept string_range_getter =
+    std::invocable<const Get&, const T&> &&
+    requires(const detail::field_result_t<Get, T>& range) {
+      { *std::begin(range) } -> std::convertible_to<std::string_view>;
+      std::end(range);
+    };
+// clang-format on
+
+/// Indexes every string of a range field: one key encode_string(element) per
+/// non-empty element (go-memdb's StringSliceFieldIndex). An empty range is a
+/// missing value.
+template <class Get>
+class string_set_indexer {
+ public:
+  constexpr explicit string_set_indexer(Get get, case_fold fold = case_fold::none)
+      : get_(std::move(get)), fold_(fold) {}
+
+  template <class T>
+    requires string_range_getter<Get, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    for (const auto& element : std::invoke(get_, obj)) {
+      const std::string_view s(element);
+      if (s.empty()) continue;
+      keys.push_back(encode_string(s, fold_));
+    }
+  }
+
+  /// The key of objects that have `value` among their elements.
+  std::string exact(std::string_view value) const { return encode_string(value, fold_); }
+  /// The key prefix of objects with an element that starts with `value`.
+  std::string prefix(std::string_view value) const { return encode_string_prefix(value, fold_); }
+  void append_exact(std::string& out, std::string_view value) const {
+    detail::append_string(out, value, detail::lower(fold_));
+  }
+  void append_prefix(std::string& out, std::string_view value) const {
+    detail::append_string_body(out, value, detail::lower(fold_));
+  }
+
+ private:
+  [[no_unique_address]] Get get_;
+  case_fold fold_;
+};
+
+// --- multi-valued: a map of strings (labels) ------------------------------------------
+
+/// A getter of a string-to-string map of T (std::map, std::unordered_map, a
+/// protobuf map field): a range whose elements have .first and .second
+/// convertible to std::string_view.
+// clang-format off
+template <class Get, class T>
+concept string_map_getter =
+    std::invocable<const Get&, const T&> &&
+    requires(const detail::field_result_t<Get, T>& map) {
+      { (*std::begin(map)).first } -> std::convertible_to<std::string_view>;
+      { (*std::begin(map)).second } -> std::convertible_to<std::string_view>;
+      std::end(map);
+    };
+// clang-format on
+
+/// Indexes every entry of a map field (labels): one key per entry with a
+/// non-empty key, encode_string(key) + encode_string(value), i.e. a compound
+/// (key, value) (go-memdb's StringMapFieldIndex writes the same bytes). Not
+/// "k=v" in one string: a key containing '=' would make ("a=b", "c") and
+/// ("a", "b=c") collide. An empty map is a missing value. The fold applies
+/// to keys and values.
+///
+/// Queries: exact(k, v) has label k=v; leading(k) has label k (any value);
+/// prefix(k) has a label whose key starts with k; prefix(k, v) has label k
+/// with a value that starts with v.
+template <class Get>
+class map_indexer {
+ public:
+  constexpr explicit map_indexer(Get get, case_fold fold = case_fold::none)
+      : get_(std::move(get)), fold_(fold) {}
+
+  template <class T>
+    requires string_map_getter<Get, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    for (const auto& entry : std::invoke(get_, obj)) {
+      const std::string_view key(entry.first);
+      if (key.empty()) continue;
+      keys.push_back(exact(key, std::string_view(entry.second)));
+    }
+  }
+
+  /// The key of objects with the entry key -> value.
+  std::string exact(std::string_view key, std::string_view value) const {
+    std::string out;
+    detail::append_string(out, key, detail::lower(fold_));
+    detail::append_string(out, value, detail::lower(fold_));
+    return out;
+  }
+  /// The key prefix of objects with an entry whose key is `key`.
+  std::string leading(std::string_view key) const { return encode_string(key, fold_); }
+  /// The key prefix of objects with an entry whose key starts with `key`.
+  std::string prefix(std::string_view key) const { return encode_string_prefix(key, fold_); }
+  /// The key prefix of objects with an entry `key` whose value starts with `value`.
+  std::string prefix(std::string_view key, std::string_view value) const {
+    std::string out;
+    detail::append_string(out, key, detail::lower(fold_));
+    detail::append_string_body(out, value, detail::lower(fold_));
+    return out;
+  }
+
+ private:
+  [[no_unique_address]] Get get_;
+  case_fold fold_;
+};
+
+// --- index schemas ----------------------------------------------------------------------
+
+/// One index of a table (go-memdb's IndexSchema).
+///  - name: what selectors and errors call it; unique within the table, and
+///    "id" is the primary index (object_traits.hpp).
+///  - unique: at most one object per key; a second one is refused.
+///  - allow_missing: an object without a value is left out of the index;
+///    otherwise inserting it fails with errc::missing_index_value.
+template <class Indexer>
+struct index_schema {
+  std::string_view name{};
+  bool unique = false;
+  bool allow_missing = false;
+  Indexer indexer;
+};
+
+template <class S>
+inline constexpr bool is_index_schema_v = false;
+template <class I>
+inline constexpr bool is_index_schema_v<index_schema<I>> = true;
+
+namespace detail {
+
+template <class Tuple, class T>
+inline constexpr bool index_schemas_for_v = false;
+template <class... Indexers, class T>
+inline constexpr bool index_schemas_for_v<std::tuple<index_schema<Indexers>...>, T> =
+    (indexer<Indexers, T> && ...);
+
+}  // namespace detail
+
+// clang-format off
+/// A std::tuple of index_schema whose indexers all index T: what
+/// object_traits<T>::indexes() returns.
+template <class Tuple, class T>
+concept index_schemas_for = detail::index_schemas_for_v<std::remove_cvref_t<Tuple>, T>;
+// clang-format on
+
+/// Whether the names of these schemas are non-empty and distinct. constexpr,
+/// so `static_assert(index_names_valid(traits::indexes()))` checks a schema
+/// at compile time when indexes() is constexpr.
+template <class... Indexers>
+constexpr bool index_names_valid(const std::tuple<index_schema<Indexers>...>& schemas) {
+  const std::array<std::string_view, sizeof...(Indexers)> names = std::apply(
+      [](const auto&... s) {
+        return std::array<std::string_view, sizeof...(Indexers)>{std::string_view(s.name)...};
+      },
+      schemas);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i].empty()) return false;
+    for (std::size_t j = 0; j < i; ++j) {
+      if (names[i] == names[j]) return false;
+    }
+  }
+  return true;
+}
+
+/// Calls f(schema) with the schema named `name`, if any; returns whether there
+/// was one. Schemas have different types, so f is generic.
+template <class Tuple, class F>
+constexpr bool visit_index(const Tuple& schemas, std::string_view name, F&& f) {
+  return std::apply(
+      [&](const auto&... schema) {
+        return ((schema.name == name ? (std::invoke(f, schema), true) : false) || ...);
+      },
+      schemas);
+}
+
+// --- entries --------------------------------------------------------------------------------
+
+/// Appends the encoded id to an index key, making the entry key of a
+/// non-unique index: key + encode_string(id). See the banner for why exact
+/// and prefix lookups keep working.
+inline void append_entry_id(std::string& key, std::string_view id) {
+  detail::append_string(key, id, false);
+}
+
+/// The entry key of object `id` under `index_key` in a non-unique index.
+inline std::string index_entry_key(std::string_view index_key, std::string_view id) {
+  std::string key;
+  key.reserve(index_key.size() + id.size() + 1);
+  key.append(index_key);
+  append_entry_id(key, id);
+  return key;
+}
+
+/// Appends to `entries` the entry keys of obj (whose id is `id`) in the index
+/// `schema`: its keys sorted and without duplicates, each followed by the
+/// encoded id unless the index is unique. Returns errc::missing_index_value,
+/// with `entries` as it was, when obj has no key and the index does not allow
+/// missing values; otherwise an empty error_code. Allocates only the keys.
+template <class T, indexer<T> Indexer>
+std::error_code append_entry_keys(const index_schema<Indexer>& schema, const T& obj,
+                                  std::string_view id, std::vector<std::string>& entries) {
+  const auto first = static_cast<std::ptrdiff_t>(entries.size());
+  schema.indexer.append_keys(obj, entries);
+  const auto begin = entries.begin() + first;
+  if (begin == entries.end()) {
+    return schema.allow_missing ? std::error_code{} : make_error_code(errc::missing_index_value);
+  }
+  if (entries.end() - begin > 1) {
+    std::sort(begin, entries.end());
+    entries.erase(std::unique(begin, entries.end()), entries.end());
+  }
+  if (!schema.unique) {
+    for (auto it = entries.begin() + first; it != entries.end(); ++it) append_entry_id(*it, id);
+  }
+  return {};
+}
+
+}  // namespace keel::store
+// end keel/store/indexer.hpp
+
+namespace keel::store {
+
+/// The traits of an object type; specialize it for each type kept in a store
+/// (see the `object` concept for what a specialization must provide).
+template <class T>
+struct object_traits;
+
+// clang-format off
+/// An object type the store can keep: object_traits<T> is specialized with
+///  - `static constexpr std::string_view table`: the table's name, non-empty,
+///    unique in the store, stable (it is written in the log and snapshots).
+///  - `static std::string_view id(const T&)`: the primary key, non-empty;
+///    the view may point into the object and lives as long as it is unchanged.
+///  - `static std::uint64_t version(const T&)` and
+///    `static void set_version(T&, std::uint64_t)`: the object's meta.version,
+///    the Raft index of its last write, which updates compare-and-set against.
+///  - `static std::string encode(const T&)`: the bytes written to the log and
+///    snapshots. Need not be canonical (equal objects may encode differently).
+///  - `static keel::result<T> decode(std::string_view)`: the inverse; any
+///    bytes that are not an encoding give an error (errc::invalid_object),
+///    never undefined behaviour or an exception.
+///  - `static auto indexes()`: a std::tuple of index_schema whose indexers
+///    index T (possibly empty); their names are non-empty, distinct and not
+///    "id". Make it constexpr to check the names at compile time.
+/// Optional, detected: `static void set_created_at(T&, std::int64_t)` and
+/// `static void set_updated_at(T&, std::int64_t)` (unix nanoseconds).
+/// T is copyable: reads hand out copies of stored objects.
+template <class T>
+concept object =
+    std::copy_constructible<T> &&
+    requires { sizeof(object_traits<T>); } &&
+    requires(const T& obj, T& mutable_obj, std::string_view bytes, std::uint64_t version) {
+      { object_traits<T>::table } -> std::convertible_to<std::string_view>;
+      typename std::integral_constant<std::size_t,
+                                      std::string_view(object_traits<T>::table).size()>;
+      { object_traits<T>::id(obj) } -> std::convertible_to<std::string_view>;
+      { object_traits<T>::version(obj) } -> std::same_as<std::uint64_t>;
+      object_traits<T>::set_version(mutable_obj, version);
+      { object_traits<T>::encode(obj) } -> std::same_as<std::string>;
+      { object_traits<T>::decode(bytes) } -> std::same_as<result<T>>;
+      { object_traits<T>::indexes() } -> index_schemas_for<T>;
+    };
+
+/// An object whose traits record when it was created.
+template <class T>
+concept object_with_created_at = object<T> && requires(T& obj, std::int64_t unix_nanos) {
+  object_traits<T>::set_created_at(obj, unix_nanos);
+};
+
+/// An object whose traits record when it was last updated.
+template <class T>
+concept object_with_updated_at = object<T> && requires(T& obj, std::int64_t unix_nanos) {
+  object_traits<T>::set_updated_at(obj, unix_nanos);
+};
+// clang-format on
+
+/// Sets obj's creation time if its traits record one; otherwise does nothing.
+template <object T>
+void set_created_at(T& obj, std::int64_t unix_nanos) {
+  if constexpr (object_with_created_at<T>) object_traits<T>::set_created_at(obj, unix_nanos);
+}
+
+/// Sets obj's update time if its traits record one; otherwise does nothing.
+template <object T>
+void set_updated_at(T& obj, std::int64_t unix_nanos) {
+  if constexpr (object_with_updated_at<T>) object_traits<T>::set_updated_at(obj, unix_nanos);
+}
+
+/// The name of every table's primary index.
+inline constexpr std::string_view primary_index_name = "id";
+
+/// Reads an object's id through its traits: the getter of the primary index.
+template <class T>
+struct id_of {
+  std::string_view operator()(const T& obj) const { return object_traits<T>::id(obj); }
+};
+
+/// The primary index's indexer: key = encode_string(id).
+template <class T>
+using id_indexer = string_indexer<id_of<T>>;
+
+/// The primary index of T's table: "id", unique, never missing.
+template <class T>
+constexpr index_schema<id_indexer<T>> primary_index() {
+  return {.name = primary_index_name,
+          .unique = true,
+          .allow_missing = false,
+          .indexer = id_indexer<T>(id_of<T>{})};
+}
+
+/// Every index of T's table: the primary index, then traits::indexes().
+template <object T>
+constexpr auto table_indexes() {
+  return std::tuple_cat(std::tuple{primary_index<T>()}, object_traits<T>::indexes());
+}
+
+/// Checks T's index schemas (names non-empty, distinct, "id" only for the
+/// primary index): errc::invalid_index_schema or an empty error_code.
+template <object T>
+std::error_code check_indexes() {
+  return index_names_valid(table_indexes<T>()) ? std::error_code{}
+                                               : make_error_code(errc::invalid_index_schema);
+}
+
+}  // namespace keel::store
+// end keel/store/object_traits.hpp
+
+namespace keel::store {
+
+/// A stored object: shared, immutable.
+template <class T>
+using object_ptr = std::shared_ptr<const T>;
+
+enum class change_kind : std::uint8_t { create, update, remove };
+
+constexpr const char* to_string(change_kind k) noexcept {
+  switch (k) {
+    case change_kind::create:
+      return "create";
+    case change_kind::update:
+      return "update";
+    case change_kind::remove:
+      return "delete";
+  }
+  return "invalid";
+}
+
+/// The position of T in Ts... (each type appears once).
+template <class T, class... Ts>
+inline constexpr std::size_t type_index_v = [] {
+  constexpr bool matches[] = {std::is_same_v<T, Ts>...};
+  std::size_t i = 0;
+  while (i < sizeof...(Ts) && !matches[i]) ++i;
+  return i;
+}();
+
+template <class T, class... Ts>
+concept one_of = (std::is_same_v<T, Ts> || ...);
+
+/// One object's change in a store over the object types Ts.
+template <object... Ts>
+struct change {
+  using object_variant = std::variant<object_ptr<Ts>...>;
+
+  object_variant before;  ///< Null pointer for a create.
+  object_variant after;   ///< Null pointer for a delete.
+
+  /// Index of the table in Ts.
+  std::size_t table_index() const noexcept { return after.index(); }
+  /// The table's name.
+  std::string_view table() const {
+    return std::visit([](const auto& p) { return table_of(p); }, after);
+  }
+  change_kind kind() const noexcept {
+    const bool had = std::visit([](const auto& p) { return p != nullptr; }, before);
+    const bool has = std::visit([](const auto& p) { return p != nullptr; }, after);
+    return !had ? change_kind::create : has ? change_kind::update : change_kind::remove;
+  }
+  /// Whether the object is a T.
+  template <class T>
+  bool is() const noexcept {
+    return after.index() == type_index_v<T, Ts...>;
+  }
+  /// The object before the change (null for a create, or if it is no T).
+  template <class T>
+  const object_ptr<T>& before_as() const noexcept {
+    static const object_ptr<T> none;
+    return is<T>() ? std::get<object_ptr<T>>(before) : none;
+  }
+  /// The object after the change (null for a delete, or if it is no T).
+  template <class T>
+  const object_ptr<T>& after_as() const noexcept {
+    static const object_ptr<T> none;
+    return is<T>() ? std::get<object_ptr<T>>(after) : none;
+  }
+  /// The object the change is about: after, or before for a delete.
+  template <class T>
+  const object_ptr<T>& object_as() const noexcept {
+    return kind() == change_kind::remove ? before_as<T>() : after_as<T>();
+  }
+
+ private:
+  template <class T>
+  static std::string_view table_of(const object_ptr<T>&) {
+    return object_traits<T>::table;
+  }
+};
+
+/// The changes of one write transaction, collapsed per object, in the order
+/// each object was first touched.
+template <object... Ts>
+class change_set {
+ public:
+  using change_type = change<Ts...>;
+
+  /// Records that object `id` of table T went from `before` to `after`.
+  template <one_of<Ts...> T>
+  void record(std::string_view id, const object_ptr<T>& before, const object_ptr<T>& after) {
+    const std::size_t table = type_index_v<T, Ts...>;
+    auto [it, fresh] = positions_.try_emplace(std::pair{table, std::string(id)}, changes_.size());
+    constexpr auto at = std::in_place_index<type_index_v<T, Ts...>>;
+    using variant = typename change_type::object_variant;
+    if (fresh) {
+      changes_.push_back(change_type{variant(at, before), variant(at, after)});
+      return;
+    }
+    // Keep the first before and take the latest after.
+    changes_[it->second].after = variant(at, after);
+  }
+
+  /// The collapsed changes; objects created and deleted again are left out.
+  std::vector<change_type> take() {
+    std::vector<change_type> out;
+    out.reserve(changes_.size());
+    for (auto& c : changes_) {
+      const bool had = std::visit([](const auto& p) { return p != nullptr; }, c.before);
+      const bool has = std::visit([](const auto& p) { return p != nullptr; }, c.after);
+      if (had || has) out.push_back(std::move(c));
+    }
+    changes_.clear();
+    positions_.clear();
+    return out;
+  }
+
+  bool empty() const noexcept { return changes_.empty(); }
+
+ private:
+  std::vector<change_type> changes_;
+  std::map<std::pair<std::size_t, std::string>, std::size_t> positions_;
+};
+
+// ---- watch filters ----------------------------------------------------------------
+
+/// A filter on changes: the kinds it wants, for objects of type T that pass
+/// every check (checks see the object after the change, before for a delete).
+template <class T, class... Checks>
+struct change_filter {
+  bool create = true;
+  bool update = true;
+  bool remove = true;
+  std::tuple<Checks...> checks;
+
+  template <class Change>
+  bool operator()(const Change& c) const {
+    if (!c.template is<T>()) return false;
+    switch (c.kind()) {
+      case change_kind::create:
+        if (!create) return false;
+        break;
+      case change_kind::update:
+        if (!update) return false;
+        break;
+      case change_kind::remove:
+        if (!remove) return false;
+        break;
+    }
+    const T& obj = *c.template object_as<T>();
+    return std::apply([&](const auto&... check) { return (check(obj) && ...); }, checks);
+  }
+};
+
+/// Creates of T passing every check (SwarmKit's EventCreateTask{Checks...}).
+template <class T, class... Checks>
+change_filter<T, Checks...> on_create(Checks... checks) {
+  return {true, false, false, {std::move(checks)...}};
+}
+/// Updates of T whose new state passes every check.
+template <class T, class... Checks>
+change_filter<T, Checks...> on_update(Checks... checks) {
+  return {false, true, false, {std::move(checks)...}};
+}
+/// Deletes of T whose last state passes every check.
+template <class T, class... Checks>
+change_filter<T, Checks...> on_delete(Checks... checks) {
+  return {false, false, true, {std::move(checks)...}};
+}
+/// Every change of T passing every check.
+template <class T, class... Checks>
+change_filter<T, Checks...> on_any(Checks... checks) {
+  return {true, true, true, {std::move(checks)...}};
+}
+
+/// Accepts a change that any of the filters accepts (a watch on several events).
+template <class... Filters>
+struct any_filter {
+  std::tuple<Filters...> filters;
+  template <class Change>
+  bool operator()(const Change& c) const {
+    return std::apply([&](const auto&... f) { return (f(c) || ...); }, filters);
+  }
+};
+
+template <class... Filters>
+any_filter<Filters...> any_event(Filters... filters) {
+  return {{std::move(filters)...}};
+}
+
+/// A check that the object's id equals id (SwarmKit's TaskCheckID).
+template <class T>
+auto check_id(std::string id) {
+  return [id = std::move(id)](const T& obj) {
+    return object_traits<T>::id(obj) == id;
+  };
+}
+
+}  // namespace keel::store
+// end keel/store/change.hpp
+// begin keel/store/transaction.hpp
+// Read and write transactions over a store of object types Ts.
+//
+// A read_transaction is an atomic snapshot: it holds one immutable version
+// of every table (a shared pointer to the store's state), so it never sees a
+// later commit, never blocks a writer and is never blocked by one.
+//
+// A write_transaction is the single writer's: it starts from the newest
+// version, writes tables through table_writers (all indexes of all touched
+// tables copy-on-write together), reads its own writes, and records its
+// changes collapsed per object. The store commits it by swapping one root
+// pointer, or drops it (abort): nothing it did is visible before commit.
+//
+// Versions: every commit has a version, one more than the last (the node
+// layer makes it the Raft index). create() stamps objects with it; update()
+// is a compare-and-set: the object passed in must carry the stored version,
+// else errc::sequence_conflict (SwarmKit's sequencer).
+//
+// Thread safety: a read_transaction may be copied to and used from any
+// thread; a write_transaction belongs to the thread that holds the store's
+// writer lock (it owns that lock).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+// begin keel/store/selector.hpp
+// Selectors: which objects of a table a find() returns, in SwarmKit's
+// vocabulary (All, ByIDPrefix, ByName, ByNamePrefix, ByServiceID, ByNodeID,
+// BySlot, ByDesiredState, Or). A selector names an index and carries the
+// query values; the table's indexer turns them into the key (exact) or key
+// prefix (prefix) that the radix tree is searched for, so a selector works
+// on every table that has an index of that name taking those value types.
+// any_of() unions selectors and returns each object once.
+//
+// The values are typed (std::string for names and ids, the field's own type
+// for numbers and enums): a query whose values the index cannot encode is
+// refused with errc::invalid_index at run time, never a compile error, since
+// a table may simply lack the index.
+//
+// Thread safety: plain values.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace keel::store {
+
+enum class query_mode : std::uint8_t {
+  all,     ///< Every object in the index (entries of objects without a value are absent).
+  exact,   ///< Objects whose index value equals the values.
+  prefix,  ///< Objects whose (last) index value starts with the last value.
+};
+
+/// A query on one index: its name, the mode and the values.
+template <class... Values>
+struct index_query {
+  std::string_view index;
+  query_mode mode = query_mode::exact;
+  std::tuple<Values...> values;
+};
+
+/// Several queries whose results are united, each object once.
+template <class... Queries>
+struct any_of_query {
+  std::tuple<Queries...> queries;
+};
+
+template <class Q>
+inline constexpr bool is_index_query_v = false;
+template <class... V>
+inline constexpr bool is_index_query_v<index_query<V...>> = true;
+template <class Q>
+inline constexpr bool is_any_of_query_v = false;
+template <class... Q>
+inline constexpr bool is_any_of_query_v<any_of_query<Q...>> = true;
+
+/// Something find() accepts.
+template <class S>
+concept selector = is_index_query_v<S> || is_any_of_query_v<S>;
+
+// ---- SwarmKit's selectors -------------------------------------------------------------
+
+/// Every object of the table.
+inline index_query<> all() { return {primary_index_name, query_mode::all, {}}; }
+/// Objects whose id starts with prefix.
+inline index_query<std::string> by_id_prefix(std::string prefix) {
+  return {primary_index_name, query_mode::prefix, {std::move(prefix)}};
+}
+/// The object with this id (at most one).
+inline index_query<std::string> by_id(std::string id) {
+  return {primary_index_name, query_mode::exact, {std::move(id)}};
+}
+inline index_query<std::string> by_name(std::string name) {
+  return {"name", query_mode::exact, {std::move(name)}};
+}
+inline index_query<std::string> by_name_prefix(std::string prefix) {
+  return {"name", query_mode::prefix, {std::move(prefix)}};
+}
+inline index_query<std::string> by_service_id(std::string id) {
+  return {"service_id", query_mode::exact, {std::move(id)}};
+}
+inline index_query<std::string> by_node_id(std::string id) {
+  return {"node_id", query_mode::exact, {std::move(id)}};
+}
+/// The tasks of a service in one slot (index "slot": service id, slot).
+template <class Slot>
+index_query<std::string, Slot> by_slot(std::string service_id, Slot slot) {
+  return {"slot", query_mode::exact, {std::move(service_id), slot}};
+}
+/// Objects in a desired state; pass the field's own (enum) type.
+template <class State>
+index_query<State> by_desired_state(State state) {
+  return {"desired_state", query_mode::exact, {state}};
+}
+/// Objects with a label key=value (a map index named "labels").
+inline index_query<std::string, std::string> by_label(std::string key, std::string value) {
+  return {"labels", query_mode::exact, {std::move(key), std::move(value)}};
+}
+
+/// Any query on any index.
+template <class... Values>
+index_query<std::decay_t<Values>...> by_index(std::string_view index, query_mode mode,
+                                              Values&&... values) {
+  return {index, mode, {std::forward<Values>(values)...}};
+}
+
+/// The union of several selectors; an object matching several appears once.
+/// A function object, not a function: selectors carry std::string, so
+/// argument-dependent lookup would otherwise also find std::any_of.
+inline constexpr struct any_of_fn {
+  template <selector... Selectors>
+  any_of_query<Selectors...> operator()(Selectors... selectors) const {
+    return {{std::move(selectors)...}};
+  }
+} any_of{};
+
+namespace detail {
+
+template <class Indexer, class Tuple>
+struct encodes_query : std::false_type {};
+
+/// Whether indexer I can encode a query of these values: every part of a
+/// compound accepts its value, or the indexer's exact()/prefix() takes them.
+template <class I, class... Values>
+  requires requires(const I& ix, const Values&... v) {
+    ix.exact(v...);
+    ix.prefix(v...);
+  }
+struct encodes_query<I, std::tuple<Values...>> : std::true_type {};
+
+template <class... Parts, class... Values>
+  requires(sizeof...(Parts) == sizeof...(Values))
+struct encodes_query<compound_indexer<Parts...>, std::tuple<Values...>>
+    : std::bool_constant<(query_encoder<Parts, Values> && ...)> {};
+
+}  // namespace detail
+
+/// The key (exact) or key prefix (prefix, all) that a query searches the
+/// entries of `schema` for, or nothing when the index cannot encode it.
+template <class Indexer, class... Values>
+std::optional<std::string> query_key(const index_schema<Indexer>& schema,
+                                     const index_query<Values...>& q) {
+  if (q.mode == query_mode::all) return std::string();
+  if constexpr (sizeof...(Values) == 0) {
+    return std::nullopt;
+  } else if constexpr (detail::encodes_query<Indexer, std::tuple<Values...>>::value) {
+    return std::apply(
+        [&](const auto&... v) -> std::string {
+          return q.mode == query_mode::exact ? schema.indexer.exact(v...)
+                                             : schema.indexer.prefix(v...);
+        },
+        q.values);
+  } else {
+    return std::nullopt;
+  }
+}
+
+}  // namespace keel::store
+// end keel/store/selector.hpp
+// begin keel/store/table.hpp
+// A table: the objects of one type, filed in one radix tree per index. The
+// primary index "id" maps each id's key to the object; a unique index maps
+// its key to the object; a non-unique index maps key + id to it, so every
+// entry is distinct (indexer.hpp explains the key formats).
+//
+// table_state is an immutable version (copying it is a few reference
+// counts); table_writer is the single writer's view: one radix transaction
+// per index, started from a table_state and committed into a new one. A
+// write either happens in every index or, when it is refused (exists,
+// not_found, name_conflict, missing_index_value, sequence_conflict), in none.
+//
+// Thread safety: a table_state may be read from any number of threads; a
+// table_writer belongs to one thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+
+namespace keel::store {
+
+/// The compile-time facts of T's table: its index schemas.
+template <object T>
+struct table_schema {
+  using schemas_type = decltype(table_indexes<T>());
+  static constexpr std::size_t index_count = std::tuple_size_v<schemas_type>;
+
+  static const schemas_type& indexes() {
+    static const schemas_type schemas = table_indexes<T>();
+    return schemas;
+  }
+
+  /// The position of the index called `name`, or nothing.
+  static std::optional<std::size_t> position(std::string_view name) {
+    std::optional<std::size_t> found;
+    for_each_index([&](auto i, const auto& schema) {
+      if (!found && schema.name == name) found = decltype(i)::value;
+    });
+    return found;
+  }
+
+  /// Calls f(std::integral_constant<size_t, I>, schema I) for every index.
+  template <class F>
+  static void for_each_index(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (f(std::integral_constant<std::size_t, I>{}, std::get<I>(indexes())), ...);
+    }
+    (std::make_index_sequence<index_count>{});
+  }
+};
+
+template <object T>
+using index_tree = index::tree<object_ptr<T>>;
+
+/// One version of T's table.
+template <object T>
+struct table_state {
+  std::array<index_tree<T>, table_schema<T>::index_count> indexes{};
+
+  const index_tree<T>& primary() const noexcept { return indexes[0]; }
+  std::size_t size() const noexcept { return primary().size(); }
+
+  /// The object with this id, or null. `scratch` holds the encoded key.
+  object_ptr<T> get(std::string_view id, std::string& scratch) const {
+    scratch.clear();
+    append_entry_id(scratch, id);  // The primary key is the encoded id.
+    const object_ptr<T>* found = primary().find(scratch);
+    return found == nullptr ? nullptr : *found;
+  }
+};
+
+/// The writer of one table inside a write transaction.
+template <object T>
+class table_writer {
+ public:
+  using schema = table_schema<T>;
+  static constexpr std::size_t index_count = schema::index_count;
+
+  explicit table_writer(const table_state<T>& base) {
+    for (std::size_t i = 0; i < index_count; ++i) {
+      txns_[i].emplace(base.indexes[i].begin_transaction());
+    }
+  }
+
+  object_ptr<T> get(std::string_view id) const {
+    scratch_.clear();
+    append_entry_id(scratch_, id);
+    const object_ptr<T>* found = txns_[0]->find(scratch_);
+    return found == nullptr ? nullptr : *found;
+  }
+
+  /// The radix transaction of index i (reads see this transaction's writes).
+  const index::transaction<object_ptr<T>>& index(std::size_t i) const { return *txns_[i]; }
+
+  /// Adds a new object. errc::exists if its id is taken.
+  std::error_code create(const object_ptr<T>& obj) {
+    const std::string_view id = object_traits<T>::id(*obj);
+    if (auto ec = entry_keys(*obj, id, new_keys_)) return ec;
+    if (txns_[0]->find(new_keys_[0].front()) != nullptr) return errc::exists;
+    if (auto ec = check_unique(id)) return ec;
+    insert_all(obj);
+    return {};
+  }
+
+  /// Replaces the stored object with the same id by obj; errc::not_found if
+  /// there is none. Returns the replaced object through `old`.
+  std::error_code replace(const object_ptr<T>& obj, object_ptr<T>& old) {
+    const std::string_view id = object_traits<T>::id(*obj);
+    old = get(id);
+    if (old == nullptr) return errc::not_found;
+    if (auto ec = entry_keys(*obj, id, new_keys_)) return ec;
+    if (auto ec = check_unique(id)) return ec;
+    // old_keys_ borrows nothing from old: it stays alive in `old` anyway.
+    if (auto ec = entry_keys(*old, id, old_keys_)) return ec;
+    for (std::size_t i = 0; i < index_count; ++i) {
+      for (const std::string& key : old_keys_[i]) {
+        if (!contains(new_keys_[i], key)) txns_[i]->erase(key);
+      }
+    }
+    insert_all(obj);
+    return {};
+  }
+
+  /// Removes the object with this id; errc::not_found if there is none.
+  std::error_code remove(std::string_view id, object_ptr<T>& old) {
+    old = get(id);
+    if (old == nullptr) return errc::not_found;
+    if (auto ec = entry_keys(*old, object_traits<T>::id(*old), old_keys_)) return ec;
+    for (std::size_t i = 0; i < index_count; ++i) {
+      for (const std::string& key : old_keys_[i]) txns_[i]->erase(key);
+    }
+    return {};
+  }
+
+  /// The new version of the table. The writer must not be used afterwards.
+  table_state<T> commit() {
+    table_state<T> out;
+    for (std::size_t i = 0; i < index_count; ++i) out.indexes[i] = txns_[i]->commit();
+    return out;
+  }
+
+ private:
+  using keys_type = std::array<std::vector<std::string>, index_count>;
+
+  static bool contains(const std::vector<std::string>& keys, const std::string& key) {
+    for (const auto& k : keys) {
+      if (k == key) return true;
+    }
+    return false;
+  }
+
+  /// Computes obj's entry keys in every index; errc::missing_index_value
+  /// if an index that needs a value has none.
+  static std::error_code entry_keys(const T& obj, std::string_view id, keys_type& keys) {
+    std::error_code ec;
+    schema::for_each_index([&](auto i, const auto& s) {
+      keys[i].clear();
+      if (!ec) ec = append_entry_keys(s, obj, id, keys[i]);
+    });
+    return ec;
+  }
+
+  /// errc::name_conflict if a unique index already files another object
+  /// under one of new_keys_.
+  std::error_code check_unique(std::string_view id) const {
+    std::error_code ec;
+    schema::for_each_index([&](auto i, const auto& s) {
+      if (ec || !s.unique || decltype(i)::value == 0) return;
+      for (const std::string& key : new_keys_[i]) {
+        const object_ptr<T>* other = txns_[i]->find(key);
+        if (other != nullptr && object_traits<T>::id(**other) != id) {
+          ec = errc::name_conflict;
+          return;
+        }
+      }
+    });
+    return ec;
+  }
+
+  void insert_all(const object_ptr<T>& obj) {
+    for (std::size_t i = 0; i < index_count; ++i) {
+      for (const std::string& key : new_keys_[i]) txns_[i]->insert(key, obj);
+    }
+  }
+
+  std::array<std::optional<index::transaction<object_ptr<T>>>, index_count> txns_;
+  keys_type new_keys_;
+  keys_type old_keys_;
+  mutable std::string scratch_;
+};
+
+}  // namespace keel::store
+// end keel/store/table.hpp
+
+namespace keel::store {
+
+/// One immutable version of every table.
+template <object... Ts>
+struct store_state {
+  std::tuple<table_state<Ts>...> tables{};
+  std::uint64_t version = 0;
+};
+
+namespace detail {
+
+/// Calls f(object_ptr) for every object one index query selects in `view`
+/// (a tree or a radix transaction), ascending; f returns false to stop.
+/// Returns errc::invalid_index if the table has no such index or it cannot
+/// encode the query's values.
+template <class T, class Views, class... Values, class F>
+std::error_code scan_query(const Views& views, const index_query<Values...>& q, F&& f) {
+  using schema = table_schema<T>;
+  std::error_code ec = errc::invalid_index;
+  schema::for_each_index([&](auto i, const auto& s) {
+    if (s.name != q.index) return;
+    auto key = query_key(s, q);
+    if (!key) return;
+    ec = {};
+    views(decltype(i)::value, [&](const auto& view) {
+      for (const auto& e : view.seek_prefix(*key)) {
+        if (!f(e.value)) break;
+      }
+    });
+  });
+  return ec;
+}
+
+/// The smallest key greater than every key that starts with prefix, or
+/// nothing if there is none (prefix is empty or all 0xff bytes).
+inline std::optional<std::string> prefix_successor(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (prefix.empty()) return std::nullopt;
+  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
+template <class T, class Views, class S, class F>
+std::error_code scan(const Views& views, const S& sel, F&& f) {
+  if constexpr (is_index_query_v<S>) {
+    return scan_query<T>(views, sel, f);
+  } else {
+    // A union: report each object once, in the order first seen.
+    std::unordered_set<const T*> seen;
+    std::error_code ec;
+    bool stopped = false;
+    std::apply(
+        [&](const auto&... q) {
+          ((ec || stopped ? void()
+                          : void(ec = scan_query<T>(views, q,
+                                                    [&](const object_ptr<T>& obj) {
+                                                      if (!seen.insert(obj.get()).second)
+                                                        return true;
+                                                      if (!f(obj)) stopped = true;
+                                                      return !stopped;
+                                                    }))),
+           ...);
+        },
+        sel.queries);
+    return ec;
+  }
+}
+
+/// Adapts f returning void or bool to "continue?".
+template <class F, class Arg>
+bool call_continue(F& f, const Arg& arg) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F&, const Arg&>>) {
+    f(arg);
+    return true;
+  } else {
+    return static_cast<bool>(f(arg));
+  }
+}
+
+}  // namespace detail
+
+/// The reads both transactions offer, over `Derived::visit_index<T>(i, f)`.
+template <class Derived, object... Ts>
+class reads {
+ public:
+  /// The object with this id, or null.
+  template <one_of<Ts...> T>
+  object_ptr<T> get(std::string_view id) const {
+    return self().template get_object<T>(id);
+  }
+
+  /// Calls f(const object_ptr<T>&) for each selected object (ascending in the
+  /// index the selector uses); f may return false to stop.
+  template <one_of<Ts...> T, selector S, class F>
+  std::error_code for_each(const S& sel, F&& f) const {
+    auto views = [this](std::size_t i, auto&& g) {
+      self().template visit_index<T>(i, g);
+    };
+    return detail::scan<T>(views, sel,
+                           [&](const object_ptr<T>& obj) { return detail::call_continue(f, obj); });
+  }
+
+  /// The selected objects (SwarmKit's FindTasks and friends).
+  template <one_of<Ts...> T, selector S>
+  result<std::vector<object_ptr<T>>> find(const S& sel) const {
+    std::vector<object_ptr<T>> out;
+    if (auto ec = for_each<T>(sel, [&](const object_ptr<T>& obj) { out.push_back(obj); })) {
+      return ec;
+    }
+    return out;
+  }
+
+  /// Calls f for the objects of index `index` from the first whose value is
+  /// >= values (ascending): the lower bound of a range query.
+  template <one_of<Ts...> T, class F, class... Values>
+  std::error_code for_each_from(std::string_view index, F&& f, const Values&... values) const {
+    const index_query<Values...> q{
+        index, sizeof...(Values) == 0 ? query_mode::all : query_mode::exact, {values...}};
+    std::error_code ec = errc::invalid_index;
+    table_schema<T>::for_each_index([&](auto i, const auto& s) {
+      if (s.name != index) return;
+      auto key = query_key(s, q);
+      if (!key) return;
+      ec = {};
+      self().template visit_index<T>(decltype(i)::value, [&](const auto& view) {
+        for (auto it = view.lower_bound(*key); it != view.end(); ++it) {
+          if (!detail::call_continue(f, (*it).value)) break;
+        }
+      });
+    });
+    return ec;
+  }
+
+  /// Calls f for the objects of index `index` in descending order, starting
+  /// at the last whose value is <= values (all of them with no values).
+  template <one_of<Ts...> T, class F, class... Values>
+  std::error_code for_each_reverse(std::string_view index, F&& f, const Values&... values) const {
+    const index_query<Values...> q{
+        index, sizeof...(Values) == 0 ? query_mode::all : query_mode::exact, {values...}};
+    std::error_code ec = errc::invalid_index;
+    table_schema<T>::for_each_index([&](auto i, const auto& s) {
+      if (s.name != index) return;
+      auto key = query_key(s, q);
+      if (!key) return;
+      ec = {};
+      self().template visit_index<T>(decltype(i)::value, [&](const auto& view) {
+        // Start below the first key past every entry of values: entries of a
+        // non-unique index extend the value's key with the object's id.
+        const auto bound = detail::prefix_successor(*key);
+        auto it = bound ? view.reverse_lower_bound(*bound) : view.rbegin();
+        if (bound && it != view.rend() && (*it).key == *bound) ++it;
+        for (; it != view.rend(); ++it) {
+          if (!detail::call_continue(f, (*it).value)) break;
+        }
+      });
+    });
+    return ec;
+  }
+
+  /// The number of objects in T's table.
+  template <one_of<Ts...> T>
+  std::size_t count() const {
+    std::size_t n = 0;
+    self().template visit_index<T>(0, [&](const auto& view) { n = view.size(); });
+    return n;
+  }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+};
+
+/// An atomic snapshot of the store.
+template <object... Ts>
+class read_transaction : public reads<read_transaction<Ts...>, Ts...> {
+ public:
+  using state_type = store_state<Ts...>;
+
+  explicit read_transaction(std::shared_ptr<const state_type> state) : state_(std::move(state)) {}
+
+  /// The version of the last commit this snapshot includes.
+  std::uint64_t version() const noexcept { return state_->version; }
+
+  /// T's table as of this snapshot.
+  template <one_of<Ts...> T>
+  const table_state<T>& table() const noexcept {
+    return std::get<table_state<T>>(state_->tables);
+  }
+
+ private:
+  friend class reads<read_transaction<Ts...>, Ts...>;
+
+  template <class T>
+  object_ptr<T> get_object(std::string_view id) const {
+    // Per thread, not per snapshot: a snapshot may be read by many threads.
+    thread_local std::string key;
+    return table<T>().get(id, key);
+  }
+  template <class T, class F>
+  void visit_index(std::size_t i, F&& f) const {
+    f(table<T>().indexes[i]);
+  }
+
+  std::shared_ptr<const state_type> state_;
+};
+
+template <object... Ts>
+class store;
+
+/// The single writer's transaction. Obtain it from store::begin_write() (or
+/// through store::update) and hand it back to store::commit().
+template <object... Ts>
+class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
+ public:
+  using state_type = store_state<Ts...>;
+  using change_type = change<Ts...>;
+
+  /// A moved-from transaction is closed: every write answers errc::transaction_closed.
+  write_transaction(write_transaction&& other) noexcept
+      : base_(std::move(other.base_)),
+        lock_(std::move(other.lock_)),
+        writers_(std::move(other.writers_)),
+        changes_(std::move(other.changes_)),
+        open_(std::exchange(other.open_, false)) {}
+  write_transaction& operator=(write_transaction&& other) noexcept {
+    if (this != &other) {
+      base_ = std::move(other.base_);
+      lock_ = std::move(other.lock_);
+      writers_ = std::move(other.writers_);
+      changes_ = std::move(other.changes_);
+      open_ = std::exchange(other.open_, false);
+    }
+    return *this;
+  }
+
+  /// The version this transaction's commit will have (0 once closed).
+  std::uint64_t version() const noexcept { return base_ ? base_->version + 1 : 0; }
+
+  /// Adds obj; errc::exists if its id is taken, errc::name_conflict if a
+  /// unique index already holds its value, errc::missing_index_value if it
+  /// lacks a required value. Stamps obj with this commit's version.
+  template <one_of<Ts...> T>
+  std::error_code create(T obj) {
+    if (!open_) return errc::transaction_closed;
+    object_traits<T>::set_version(obj, version());
+    auto ptr = std::make_shared<const T>(std::move(obj));
+    if (auto ec = writer<T>().create(ptr)) return ec;
+    changes_.template record<T>(object_traits<T>::id(*ptr), nullptr, ptr);
+    return {};
+  }
+
+  /// Replaces the stored object with obj's id. obj must carry the stored
+  /// version (errc::sequence_conflict otherwise); errc::not_found if absent.
+  template <one_of<Ts...> T>
+  std::error_code update(T obj) {
+    if (!open_) return errc::transaction_closed;
+    const object_ptr<T> current = this->template get<T>(object_traits<T>::id(obj));
+    if (current == nullptr) return errc::not_found;
+    if (object_traits<T>::version(obj) != object_traits<T>::version(*current)) {
+      return errc::sequence_conflict;
+    }
+    object_traits<T>::set_version(obj, version());
+    return put(std::move(obj));
+  }
+
+  /// Deletes the object with this id; errc::not_found if absent.
+  template <one_of<Ts...> T>
+  std::error_code remove(std::string_view id) {
+    if (!open_) return errc::transaction_closed;
+    object_ptr<T> old;
+    if (auto ec = writer<T>().remove(id, old)) return ec;
+    changes_.template record<T>(object_traits<T>::id(*old), old, nullptr);
+    return {};
+  }
+
+  /// Creates or replaces obj as given, keeping its version: how followers
+  /// replay the leader's changes (its meta is authoritative).
+  template <one_of<Ts...> T>
+  std::error_code put(T obj) {
+    if (!open_) return errc::transaction_closed;
+    auto ptr = std::make_shared<const T>(std::move(obj));
+    object_ptr<T> old;
+    std::error_code ec = writer<T>().replace(ptr, old);
+    if (ec == errc::not_found) ec = writer<T>().create(ptr);
+    if (ec) return ec;
+    changes_.template record<T>(object_traits<T>::id(*ptr), old, ptr);
+    return {};
+  }
+
+ private:
+  friend class store<Ts...>;
+  friend class reads<write_transaction<Ts...>, Ts...>;
+
+  write_transaction(std::shared_ptr<const state_type> base, std::unique_lock<std::mutex> lock)
+      : base_(std::move(base)), lock_(std::move(lock)) {}
+
+  template <class T>
+  table_writer<T>& writer() {
+    auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (!w) w.emplace(std::get<table_state<T>>(base_->tables));
+    return *w;
+  }
+
+  template <class T>
+  object_ptr<T> get_object(std::string_view id) const {
+    const auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (w) return w->get(id);
+    return base_ ? std::get<table_state<T>>(base_->tables).get(id, scratch_) : nullptr;
+  }
+
+  /// Calls f with index i of T's table as this transaction sees it: the
+  /// radix transaction of a table it writes, else the base version's tree
+  /// (both offer the same reads).
+  template <class T, class F>
+  void visit_index(std::size_t i, F&& f) const {
+    const auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (w) {
+      f(w->index(i));
+    } else if (base_) {
+      f(std::get<table_state<T>>(base_->tables).indexes[i]);
+    } else {
+      f(index_tree<T>{});  // A moved-from transaction reads as empty.
+    }
+  }
+
+  /// Builds the committed state and the collapsed changes; closes the transaction.
+  std::pair<std::shared_ptr<const state_type>, std::vector<change_type>> finish() {
+    open_ = false;
+    auto next = std::make_shared<state_type>(*base_);
+    next->version = version();
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (commit_table<Ts>(*next), ...); }
+    (std::index_sequence_for<Ts...>{});
+    return {std::move(next), changes_.take()};
+  }
+
+  template <class T>
+  void commit_table(state_type& next) {
+    auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (w) std::get<table_state<T>>(next.tables) = w->commit();
+  }
+
+  std::shared_ptr<const state_type> base_;
+  std::unique_lock<std::mutex> lock_;
+  std::tuple<std::optional<table_writer<Ts>>...> writers_;
+  change_set<Ts...> changes_;
+  bool open_ = true;
+  mutable std::string scratch_;
+};
+
+}  // namespace keel::store
+// end keel/store/transaction.hpp
+// begin keel/store/watch.hpp
+// watch_queue: the store's local watches, in the style of SwarmKit's watch
+// queue. The store's single writer publishes each commit's events once the
+// commit is visible; every subscriber whose filter accepts an event gets its
+// own copy, in commit order, each commit's events together. A subscriber
+// reads through its subscription, a move-only handle that blocks, polls,
+// waits with a timeout, or is told by a callback that it became readable.
+//
+// Generic over the event: the store publishes something like
+// {table, create/update/delete, before, after} with shared immutable object
+// handles, but any copyable type works.
+//
+// Invariants:
+//   - Order: a subscriber receives the events its filter accepts in the order
+//     they were published; batches never interleave.
+//   - Atomic batches: a subscriber receives all of a batch's accepted events
+//     or none of them; it is registered either before a batch (and gets it)
+//     or after (and does not).
+//   - Bounded: a subscriber never holds more than its capacity. A batch that
+//     does not fit closes the subscriber with errc::watch_overflow instead of
+//     dropping anything silently or growing; what was queued before stays
+//     readable, then next() returns nullopt and error() says overflow.
+//     publish never blocks on a slow consumer.
+//   - After cancel() returns (or the subscription is destroyed), its filter
+//     and on_ready callback are never called again.
+//
+// Thread safety and locking (details in detail/watch_registry.hpp):
+//   - publish, close_all, subscribe, subscriber_count and a subscription's
+//     cancel may be called from any thread, concurrently. One registry mutex
+//     serialises them; publish holds it while it runs filters and callbacks.
+//   - Each subscriber has its own mutex and condition variable, a leaf lock:
+//     consumers hold it only for a queue operation, never while running user
+//     code or taking another lock, so publish (registry, then subscriber)
+//     cannot deadlock with consumers and waits for none of them.
+//   - subscribe allocates before it locks, then only links a node: it never
+//     calls user code and never waits for a consumer, so the store may call
+//     it under its commit lock. If the store also publishes under that lock,
+//     a view taken together with subscribe misses and duplicates nothing
+//     (SwarmKit's ViewAndWatch).
+//   - A subscription's member functions may be called from several threads
+//     at once (next() on one, cancel() on another), except move, assignment
+//     and destruction, which need exclusive access.
+//   - The queue and its subscriptions share the registry, so either may be
+//     destroyed first; subscriptions of a destroyed queue are closed with
+//     errc::watch_closed.
+//   - Filters and on_ready callbacks run on the publishing thread (for the
+//     store: the writer, under its commit lock). They must be quick, must not
+//     block, and must not call back into the same watch_queue (subscribe,
+//     cancel, destroying a subscription, publish, close_all,
+//     subscriber_count): that would deadlock, and debug builds assert. They
+//     may call try_next, depth, closed and error on any subscription.
+
+#include <cassert>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+// begin keel/store/detail/watch_registry.hpp
+// watch_registry: the shared state behind a keel::store::watch_queue: the
+// intrusive list of live subscribers and the delivery of published batches to
+// them. Shared (std::shared_ptr) between the queue and every subscriber, so a
+// subscription that outlives its queue still has a mutex to unlink under and
+// simply finds itself closed.
+//
+// Why Boost.Intrusive: linking and unlinking a subscriber never allocates and
+// never fails, so subscribe (which the store calls under its commit lock) does
+// all its allocation before taking the mutex and then cannot fail inside it;
+// cancel is O(1) from the subscriber itself, with no search and no handle to
+// keep; and constant_time_size gives subscriber_count() in O(1). Safe-mode
+// hooks (see detail/watch_subscriber.hpp) rather than auto-unlink ones,
+// because unlinking must happen under the mutex.
+//
+// Invariants, under mutex_:
+//   - every linked subscriber is open, and is alive (its owner unlinks it
+//     under mutex_ before destroying it);
+//   - once closed_ is set, the list is empty and stays empty.
+//
+// Thread safety: every member function may be called from any thread. mutex_
+// serialises publish, close_all, link and unlink, and is held while filters
+// and on_ready callbacks run, which is what guarantees that no callback runs
+// after cancel() returns. Lock order: mutex_ before a subscriber's mutex,
+// never the reverse; a subscriber's mutex is a leaf (consumers hold only it,
+// and run no user code under it), so publish cannot deadlock with a consumer
+// and never waits for one longer than a queue operation. Re-entering the
+// registry from a filter or on_ready callback (subscribe, cancel, destroying a
+// subscription, publish, close_all, subscriber_count) would deadlock; debug
+// builds assert instead.
+
+#include <boost/intrusive/list.hpp>
+
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <iterator>
+#include <mutex>
+#include <span>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+// begin keel/store/detail/watch_subscriber.hpp
+// watch_subscriber: one watcher's state inside a keel::store::watch_queue: its
+// bounded queue of events, why it closed, the condition variable its
+// consumers wait on, and the intrusive hook that links it into the queue's
+// registry (detail/watch_registry.hpp). A subscription (store/watch.hpp) owns
+// exactly one; the registry only links it, never owns it.
+//
+// Invariants, under mutex_:
+//   - events_.size() <= capacity_, and capacity_ >= 1 for a subscriber that
+//     was ever linked.
+//   - error_ is empty while the subscriber is open. Once set it never changes
+//     (the first reason wins) and no event is appended after it: a closed
+//     subscriber holds only what was queued before it closed.
+//   - offer() appends all of a batch's accepted events or none of them, so a
+//     consumer never sees part of a commit.
+//
+// Why a std::deque and not a Boost.Intrusive container for the events: every
+// subscriber gets its own copy of an event, so an intrusive queue would still
+// need one allocated node (with a hook) per event and per subscriber; the
+// deque allocates in blocks, gives memory back as it drains, and never holds
+// more than capacity_ events.
+//
+// Thread safety: events_ and error_ are guarded by mutex_, which is a leaf
+// lock: nothing else is acquired and no user code runs while it is held
+// (except the destructors and copy constructors of Event). The hook, accepts()
+// and ready() belong to the registry and are used only under its mutex.
+// capacity_ and registry_ are immutable.
+
+#include <boost/intrusive/list_hook.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
+
+
+namespace keel::store::detail {
+
+template <class Event>
+class watch_registry;
+
+/// Safe mode, not auto-unlink: an auto-unlink hook would unlink itself in its
+/// destructor without the registry's mutex, racing with publish. A safe-mode
+/// hook is unlinked explicitly under that mutex and asserts (in debug builds)
+/// that it is no longer linked when it is destroyed.
+using watch_hook =
+    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+
+/// What offer() did with a batch, so the registry knows whether to call the
+/// subscriber's on_ready callback and whether to unlink it.
+enum class offer_outcome {
+  none,        ///< Nothing queued: no accepted event, or already closed.
+  queued,      ///< Appended to a queue that already held events.
+  now_ready,   ///< Appended to an empty queue: the subscriber became readable.
+  now_closed,  ///< Closed by this batch (overflow or a failed copy).
+};
+
+template <class Event>
+class watch_subscriber : public watch_hook {
+ public:
+  watch_subscriber(std::shared_ptr<watch_registry<Event>> registry, std::size_t capacity)
+      : registry_(std::move(registry)), capacity_(capacity) {}
+  watch_subscriber(const watch_subscriber&) = delete;
+  watch_subscriber& operator=(const watch_subscriber&) = delete;
+  virtual ~watch_subscriber() = default;
+
+  // ---- the registry's side: called under the registry's mutex -------------
+
+  /// The subscription's filter. May throw; the registry turns that into
+  /// errc::watch_delivery_failed.
+  virtual bool accepts(const Event& event) = 0;
+  /// The subscription's on_ready callback.
+  virtual void ready() noexcept = 0;
+
+  /// Appends every event of `accepted` (one commit's events that passed the
+  /// filter) if they all fit; otherwise closes with errc::watch_overflow and
+  /// appends none. Never blocks on a consumer: it only takes mutex_, which
+  /// consumers hold for a queue operation and never while waiting.
+  offer_outcome offer(std::span<const Event* const> accepted) noexcept {
+    if (accepted.empty()) return offer_outcome::none;
+    offer_outcome outcome = offer_outcome::none;
+    {
+      std::lock_guard lock(mutex_);
+      if (error_) return offer_outcome::none;
+      if (accepted.size() > capacity_ - events_.size()) {
+        error_ = make_error_code(errc::watch_overflow);
+        outcome = offer_outcome::now_closed;
+      } else {
+        const bool was_empty = events_.empty();
+        std::size_t appended = 0;
+        try {
+          for (const Event* event : accepted) {
+            events_.push_back(*event);
+            ++appended;
+          }
+          outcome = was_empty ? offer_outcome::now_ready : offer_outcome::queued;
+        } catch (...) {
+          // All or nothing: take back this batch's events, keep the earlier ones.
+          for (; appended > 0; --appended) events_.pop_back();
+          error_ = make_error_code(errc::watch_delivery_failed);
+          outcome = offer_outcome::now_closed;
+        }
+      }
+    }
+    // Safe after unlocking: the subscriber cannot be destroyed while the
+    // registry's mutex is held (its owner must take that mutex to unlink it).
+    ready_.notify_all();
+    return outcome;
+  }
+
+  // ---- any side ---------------------------------------------------------------
+
+  /// Closes with `why` unless already closed (the first reason is kept) and
+  /// wakes every waiting consumer. With `discard`, queued events are dropped
+  /// too. Returns whether this call closed it.
+  bool close(std::error_code why, bool discard) noexcept {
+    bool closed_now = false;
+    {
+      std::lock_guard lock(mutex_);
+      closed_now = !error_;
+      if (closed_now) error_ = why;
+      if (discard) events_.clear();
+    }
+    ready_.notify_all();
+    return closed_now;
+  }
+
+  // ---- the consumers' side ---------------------------------------------------------
+
+  std::optional<Event> try_pop() {
+    std::lock_guard lock(mutex_);
+    return take_locked();
+  }
+
+  std::optional<Event> pop_wait() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return !events_.empty() || error_; });
+    return take_locked();
+  }
+
+  template <class Clock, class Duration>
+  std::optional<Event> pop_wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    std::unique_lock lock(mutex_);
+    ready_.wait_until(lock, deadline, [this] { return !events_.empty() || error_; });
+    return take_locked();
+  }
+
+  bool closed() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<bool>(error_);
+  }
+
+  std::error_code error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+  std::size_t depth() const {
+    std::lock_guard lock(mutex_);
+    return events_.size();
+  }
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  watch_registry<Event>& registry() const noexcept { return *registry_; }
+
+ private:
+  std::optional<Event> take_locked() {
+    if (events_.empty()) return std::nullopt;
+    std::optional<Event> event(std::move(events_.front()));
+    events_.pop_front();
+    return event;
+  }
+
+  // Keeps the registry (its mutex and list) alive for as long as this
+  // subscriber may need to unlink itself, even after the watch_queue is gone.
+  const std::shared_ptr<watch_registry<Event>> registry_;
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Event> events_;
+  std::error_code error_;
+};
+
+/// A subscriber with its filter and on_ready callback stored inline: the one
+/// place their types are erased, once per subscription and in the same
+/// allocation as the subscriber.
+template <class Event, class Filter, class Ready>
+class watch_subscriber_with final : public watch_subscriber<Event> {
+ public:
+  watch_subscriber_with(std::shared_ptr<watch_registry<Event>> registry, std::size_t capacity,
+                        Filter filter, Ready on_ready)
+      : watch_subscriber<Event>(std::move(registry), capacity),
+        filter_(std::move(filter)),
+        on_ready_(std::move(on_ready)) {}
+
+  bool accepts(const Event& event) override { return static_cast<bool>(filter_(event)); }
+  void ready() noexcept override { on_ready_(); }
+
+ private:
+  Filter filter_;
+  Ready on_ready_;
+};
+
+}  // namespace keel::store::detail
+// end keel/store/detail/watch_subscriber.hpp
+
+namespace keel::store::detail {
+
+template <class Event>
+class watch_registry {
+ public:
+  watch_registry() = default;
+  watch_registry(const watch_registry&) = delete;
+  watch_registry& operator=(const watch_registry&) = delete;
+  ~watch_registry() {
+    // Each linked subscriber holds a shared_ptr to this registry.
+    assert(subscribers_.empty() && "watch_registry destroyed with subscribers linked");
+  }
+
+  /// Links `subscriber` so that it receives the following batches, or
+  /// returns the close_all error if the queue is closed. Calls no user code.
+  /// Requires: `subscriber` is open, has capacity >= 1 and is not linked.
+  std::error_code link(watch_subscriber<Event>& subscriber) {
+    guard lock(*this);
+    if (closed_) return closed_;
+    subscribers_.push_back(subscriber);
+    return {};
+  }
+
+  /// Unlinks `subscriber` if it is linked. After this returns, its filter and
+  /// on_ready callback are not running and will not be called again.
+  void unlink(watch_subscriber<Event>& subscriber) noexcept {
+    guard lock(*this);
+    if (subscriber.is_linked()) subscribers_.erase(subscribers_.iterator_to(subscriber));
+  }
+
+  /// Offers one commit's events, in order, to every linked subscriber.
+  void publish(std::span<const Event> batch) noexcept {
+    if (batch.empty()) return;
+    guard lock(*this);
+    for (auto it = subscribers_.begin(); it != subscribers_.end();) {
+      watch_subscriber<Event>& subscriber = *it;
+      offer_outcome outcome = offer_outcome::none;
+      bool filtered = true;
+      try {
+        accepted_.clear();
+        for (const Event& event : batch) {
+          if (subscriber.accepts(event)) accepted_.push_back(&event);
+        }
+      } catch (...) {
+        // A throwing filter (or no memory for the scratch list) costs this
+        // subscriber its watch, never the writer or the other subscribers.
+        filtered = false;
+      }
+      if (filtered) {
+        outcome = subscriber.offer(accepted_);
+      } else if (subscriber.close(make_error_code(errc::watch_delivery_failed), false)) {
+        outcome = offer_outcome::now_closed;
+      }
+      it = outcome == offer_outcome::now_closed ? subscribers_.erase(it) : std::next(it);
+      if (outcome == offer_outcome::now_ready || outcome == offer_outcome::now_closed) {
+        subscriber.ready();
+      }
+    }
+    accepted_.clear();
+  }
+
+  /// Closes every subscriber with `why` (their queued events stay readable)
+  /// and every later subscription too. Requires: `why` is an error.
+  void close_all(std::error_code why) noexcept {
+    assert(why && "close_all needs an error to report");
+    if (!why) why = make_error_code(errc::watch_closed);
+    guard lock(*this);
+    if (!closed_) closed_ = why;
+    while (!subscribers_.empty()) {
+      watch_subscriber<Event>& subscriber = subscribers_.front();
+      subscribers_.pop_front();
+      if (subscriber.close(closed_, false)) subscriber.ready();
+    }
+    accepted_ = {};
+  }
+
+  std::size_t size() const {
+    guard lock(*this);
+    return subscribers_.size();
+  }
+
+ private:
+  /// Holds mutex_ and remembers which thread holds it, so that a filter or
+  /// callback re-entering the registry trips an assertion instead of a
+  /// deadlock. The owner is tracked in every build (two relaxed stores), so
+  /// the class layout does not depend on NDEBUG.
+  class guard {
+   public:
+    explicit guard(const watch_registry& registry) : registry_(registry) {
+      assert(registry_.owner_.load(std::memory_order_relaxed) != std::this_thread::get_id() &&
+             "a watch filter or on_ready callback called back into its watch_queue "
+             "(subscribe, cancel, destroying a subscription, publish, close_all or "
+             "subscriber_count); that would deadlock");
+      registry_.mutex_.lock();
+      registry_.owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    }
+    guard(const guard&) = delete;
+    guard& operator=(const guard&) = delete;
+    ~guard() {
+      registry_.owner_.store(std::thread::id{}, std::memory_order_relaxed);
+      registry_.mutex_.unlock();
+    }
+
+   private:
+    const watch_registry& registry_;
+  };
+
+  using list_type =
+      boost::intrusive::list<watch_subscriber<Event>, boost::intrusive::constant_time_size<true>>;
+
+  mutable std::mutex mutex_;
+  mutable std::atomic<std::thread::id> owner_{};
+  list_type subscribers_;
+  std::error_code closed_;  // Set once by close_all.
+  // Scratch list of one subscriber's accepted events, reused across batches
+  // so that publishing does not allocate in the steady state.
+  std::vector<const Event*> accepted_;
+};
+
+}  // namespace keel::store::detail
+// end keel/store/detail/watch_registry.hpp
+
+namespace keel::store {
+
+/// A subscriber's filter: called as `filter(event)` on the publishing thread,
+/// returns whether the subscriber wants the event. It may keep state (it is
+/// called as a non-const lvalue, from one thread at a time) and may throw: a
+/// throwing filter closes its subscription with errc::watch_delivery_failed.
+template <class F, class Event>
+concept watch_filter = std::move_constructible<F> && std::predicate<F&, const Event&>;
+
+/// A subscriber's on_ready callback: `on_ready()`, noexcept, called on the
+/// publishing thread when the subscription's queue goes from empty to
+/// non-empty, and when the queue closes it (overflow, a failed delivery,
+/// close_all, the queue's destruction), but not on cancel(). Edge-triggered:
+/// after a call, drain with try_next() until it returns nullopt.
+template <class R>
+concept watch_ready_callback = std::move_constructible<R> && std::is_nothrow_invocable_v<R&>;
+
+/// The filter that accepts every event.
+struct accept_all {
+  template <class Event>
+  constexpr bool operator()(const Event&) const noexcept {
+    return true;
+  }
+};
+
+/// The on_ready callback that does nothing (consumers block or poll instead).
+struct no_ready_callback {
+  constexpr void operator()() const noexcept {}
+};
+
+/// One subscriber's end of a watch_queue: the events its filter accepted, in
+/// publish order. Move-only; destroying it cancels it. An empty handle
+/// (default-constructed or moved from) behaves as cancelled and drained.
+template <class Event>
+class subscription {
+ public:
+  subscription() noexcept = default;
+  subscription(subscription&& other) noexcept = default;
+  subscription& operator=(subscription&& other) noexcept {
+    if (this != &other) {
+      cancel();
+      subscriber_ = std::move(other.subscriber_);
+    }
+    return *this;
+  }
+  subscription(const subscription&) = delete;
+  subscription& operator=(const subscription&) = delete;
+  ~subscription() { cancel(); }
+
+  /// The next event if one is queued, without waiting.
+  std::optional<Event> try_next() { return subscriber_ ? subscriber_->try_pop() : std::nullopt; }
+
+  /// Waits for the next event; nullopt once closed and drained.
+  std::optional<Event> next() { return subscriber_ ? subscriber_->pop_wait() : std::nullopt; }
+
+  /// Waits at most `timeout` (on the steady clock) for the next event;
+  /// nullopt on timeout, or once closed and drained.
+  template <class Rep, class Period>
+  std::optional<Event> next_for(const std::chrono::duration<Rep, Period>& timeout) {
+    using clock = std::chrono::steady_clock;
+    if (!subscriber_) return std::nullopt;
+    if (timeout <= timeout.zero()) return try_next();
+    const auto now = clock::now();
+    // Compared in floating point so that a huge timeout (duration::max())
+    // saturates to "wait forever" instead of overflowing the deadline.
+    if (std::chrono::duration<double>(timeout) >=
+        std::chrono::duration<double>(clock::time_point::max() - now)) {
+      return next();
+    }
+    return subscriber_->pop_wait_until(now + std::chrono::ceil<clock::duration>(timeout));
+  }
+
+  /// Waits until `deadline` for the next event; nullopt on timeout, or once
+  /// closed and drained.
+  template <class Clock, class Duration>
+  std::optional<Event> next_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    return subscriber_ ? subscriber_->pop_wait_until(deadline) : std::nullopt;
+  }
+
+  /// No event will be added any more (events already queued may remain:
+  /// see depth()).
+  bool closed() const { return subscriber_ ? subscriber_->closed() : true; }
+
+  /// Why the subscription closed: errc::watch_overflow,
+  /// errc::watch_cancelled, errc::watch_delivery_failed, the close_all error
+  /// (errc::watch_closed when the queue was destroyed) or
+  /// errc::invalid_argument (capacity 0); empty while open.
+  std::error_code error() const {
+    return subscriber_ ? subscriber_->error() : make_error_code(errc::watch_cancelled);
+  }
+
+  /// Events queued and not yet read.
+  std::size_t depth() const { return subscriber_ ? subscriber_->depth() : 0; }
+
+  /// The most events this subscription may hold.
+  std::size_t capacity() const noexcept { return subscriber_ ? subscriber_->capacity() : 0; }
+
+  /// Unsubscribes: stops delivery, drops queued events, wakes every waiting
+  /// consumer (next() returns nullopt) and closes with errc::watch_cancelled
+  /// unless already closed for another reason. When it returns, the filter
+  /// and on_ready callback are not running and will not run again.
+  /// Requires: not called from a filter or on_ready callback of the same queue.
+  void cancel() noexcept {
+    if (!subscriber_) return;
+    subscriber_->registry().unlink(*subscriber_);
+    subscriber_->close(make_error_code(errc::watch_cancelled), true);
+  }
+
+ private:
+  template <class>
+  friend class watch_queue;
+
+  explicit subscription(std::unique_ptr<detail::watch_subscriber<Event>> subscriber) noexcept
+      : subscriber_(std::move(subscriber)) {}
+
+  std::unique_ptr<detail::watch_subscriber<Event>> subscriber_;
+};
+
+/// The publish side: the store owns one per watchable stream of events.
+template <class Event>
+class watch_queue {
+  static_assert(std::copyable<Event>,
+                "watch_queue<Event>: Event must be a copyable object type; every subscriber "
+                "receives its own copy of each event it accepts");
+
+ public:
+  using event_type = Event;
+
+  watch_queue() : registry_(std::make_shared<detail::watch_registry<Event>>()) {}
+  watch_queue(watch_queue&& other) noexcept = default;
+  watch_queue& operator=(watch_queue&& other) noexcept {
+    if (this != &other) {
+      close_registry();
+      registry_ = std::move(other.registry_);
+    }
+    return *this;
+  }
+  watch_queue(const watch_queue&) = delete;
+  watch_queue& operator=(const watch_queue&) = delete;
+  /// Closes every subscription with errc::watch_closed.
+  ~watch_queue() { close_registry(); }
+
+  /// Registers a subscriber that receives the events of every later batch
+  /// that `filter` accepts, holding at most `capacity` of them. Calls no user
+  /// code and waits for no consumer. Returns a subscription that is already
+  /// closed if `capacity` is 0 (errc::invalid_argument) or the queue was
+  /// closed by close_all (its error); on_ready is not called for those.
+  /// Requires: not called from a filter or on_ready callback of this queue.
+  template <watch_filter<Event> Filter, watch_ready_callback Ready = no_ready_callback>
+  subscription<Event> subscribe(Filter filter, std::size_t capacity, Ready on_ready = {}) {
+    assert(registry_ && "subscribe on a moved-from watch_queue");
+    auto subscriber = std::make_unique<detail::watch_subscriber_with<Event, Filter, Ready>>(
+        registry_, capacity, std::move(filter), std::move(on_ready));
+    if (capacity == 0) {
+      subscriber->close(make_error_code(errc::invalid_argument), false);
+    } else if (std::error_code closed = registry_->link(*subscriber)) {
+      subscriber->close(closed, false);
+    }
+    return subscription<Event>(std::move(subscriber));
+  }
+
+  /// Subscribes to every event.
+  subscription<Event> subscribe(std::size_t capacity) { return subscribe(accept_all{}, capacity); }
+
+  /// Delivers one commit's events, in order, to every subscriber. Call it
+  /// after the commit became visible, from one thread at a time (the store's
+  /// writer); concurrent calls are serialised, never interleaved. Never
+  /// blocks on a consumer and never fails: a subscriber that cannot take the
+  /// batch is closed instead.
+  void publish(std::span<const Event> batch) noexcept {
+    assert(registry_ && "publish on a moved-from watch_queue");
+    registry_->publish(batch);
+  }
+
+  /// Delivers a batch of one event.
+  void publish(const Event& event) noexcept { publish(std::span<const Event>(&event, 1)); }
+
+  /// Store shutdown: closes every subscription with `why` (their queued
+  /// events stay readable) and every later one at once.
+  /// Requires: `why` is an error.
+  void close_all(std::error_code why = make_error_code(errc::watch_closed)) noexcept {
+    assert(registry_ && "close_all on a moved-from watch_queue");
+    registry_->close_all(why);
+  }
+
+  /// Subscribers currently registered (open and not cancelled).
+  std::size_t subscriber_count() const {
+    assert(registry_ && "subscriber_count on a moved-from watch_queue");
+    return registry_->size();
+  }
+
+ private:
+  void close_registry() noexcept {
+    if (registry_) registry_->close_all(make_error_code(errc::watch_closed));
+  }
+
+  std::shared_ptr<detail::watch_registry<Event>> registry_;
+};
+
+}  // namespace keel::store
+// end keel/store/watch.hpp
+
+namespace keel::store {
+
+template <object... Ts>
+class store {
+  static_assert(sizeof...(Ts) > 0, "keel::store::store needs at least one object type");
+
+ public:
+  using state_type = store_state<Ts...>;
+  using read_type = read_transaction<Ts...>;
+  using write_type = write_transaction<Ts...>;
+  using change_type = change<Ts...>;
+  using subscription_type = subscription<change_type>;
+
+  /// Default capacity of a watcher's queue.
+  static constexpr std::size_t default_watch_capacity = 1024;
+
+  store() : root_(std::make_shared<const state_type>()) {
+    for (auto ec : {check_indexes<Ts>()...}) {
+      // Invalid schemas are a programming error in the traits: refuse loudly.
+      if (ec) throw std::system_error(ec);
+    }
+  }
+
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  ~store() { watches_.close_all(errc::watch_closed); }
+
+  /// An atomic snapshot of every table.
+  read_type begin_read() const {
+    std::lock_guard lock(root_mutex_);
+    return read_type(root_);
+  }
+
+  /// Runs f(const read_transaction&) on a snapshot and returns what f returns.
+  template <class F>
+  decltype(auto) view(F&& f) const {
+    const read_type tx = begin_read();
+    return std::forward<F>(f)(tx);
+  }
+
+  /// The writer's transaction; blocks while another one is open.
+  write_type begin_write() {
+    std::unique_lock writer(writer_mutex_);
+    std::shared_ptr<const state_type> base;
+    {
+      std::lock_guard lock(root_mutex_);
+      base = root_;
+    }
+    return write_type(std::move(base), std::move(writer));
+  }
+
+  /// Makes tx's writes visible and publishes its changes; returns them.
+  std::vector<change_type> commit(write_type&& tx) {
+    write_type owned(std::move(tx));
+    auto [next, changes] = owned.finish();
+    {
+      std::lock_guard lock(root_mutex_);
+      root_ = std::move(next);
+      if (!changes.empty()) {
+        watches_.publish(std::span<const change_type>(changes.data(), changes.size()));
+      }
+    }
+    return std::move(changes);
+  }
+
+  /// Runs f(write_transaction&) -> std::error_code; commits if f succeeded,
+  /// discards every write otherwise. Returns f's error.
+  template <class F>
+  std::error_code update(F&& f) {
+    write_type tx = begin_write();
+    if (std::error_code ec = std::forward<F>(f)(tx)) return ec;
+    commit(std::move(tx));
+    return {};
+  }
+
+  /// Watches changes that `filter` accepts (on_update<Task>(...), ...), from
+  /// the next commit on. The watch closes with errc::watch_overflow if more
+  /// than `capacity` events wait unread.
+  template <watch_filter<change_type> Filter>
+  subscription_type watch(Filter filter, std::size_t capacity = default_watch_capacity) {
+    return watches_.subscribe(std::move(filter), capacity);
+  }
+
+  /// Runs f on a snapshot and starts a watch at exactly that snapshot: the
+  /// watch gets every commit after it and none before (SwarmKit's ViewAndWatch).
+  template <class F, watch_filter<change_type> Filter>
+  auto view_and_watch(F&& f, Filter filter, std::size_t capacity = default_watch_capacity) {
+    std::unique_lock lock(root_mutex_);
+    const read_type tx(root_);
+    subscription_type sub = watches_.subscribe(std::move(filter), capacity);
+    lock.unlock();
+    if constexpr (std::is_void_v<std::invoke_result_t<F&&, const read_type&>>) {
+      std::forward<F>(f)(tx);
+      return sub;
+    } else {
+      auto out = std::forward<F>(f)(tx);
+      return std::pair<decltype(out), subscription_type>(std::move(out), std::move(sub));
+    }
+  }
+
+  /// The version of the newest commit (0 for an empty store).
+  std::uint64_t version() const {
+    std::lock_guard lock(root_mutex_);
+    return root_->version;
+  }
+
+  /// How many watches are open.
+  std::size_t watch_count() const { return watches_.subscriber_count(); }
+
+ private:
+  mutable std::mutex writer_mutex_;
+  mutable std::mutex root_mutex_;
+  std::shared_ptr<const state_type> root_;
+  watch_queue<change_type> watches_;
+};
+
+}  // namespace keel::store
+// end keel/store/store.hpp

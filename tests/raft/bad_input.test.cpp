@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "child_process.hpp"
+#include "../support/child_process.hpp"
 #include "keel/errc.hpp"
 #include "keel/raft/memory_storage.hpp"
 #include "keel/raft/raw_node.hpp"

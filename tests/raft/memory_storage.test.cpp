@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "child_process.hpp"
+#include "../support/child_process.hpp"
 #include "keel/errc.hpp"
 #include "keel/raft/memory_storage.hpp"
 

@@ -1,0 +1,119 @@
+# keel_protobuf_generate: generates C++ from .proto files with protoc and
+# compiles the result into a target (in the manner of asio-grpc's
+# asio_grpc_protobuf_generate). keel's core needs no protobuf; this helper
+# serves the example objects, the gRPC adapter and users' own object types.
+#
+#   keel_protobuf_generate(TARGET <target> PROTOS <file.proto>...
+#                          [IMPORT_DIRS <dir>...]
+#                          [OUT_DIR <dir>]
+#                          [USAGE_REQUIREMENTS PUBLIC|PRIVATE|INTERFACE])
+#
+#   TARGET       an existing library or executable; the generated .pb.cc are
+#                added to its sources, OUT_DIR to its include directories and
+#                protobuf::libprotobuf to its link libraries.
+#   PROTOS       the .proto files (relative paths are from the current source
+#                directory).
+#   IMPORT_DIRS  protoc's -I roots (default: each proto's own directory). A
+#                proto generates <OUT_DIR>/<path relative to the first import
+#                dir holding it>.pb.{h,cc}: with IMPORT_DIRS proto,
+#                proto/keel/objects.proto is included as "keel/objects.pb.h".
+#   OUT_DIR      where the code goes (default:
+#                ${CMAKE_CURRENT_BINARY_DIR}/generated/<target>).
+#   USAGE_REQUIREMENTS
+#                how the include directory and libprotobuf propagate to the
+#                target's users (default PUBLIC: they include the headers).
+#
+# Call find_package(Protobuf) first: the helper uses the protobuf::protoc and
+# protobuf::libprotobuf targets that FindProtobuf (Debian's libprotobuf-dev and
+# protobuf-compiler, protobuf 3.21) or protobuf-config.cmake define, or
+# Protobuf_PROTOC_EXECUTABLE. Each proto is regenerated when it or anything
+# it imports changes (protoc's --dependency_out as the DEPFILE).
+include_guard(GLOBAL)
+
+function(keel_protobuf_generate)
+  cmake_parse_arguments(PARSE_ARGV 0 arg "" "TARGET;OUT_DIR;USAGE_REQUIREMENTS"
+    "PROTOS;IMPORT_DIRS")
+  set(_fn "keel_protobuf_generate")
+  if(arg_UNPARSED_ARGUMENTS)
+    message(FATAL_ERROR "${_fn}: unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
+  endif()
+  if(NOT arg_TARGET)
+    message(FATAL_ERROR "${_fn}: TARGET is required")
+  endif()
+  if(NOT TARGET "${arg_TARGET}")
+    message(FATAL_ERROR "${_fn}: '${arg_TARGET}' is not a target; create it first, "
+      "e.g. add_library(${arg_TARGET} STATIC)")
+  endif()
+  if(NOT arg_PROTOS)
+    message(FATAL_ERROR "${_fn}: PROTOS is required (the .proto files to generate from)")
+  endif()
+  if(NOT arg_USAGE_REQUIREMENTS)
+    set(arg_USAGE_REQUIREMENTS PUBLIC)
+  elseif(NOT arg_USAGE_REQUIREMENTS MATCHES "^(PUBLIC|PRIVATE|INTERFACE)$")
+    message(FATAL_ERROR "${_fn}: USAGE_REQUIREMENTS must be PUBLIC, PRIVATE or INTERFACE, "
+      "not '${arg_USAGE_REQUIREMENTS}'")
+  endif()
+  if(NOT arg_OUT_DIR)
+    set(arg_OUT_DIR "${CMAKE_CURRENT_BINARY_DIR}/generated/${arg_TARGET}")
+  endif()
+  cmake_path(ABSOLUTE_PATH arg_OUT_DIR BASE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}" NORMALIZE)
+
+  if(TARGET protobuf::protoc)
+    set(_protoc protobuf::protoc)
+  elseif(Protobuf_PROTOC_EXECUTABLE)
+    set(_protoc "${Protobuf_PROTOC_EXECUTABLE}")
+  else()
+    message(FATAL_ERROR "${_fn}: protoc not found; call find_package(Protobuf) first "
+      "(on Debian: apt-get install protobuf-compiler libprotobuf-dev)")
+  endif()
+  if(NOT TARGET protobuf::libprotobuf)
+    message(FATAL_ERROR "${_fn}: the protobuf::libprotobuf target is missing; call "
+      "find_package(Protobuf) first (on Debian: apt-get install libprotobuf-dev)")
+  endif()
+
+  set(_import_dirs "")
+  foreach(_dir IN LISTS arg_IMPORT_DIRS)
+    cmake_path(ABSOLUTE_PATH _dir BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
+    list(APPEND _import_dirs "${_dir}")
+  endforeach()
+
+  set(_generated "")
+  foreach(_proto IN LISTS arg_PROTOS)
+    cmake_path(ABSOLUTE_PATH _proto BASE_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}" NORMALIZE)
+    set(_roots ${_import_dirs})
+    if(NOT _roots)
+      cmake_path(GET _proto PARENT_PATH _roots)
+    endif()
+    set(_relative "")
+    foreach(_root IN LISTS _roots)
+      cmake_path(IS_PREFIX _root "${_proto}" NORMALIZE _inside)
+      if(_inside)
+        cmake_path(RELATIVE_PATH _proto BASE_DIRECTORY "${_root}" OUTPUT_VARIABLE _relative)
+        break()
+      endif()
+    endforeach()
+    if(_relative STREQUAL "")
+      message(FATAL_ERROR "${_fn}: ${_proto} is under none of the IMPORT_DIRS (${_roots})")
+    endif()
+    string(REGEX REPLACE "\\.proto$" "" _stem "${_relative}")
+    set(_cc "${arg_OUT_DIR}/${_stem}.pb.cc")
+    set(_h "${arg_OUT_DIR}/${_stem}.pb.h")
+    set(_depfile "${arg_OUT_DIR}/${_stem}.pb.d")
+    list(TRANSFORM _roots PREPEND "-I" OUTPUT_VARIABLE _include_flags)
+    add_custom_command(
+      OUTPUT "${_cc}" "${_h}"
+      COMMAND "${CMAKE_COMMAND}" -E make_directory "${arg_OUT_DIR}"
+      COMMAND ${_protoc} "--cpp_out=${arg_OUT_DIR}" "--dependency_out=${_depfile}"
+        ${_include_flags} "${_proto}"
+      DEPENDS "${_proto}" ${_protoc}
+      DEPFILE "${_depfile}"
+      COMMENT "protoc: generating C++ from ${_relative}"
+      VERBATIM)
+    list(APPEND _generated "${_cc}" "${_h}")
+  endforeach()
+
+  target_sources(${arg_TARGET} PRIVATE ${_generated})
+  target_include_directories(${arg_TARGET} ${arg_USAGE_REQUIREMENTS}
+    "$<BUILD_INTERFACE:${arg_OUT_DIR}>")
+  target_link_libraries(${arg_TARGET} ${arg_USAGE_REQUIREMENTS} protobuf::libprotobuf)
+endfunction()
