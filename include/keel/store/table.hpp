@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "keel/errc.hpp"
+#include "keel/index/pooled_node_policy.hpp"
 #include "keel/index/transaction.hpp"
 #include "keel/index/tree.hpp"
 #include "keel/store/change.hpp"
@@ -64,8 +65,14 @@ struct table_schema {
   }
 };
 
+/// Index nodes come from size-class pools: tables allocate and free nodes
+/// at a high rate (disabled under sanitizers and by KEEL_DISABLE_FREE_LIST).
+using index_node_policy = index::pooled_node_policy;
+
 template <object T>
-using index_tree = index::tree<object_ptr<T>>;
+using index_tree = index::tree<object_ptr<T>, index_node_policy>;
+template <object T>
+using index_transaction = index::transaction<object_ptr<T>, index_node_policy>;
 
 /// One version of T's table.
 template <object T>
@@ -105,7 +112,7 @@ class table_writer {
   }
 
   /// The radix transaction of index i (reads see this transaction's writes).
-  const index::transaction<object_ptr<T>>& index(std::size_t i) const { return *txns_[i]; }
+  const index_transaction<T>& index(std::size_t i) const { return *txns_[i]; }
 
   /// Adds a new object. errc::exists if its id is taken.
   std::error_code create(const object_ptr<T>& obj) {
@@ -198,7 +205,7 @@ class table_writer {
     }
   }
 
-  std::array<std::optional<index::transaction<object_ptr<T>>>, index_count> txns_;
+  std::array<std::optional<index_transaction<T>>, index_count> txns_;
   keys_type new_keys_;
   keys_type old_keys_;
   mutable std::string scratch_;
