@@ -156,47 +156,29 @@ class reads {
   /// >= values (ascending): the lower bound of a range query.
   template <one_of<Ts...> T, class F, class... Values>
   std::error_code for_each_from(std::string_view index, F&& f, const Values&... values) const {
-    const index_query<Values...> q{
-        index, sizeof...(Values) == 0 ? query_mode::all : query_mode::exact, {values...}};
-    std::error_code ec = errc::invalid_index;
-    table_schema<T>::for_each_index([&](auto i, const auto& s) {
-      if (s.name != index) return;
-      auto key = query_key(s, q);
-      if (!key) return;
-      ec = {};
-      self().template visit_index<T>(decltype(i)::value, [&](const auto& view) {
-        for (auto it = view.lower_bound(*key); it != view.end(); ++it) {
-          if (!detail::call_continue(f, (*it).value)) break;
-        }
-      });
-    });
-    return ec;
+    auto ascending = [&](const auto& view, const std::string& key) {
+      for (auto it = view.lower_bound(key); it != view.end(); ++it) {
+        if (!detail::call_continue(f, (*it).value)) break;
+      }
+    };
+    return with_range_key<T>(index, ascending, values...);
   }
 
   /// Calls f for the objects of index `index` in descending order, starting
   /// at the last whose value is <= values (all of them with no values).
   template <one_of<Ts...> T, class F, class... Values>
   std::error_code for_each_reverse(std::string_view index, F&& f, const Values&... values) const {
-    const index_query<Values...> q{
-        index, sizeof...(Values) == 0 ? query_mode::all : query_mode::exact, {values...}};
-    std::error_code ec = errc::invalid_index;
-    table_schema<T>::for_each_index([&](auto i, const auto& s) {
-      if (s.name != index) return;
-      auto key = query_key(s, q);
-      if (!key) return;
-      ec = {};
-      self().template visit_index<T>(decltype(i)::value, [&](const auto& view) {
-        // Start below the first key past every entry of values: entries of a
-        // non-unique index extend the value's key with the object's id.
-        const auto bound = detail::prefix_successor(*key);
-        auto it = bound ? view.reverse_lower_bound(*bound) : view.rbegin();
-        if (bound && it != view.rend() && (*it).key == *bound) ++it;
-        for (; it != view.rend(); ++it) {
-          if (!detail::call_continue(f, (*it).value)) break;
-        }
-      });
-    });
-    return ec;
+    auto descending = [&](const auto& view, const std::string& key) {
+      // Start below the first key past every entry of values: entries of a
+      // non-unique index extend the value's key with the object's id.
+      const auto bound = detail::prefix_successor(key);
+      auto it = bound ? view.reverse_lower_bound(*bound) : view.rbegin();
+      if (bound && it != view.rend() && (*it).key == *bound) ++it;
+      for (; it != view.rend(); ++it) {
+        if (!detail::call_continue(f, (*it).value)) break;
+      }
+    };
+    return with_range_key<T>(index, descending, values...);
   }
 
   /// The number of objects in T's table.
@@ -209,6 +191,26 @@ class reads {
 
  private:
   const Derived& self() const { return static_cast<const Derived&>(*this); }
+
+  /// Calls range(view, key) with index `index` of T and the key of values
+  /// (the whole index with none); errc::invalid_index if T has no such
+  /// index or it cannot encode the values.
+  template <class T, class Range, class... Values>
+  std::error_code with_range_key(std::string_view index, Range&& range,
+                                 const Values&... values) const {
+    const index_query<Values...> q{
+        index, sizeof...(Values) == 0 ? query_mode::all : query_mode::exact, {values...}};
+    std::error_code ec = errc::invalid_index;
+    table_schema<T>::for_each_index([&](auto i, const auto& s) {
+      if (s.name != index) return;
+      auto key = query_key(s, q);
+      if (!key) return;
+      ec = {};
+      self().template visit_index<T>(decltype(i)::value,
+                                     [&](const auto& view) { range(view, *key); });
+    });
+    return ec;
+  }
 };
 
 /// An atomic snapshot of the store.
