@@ -45,6 +45,13 @@ enum class errc {
   invalid_index,
   sequence_conflict,
   transaction_closed,
+
+  // wal and snapshot files
+  corrupt_wal,
+  wal_failed,
+  wal_io_error,
+  no_space,
+  corrupt_snapshot,
 };
 
 /// The error category of keel::errc.
@@ -125,6 +132,23 @@ class error_category final : public std::error_category {
                "version); read it again, reapply the change and retry";
       case errc::transaction_closed:
         return "the write transaction was already committed or aborted; start a new one";
+      case errc::corrupt_wal:
+        return "the write-ahead log is corrupt before its tail (a record fails its checksum or "
+               "framing, or segments are missing); the recovery report names the file and "
+               "offset; restore this member from a snapshot of a healthy peer";
+      case errc::wal_failed:
+        return "the write-ahead log stopped after a failed write or sync and refuses further "
+               "appends (fail-stop: data it acknowledged may not be durable); restart the "
+               "process, which recovers from what is on disk";
+      case errc::wal_io_error:
+        return "a file operation of the write-ahead log or snapshot store failed (see the "
+               "system error logged with it); check the disk and permissions";
+      case errc::no_space:
+        return "no space left on the device for the write-ahead log or a snapshot; nothing "
+               "was acknowledged; free space and retry";
+      case errc::corrupt_snapshot:
+        return "a snapshot file is corrupt (bad header, size or checksum); it is ignored, and "
+               "a snapshot must be fetched from a peer";
     }
     return "unknown keel error " + std::to_string(value);
   }

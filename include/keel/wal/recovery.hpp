@@ -1,0 +1,275 @@
+// Reading a WAL directory back: every segment's records are checked and
+// replayed, in sequence order, into the state Raft needs (log_state).
+//
+// What is accepted and what is refused:
+//  - Segments must be numbered without gaps, and each must start with its
+//    segment header. Trailing segments that are all zeros are spares the WAL
+//    preallocated and never wrote; they are kept for reuse.
+//  - In the last written segment, an unfinished record (torn: its last byte
+//    never reached the disk) ends the log if no intact record follows it:
+//    it was written after the last sync, so nothing acknowledged is lost.
+//    Recovery reports it and the WAL zeroes it before appending again.
+//  - Anything else is corruption: a damaged record (complete, but its
+//    checksum or framing fails), a torn record followed by an intact one,
+//    any bad record in an earlier segment, or an entry that leaves a gap.
+//    Recovery refuses with errc::corrupt_wal; the report names the file and
+//    offset.
+//
+// Thread safety: none needed; reads files only.
+#pragma once
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "keel/result.hpp"
+#include "keel/wal/file_system.hpp"
+#include "keel/wal/log_state.hpp"
+#include "keel/wal/record.hpp"
+#include "keel/wal/segment.hpp"
+
+namespace keel::wal {
+
+/// What recovery found, for logs, tools and errors.
+struct recovery_report {
+  std::size_t segments = 0;
+  std::uint64_t records = 0;
+  std::uint64_t record_bytes = 0;
+  /// A torn tail that was cut off: where, and how many bytes it spanned.
+  std::optional<std::string> torn_file{};
+  std::uint64_t torn_offset = 0;
+  std::uint64_t torn_bytes = 0;
+  /// Where corruption was found (with errc::corrupt_wal).
+  std::string corrupt_file{};
+  std::uint64_t corrupt_offset = 0;
+  std::string problem{};
+
+  std::string describe() const {
+    char buf[64];
+    if (!corrupt_file.empty()) {
+      std::snprintf(buf, sizeof buf, " at offset %" PRIu64, corrupt_offset);
+      return "corrupt WAL: " + corrupt_file + buf + ": " + problem;
+    }
+    std::string out = std::to_string(segments) + " segments, " + std::to_string(records) +
+                      " records, " + std::to_string(record_bytes) + " bytes";
+    if (torn_file) {
+      std::snprintf(buf, sizeof buf, " at offset %" PRIu64 " (%" PRIu64 " bytes)", torn_offset,
+                    torn_bytes);
+      out += "; torn tail cut off in " + *torn_file + buf;
+    }
+    return out;
+  }
+};
+
+/// A segment as recovery left it.
+struct segment_info {
+  std::uint64_t sequence = 0;
+  std::uint64_t size = 0;        ///< File size.
+  std::uint64_t end = 0;         ///< Offset after its last intact record (0: a spare).
+  std::uint64_t zero_until = 0;  ///< Torn bytes in [end, zero_until) to clear before writing.
+  std::uint64_t last_entry = 0;  ///< Highest entry index it holds (0: none).
+};
+
+struct recovered_wal {
+  log_state state{};
+  std::vector<segment_info> segments{};  ///< By sequence; spares last.
+};
+
+/// Visits the records of a segment's bytes: visit(offset, frame) for each
+/// intact record, in order; returns the first frame that is not a record
+/// and its offset.
+template <class Visit>
+std::pair<frame, std::uint64_t> scan_segment(std::span<const std::byte> data,
+                                             std::uint64_t sequence, Visit&& visit) {
+  const std::uint32_t seed = segment_seed(sequence);
+  std::uint64_t offset = 0;
+  for (;;) {
+    frame f = read_frame(data, offset, seed);
+    if (f.status != frame_status::record) return {f, offset};
+    visit(offset, f);
+    offset += f.size;
+  }
+}
+
+/// Whether an intact record starts anywhere after `offset` (8-aligned).
+inline bool intact_record_after(std::span<const std::byte> data, std::uint64_t offset,
+                                std::uint32_t seed) {
+  for (std::uint64_t at = offset + 8; at + record_size(0) <= data.size(); at += 8) {
+    if (read_frame(data, at, seed).status == frame_status::record) return true;
+  }
+  return false;
+}
+
+namespace detail {
+
+/// Applies one record to the state; a problem string if its body is bad.
+inline const char* replay(log_state& state, const frame& f, segment_info& info, bool& seen_entry) {
+  switch (f.type) {
+    case record_type::segment_header:
+      return "segment header in the middle of a segment";
+    case record_type::metadata: {
+      auto m = read_metadata(f.body);
+      if (!m) return "bad metadata record";
+      state.apply(*m);
+      return nullptr;
+    }
+    case record_type::entry: {
+      auto e = read_entry(f.body);
+      if (!e) return "bad entry record";
+      if (!state.apply(*e)) {
+        if (seen_entry) return "entry index leaves a gap in the log";
+        state.restart_at(*e);
+      }
+      seen_entry = true;
+      info.last_entry = std::max(info.last_entry, e->index);
+      return nullptr;
+    }
+    case record_type::hard_state: {
+      auto hs = read_hard_state(f.body);
+      if (!hs) return "bad hard state record";
+      state.apply(*hs);
+      return nullptr;
+    }
+    case record_type::snapshot_marker: {
+      auto m = read_snapshot_marker(f.body);
+      if (!m) return "bad snapshot marker record";
+      state.apply(*m);
+      return nullptr;
+    }
+    case record_type::compaction: {
+      auto c = read_compaction(f.body);
+      if (!c) return "bad compaction record";
+      state.apply(*c);
+      return nullptr;
+    }
+  }
+  return "unknown record type";
+}
+
+inline bool all_zero(std::span<const std::byte> data) noexcept {
+  return std::all_of(data.begin(), data.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+}  // namespace detail
+
+/// The sequence numbers of the segments in `dir`, ascending.
+template <file_system FS>
+result<std::vector<std::uint64_t>> list_segments(FS& fs, const std::string& dir) {
+  auto names = fs.list(dir);
+  if (!names) return names.error();
+  std::vector<std::uint64_t> seqs;
+  for (const std::string& name : *names) {
+    if (auto seq = parse_segment_name(name)) seqs.push_back(*seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  return seqs;
+}
+
+/// Reads a whole file.
+template <file_system FS>
+result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
+  auto file = fs.open(path, open_mode::read_only);
+  if (!file) return file.error();
+  auto size = file->size();
+  if (!size) return size.error();
+  std::vector<std::byte> data(*size);
+  auto n = file->read(0, data);
+  if (!n) return n.error();
+  data.resize(*n);
+  return data;
+}
+
+template <file_system FS>
+result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& report) {
+  auto seqs = list_segments(fs, dir);
+  if (!seqs) return seqs.error();
+  recovered_wal out;
+  auto corrupt = [&](std::uint64_t seq, std::uint64_t offset, std::string problem) {
+    report.corrupt_file = dir + "/" + segment_name(seq);
+    report.corrupt_offset = offset;
+    report.problem = std::move(problem);
+    return make_error_code(errc::corrupt_wal);
+  };
+  for (std::size_t i = 1; i < seqs->size(); ++i) {
+    if ((*seqs)[i] != (*seqs)[i - 1] + 1) {
+      return corrupt((*seqs)[i - 1] + 1, 0,
+                     "segment missing (numbers jump from " + segment_name((*seqs)[i - 1]) + " to " +
+                         segment_name((*seqs)[i]) + ")");
+    }
+  }
+  // Trailing all-zero segments are spares; the one before is the last written.
+  std::size_t written = seqs->size();
+  while (written > 0) {
+    auto data = read_file(fs, dir + "/" + segment_name((*seqs)[written - 1]));
+    if (!data) return data.error();
+    if (!detail::all_zero(*data)) break;
+    out.segments.insert(out.segments.begin(),
+                        segment_info{.sequence = (*seqs)[written - 1], .size = data->size()});
+    --written;
+  }
+  std::vector<segment_info> infos;
+  bool seen_entry = false;
+  for (std::size_t i = 0; i < written; ++i) {
+    const std::uint64_t seq = (*seqs)[i];
+    const bool last = i + 1 == written;
+    auto data = read_file(fs, dir + "/" + segment_name(seq));
+    if (!data) return data.error();
+    segment_info info{.sequence = seq, .size = data->size()};
+    const char* problem = nullptr;
+    std::uint64_t problem_at = 0;
+    bool first = true;
+    auto [stop, at] = scan_segment(*data, seq, [&](std::uint64_t offset, const frame& f) {
+      if (problem != nullptr) return;
+      ++report.records;
+      report.record_bytes += f.size;
+      if (first) {
+        first = false;
+        auto h = f.type == record_type::segment_header ? read_segment_header(f.body)
+                                                       : std::optional<segment_header_body>{};
+        if (!h || h->sequence != seq) {
+          problem = "segment does not start with its own segment header";
+          problem_at = offset;
+        }
+        return;
+      }
+      if (const char* p = detail::replay(out.state, f, info, seen_entry)) {
+        problem = p;
+        problem_at = offset;
+      }
+    });
+    if (problem != nullptr) return corrupt(seq, problem_at, problem);
+    if (first) return corrupt(seq, 0, "segment has no segment header");
+    info.end = at;
+    if (stop.status != frame_status::end) {
+      if (!last) return corrupt(seq, at, std::string(stop.problem) + " (not in the last segment)");
+      const std::uint32_t seed = segment_seed(seq);
+      if (stop.status == frame_status::damaged) return corrupt(seq, at, stop.problem);
+      if (intact_record_after(*data, at, seed)) {
+        return corrupt(seq, at, std::string(stop.problem) + ", and intact records follow it");
+      }
+      // Torn tail: clear everything after it that is not zero.
+      std::uint64_t until = data->size();
+      while (until > at && (*data)[until - 1] == std::byte{0}) --until;
+      info.zero_until = until;
+      report.torn_file = dir + "/" + segment_name(seq);
+      report.torn_offset = at;
+      report.torn_bytes = until - at;
+    }
+    infos.push_back(info);
+  }
+  if (out.state.anchor_unknown) {
+    return corrupt((*seqs)[0], 0,
+                   "the oldest segment starts at entry " +
+                       std::to_string(out.state.anchor.index + 1) +
+                       " but no compaction point covers the entries before it");
+  }
+  report.segments = seqs->size();
+  out.segments.insert(out.segments.begin(), infos.begin(), infos.end());
+  return out;
+}
+
+}  // namespace keel::wal
