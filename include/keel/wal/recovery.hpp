@@ -69,7 +69,7 @@ struct recovery_report {
 struct segment_info {
   std::uint64_t sequence = 0;
   std::uint64_t size = 0;        ///< File size.
-  std::uint64_t end = 0;         ///< Offset after its last intact record (0: a spare).
+  std::uint64_t end = 0;         ///< Offset after its last intact record (0: a spare, or torn).
   std::uint64_t zero_until = 0;  ///< Torn bytes in [end, zero_until) to clear before writing.
   std::uint64_t last_entry = 0;  ///< Highest entry index it holds (0: none).
 };
@@ -242,6 +242,19 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
       }
     });
     if (problem != nullptr) return corrupt(seq, problem_at, problem);
+    if (first && last && stop.status == frame_status::torn &&
+        !intact_record_after(*data, 0, segment_seed(seq))) {
+      // A segment that was being started when the power went: its header
+      // never became durable, so nothing in it was acknowledged.
+      std::uint64_t until = data->size();
+      while (until > 0 && (*data)[until - 1] == std::byte{0}) --until;
+      info.zero_until = until;
+      report.torn_file = dir + "/" + segment_name(seq);
+      report.torn_offset = 0;
+      report.torn_bytes = until;
+      infos.push_back(info);
+      continue;
+    }
     if (first) return corrupt(seq, 0, "segment has no segment header");
     info.end = at;
     if (stop.status != frame_status::end) {

@@ -73,7 +73,7 @@ class wal {
     recovery_report local;
     recovery_report& rep = report != nullptr ? *report : local;
     if (opts.segment_size < 4096) return errc::invalid_argument;
-    if (auto ec = fs.make_directory(dir)) return ec;
+    if (auto ec = make_durable_directory(fs, dir)) return ec;
     auto rec = recover(fs, dir, rep);
     if (!rec) return rec.error();
     wal w(std::move(fs), std::move(dir), opts);
@@ -232,13 +232,27 @@ class wal {
   wal(FS fs, std::string dir, options opts)
       : fs_(std::move(fs)), dir_(std::move(dir)), opts_(opts) {}
 
+  /// Creates dir if needed; its entry in the parent is durable afterwards.
+  static std::error_code make_durable_directory(FS& fs, const std::string& dir) {
+    if (auto ec = fs.make_directory(dir)) return ec;
+    const auto slash = dir.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "."
+                               : slash == 0               ? "/"
+                                                          : dir.substr(0, slash);
+    return fs.sync_directory(parent);
+  }
+
   std::string path(std::uint64_t seq) const { return dir_ + "/" + segment_name(seq); }
 
   /// Opens the last written segment for appending (or starts the first).
   std::error_code start(std::vector<segment_info> found) {
     std::vector<segment_info> written;
     for (const segment_info& s : found) {
-      if (s.end > 0) {
+      if (s.end == 0 && s.zero_until > 0) {
+        // Torn while being started: remove it; it is made again when needed.
+        if (auto ec = fs_.remove(path(s.sequence))) return ec;
+        if (auto ec = fs_.sync_directory(dir_)) return ec;
+      } else if (s.end > 0) {
         written.push_back(s);
       } else if (!spare_ && (written.empty() || s.sequence == written.back().sequence + 1)) {
         spare_ = s.sequence;
