@@ -291,3 +291,19 @@ TEST_CASE("wal: raft runs on it and recovers its log after a restart", "[wal]") 
   REQUIRE(stored);
   CHECK(*stored == applied);
 }
+
+TEST_CASE("wal: compaction after an append that spanned segments keeps what it must", "[wal]") {
+  temp_dir dir;
+  const options opts{.segment_size = 8192};
+  {
+    auto w = open_ok(dir.path(), opts);
+    REQUIRE_FALSE(w.append(make_entries(1, 40, 1, 300), {.term = 1, .vote = 1, .commit = 30}));
+    REQUIRE_FALSE(w.sync());
+    REQUIRE(w.create_snapshot(20, {.voters = {1}}, "snap"));
+    REQUIRE_FALSE(w.compact(20));
+  }
+  auto r = open_ok(dir.path(), opts);
+  CHECK(r.first_index() == 21);
+  CHECK(r.last_index() == 40);
+  CHECK(all_entries(r) == make_entries(21, 40, 1, 300));
+}

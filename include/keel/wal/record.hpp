@@ -244,6 +244,12 @@ inline frame read_frame(std::span<const std::byte> data, std::uint64_t offset,
     f.problem = "bad record end marker";
     return f;
   }
+  for (const std::byte* pad = p + record_header_size + body; pad < trailer; ++pad) {
+    if (*pad != std::byte{0}) {
+      f.problem = "bad record padding";
+      return f;
+    }
+  }
   std::uint32_t crc = crc32c(std::span<const std::byte>(p, record_header_size), seed);
   crc = crc32c(std::span<const std::byte>(p + record_header_size, body), crc);
   if (crc != get_u32(trailer)) {

@@ -28,6 +28,7 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -147,10 +148,7 @@ class wal {
         return undo(ec, start_seq, start_offset);
       }
     }
-    for (auto it = first; it != ents.end(); ++it) {
-      state_.apply(*it);
-      segments_.back().last_entry = std::max(segments_.back().last_entry, it->index);
-    }
+    for (auto it = first; it != ents.end(); ++it) state_.apply(*it);
     if (write_hs) state_.apply(hs);
     ++stats_.appends;
     if (current_->buffered() >= opts_.flush_bytes) {
@@ -351,6 +349,10 @@ class wal {
     write_body(p + record_header_size, body);
     seal_record(p, type, body_size, segment_seed(current_->sequence()));
     current_->commit(size);
+    if constexpr (std::is_same_v<Body, raft::entry>) {
+      // Per segment, even when one append spans several: release() relies on it.
+      segments_.back().last_entry = std::max(segments_.back().last_entry, body.index);
+    }
     ++stats_.records;
     stats_.bytes += size;
   }
