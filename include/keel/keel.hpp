@@ -11,3 +11,5 @@
 #include "keel/result.hpp"
 #include "keel/store/protobuf_traits.hpp"
 #include "keel/store/store.hpp"
+#include "keel/wal/snapshot_store.hpp"
+#include "keel/wal/wal.hpp"

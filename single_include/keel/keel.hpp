@@ -160,6 +160,13 @@ enum class errc {
   invalid_index,
   sequence_conflict,
   transaction_closed,
+
+  // wal and snapshot files
+  corrupt_wal,
+  wal_failed,
+  wal_io_error,
+  no_space,
+  corrupt_snapshot,
 };
 
 /// The error category of keel::errc.
@@ -240,6 +247,23 @@ class error_category final : public std::error_category {
                "version); read it again, reapply the change and retry";
       case errc::transaction_closed:
         return "the write transaction was already committed or aborted; start a new one";
+      case errc::corrupt_wal:
+        return "the write-ahead log is corrupt before its tail (a record fails its checksum or "
+               "framing, or segments are missing); the recovery report names the file and "
+               "offset; restore this member from a snapshot of a healthy peer";
+      case errc::wal_failed:
+        return "the write-ahead log stopped after a failed write or sync and refuses further "
+               "appends (fail-stop: data it acknowledged may not be durable); restart the "
+               "process, which recovers from what is on disk";
+      case errc::wal_io_error:
+        return "a file operation of the write-ahead log or snapshot store failed (see the "
+               "system error logged with it); check the disk and permissions";
+      case errc::no_space:
+        return "no space left on the device for the write-ahead log or a snapshot; nothing "
+               "was acknowledged; free space and retry";
+      case errc::corrupt_snapshot:
+        return "a snapshot file is corrupt (bad header, size or checksum); it is ignored, and "
+               "a snapshot must be fetched from a peer";
     }
     return "unknown keel error " + std::to_string(value);
   }
@@ -8774,3 +8798,2741 @@ class store {
 
 }  // namespace keel::store
 // end keel/store/store.hpp
+// begin keel/wal/snapshot_store.hpp
+// The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
+// has their names and format). It installs new snapshots durably, keeps the
+// newest one and keep_old older ones, finds the newest snapshot that verifies
+// at start-up, and keeps partially received snapshots so that a broken
+// transfer resumes where it stopped.
+//
+// Invariants: the directory holds committed `.snap` files (complete and, until
+// the disk corrupts them, valid), `.snap.tmp` files of local writers (removed
+// by their writer or by cleanup()), and `.snap.part` files of transfers being
+// received (at most one after begin_partial). Files the store does not
+// recognise by name are left alone. A corrupt snapshot is skipped and
+// reported, never removed silently; only pruning after a commit and
+// remove_older_than() remove committed snapshots, by age alone.
+//
+// Thread safety: a store is used by one thread at a time, together with the
+// writers it made (which share its directory); readers are independent.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin keel/wal/file_system.hpp
+// The file/sync policy of the WAL and the snapshot store: every file
+// operation they make goes through a `file_system`, so a simulated disk
+// (keel/sim/disk.hpp) can replace the real one and lose unsynced writes, tear
+// the last write, or fail a chosen call.
+//
+// Durability contract (what both the real and the simulated disk promise):
+//  - file::write and writes through a mapping reach the disk at some
+//    unspecified time; only file::sync (fdatasync) or mapping::sync (msync)
+//    makes the written bytes durable.
+//  - file::allocate reserves the blocks of a range, zero-filled, and extends
+//    the size; after it, writes inside the range cannot fail for space, and
+//    writes through a mapping of the range never fault (no SIGBUS).
+//  - Creating, renaming or removing a file is durable only after
+//    sync_directory on its directory.
+//  - Errors come back as std::error_code (system category for the kernel's
+//    errno); nothing here throws except std::bad_alloc.
+//
+// Thread safety: a file or mapping is used by one thread at a time.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+namespace keel::wal {
+
+enum class open_mode {
+  read_only,   ///< An existing file, for reading.
+  read_write,  ///< An existing file, for reading and writing.
+  create,      ///< A new file for reading and writing; fails if it exists.
+};
+
+// clang-format off
+/// A shared, writable mapping of a file's first size() bytes.
+template <class M>
+concept file_mapping = std::movable<M> && requires(M& m, std::uint64_t n) {
+  { m.data() } -> std::same_as<std::byte*>;
+  { m.size() } -> std::same_as<std::uint64_t>;
+  /// Makes [offset, offset + length) durable (msync MS_SYNC).
+  { m.sync(n, n) } -> std::same_as<std::error_code>;
+};
+
+/// An open file.
+template <class F>
+concept file = std::movable<F> && requires(F& f, std::uint64_t n, std::span<std::byte> out,
+                                         std::span<const std::byte> in) {
+  { f.size() } -> std::same_as<result<std::uint64_t>>;
+  /// Reserves [offset, offset + length), zero-filled, growing the file.
+  { f.allocate(n, n) } -> std::same_as<std::error_code>;
+  { f.truncate(n) } -> std::same_as<std::error_code>;
+  /// Reads up to out.size() bytes at offset; fewer only at the end of the file.
+  { f.read(n, out) } -> std::same_as<result<std::size_t>>;
+  /// Writes all of `in` at offset, or fails.
+  { f.write(n, in) } -> std::same_as<std::error_code>;
+  /// Makes every byte written so far durable (fdatasync).
+  { f.sync() } -> std::same_as<std::error_code>;
+  /// Maps [0, length); requires length <= size().
+  { f.map(n) } -> std::same_as<result<std::remove_cvref_t<decltype(f.map(n).value())>>>;
+  requires file_mapping<std::remove_cvref_t<decltype(f.map(n).value())>>;
+};
+
+/// Where files live.
+template <class FS>
+concept file_system = requires(FS& fs, const std::string& path) {
+  typename FS::file_type;
+  requires file<typename FS::file_type>;
+  { fs.open(path, open_mode::read_only) } -> std::same_as<result<typename FS::file_type>>;
+  { fs.remove(path) } -> std::same_as<std::error_code>;
+  { fs.rename(path, path) } -> std::same_as<std::error_code>;
+  /// Creates the directory if it does not exist (its parent must).
+  { fs.make_directory(path) } -> std::same_as<std::error_code>;
+  /// Makes the creations, renames and removals in a directory durable.
+  { fs.sync_directory(path) } -> std::same_as<std::error_code>;
+  /// The names (not paths) of the regular files in a directory, unsorted.
+  { fs.list(path) } -> std::same_as<result<std::vector<std::string>>>;
+};
+// clang-format on
+
+/// The mapping type of a file system's files.
+template <class FS>
+using mapping_of =
+    std::remove_cvref_t<decltype(std::declval<typename FS::file_type&>().map(0).value())>;
+
+namespace detail {
+inline std::error_code last_system_error() noexcept { return {errno, std::system_category()}; }
+}  // namespace detail
+
+/// msync/munmap of a POSIX mapping.
+class posix_mapping {
+ public:
+  posix_mapping() noexcept = default;
+  posix_mapping(std::byte* data, std::uint64_t size) noexcept : data_(data), size_(size) {}
+  posix_mapping(posix_mapping&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  posix_mapping& operator=(posix_mapping&& other) noexcept {
+    if (this != &other) {
+      unmap();
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  ~posix_mapping() { unmap(); }
+
+  std::byte* data() noexcept { return data_; }
+  std::uint64_t size() const noexcept { return size_; }
+
+  std::error_code sync(std::uint64_t offset, std::uint64_t length) noexcept {
+    if (length == 0) return {};
+    // msync wants a page-aligned start.
+    const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t start = offset / page * page;
+    if (::msync(data_ + start, offset + length - start, MS_SYNC) != 0) {
+      return detail::last_system_error();
+    }
+    return {};
+  }
+
+ private:
+  void unmap() noexcept {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = nullptr;
+  }
+
+  std::byte* data_ = nullptr;
+  std::uint64_t size_ = 0;
+};
+
+/// A file descriptor with the operations of the `file` concept.
+class posix_file {
+ public:
+  explicit posix_file(int fd) noexcept : fd_(fd) {}
+  posix_file(posix_file&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  posix_file& operator=(posix_file&& other) noexcept {
+    if (this != &other) {
+      close();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~posix_file() { close(); }
+
+  result<std::uint64_t> size() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return detail::last_system_error();
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+  std::error_code allocate(std::uint64_t offset, std::uint64_t length) {
+    // posix_fallocate falls back to writing zeros where fallocate is missing.
+    const int rc = ::posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(length));
+    if (rc != 0) return {rc, std::system_category()};
+    return {};
+  }
+
+  std::error_code truncate(std::uint64_t size) {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  result<std::size_t> read(std::uint64_t offset, std::span<std::byte> out) const {
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n =
+          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return detail::last_system_error();
+      }
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    return done;
+  }
+
+  std::error_code write(std::uint64_t offset, std::span<const std::byte> in) {
+    std::size_t done = 0;
+    while (done < in.size()) {
+      const ssize_t n =
+          ::pwrite(fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return detail::last_system_error();
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    return {};
+  }
+
+  std::error_code sync() {
+    if (::fdatasync(fd_) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  result<posix_mapping> map(std::uint64_t length) {
+    if (length == 0) return posix_mapping{};
+    void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) return detail::last_system_error();
+    return posix_mapping(static_cast<std::byte*>(p), length);
+  }
+
+ private:
+  void close() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;
+};
+
+/// The real disk, through POSIX calls.
+struct posix_file_system {
+  using file_type = posix_file;
+
+  result<posix_file> open(const std::string& path, open_mode mode) {
+    int flags = O_CLOEXEC;
+    switch (mode) {
+      case open_mode::read_only:
+        flags |= O_RDONLY;
+        break;
+      case open_mode::read_write:
+        flags |= O_RDWR;
+        break;
+      case open_mode::create:
+        flags |= O_RDWR | O_CREAT | O_EXCL;
+        break;
+    }
+    const int fd = ::open(path.c_str(), flags, 0644);
+    if (fd < 0) return detail::last_system_error();
+    return posix_file(fd);
+  }
+
+  std::error_code remove(const std::string& path) {
+    if (::unlink(path.c_str()) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  std::error_code rename(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  std::error_code make_directory(const std::string& path) {
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return detail::last_system_error();
+    return {};
+  }
+
+  std::error_code sync_directory(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return detail::last_system_error();
+    const int rc = ::fsync(fd);
+    const std::error_code ec = rc != 0 ? detail::last_system_error() : std::error_code{};
+    ::close(fd);
+    return ec;
+  }
+
+  result<std::vector<std::string>> list(const std::string& path) {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return detail::last_system_error();
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* e = ::readdir(dir)) {
+      if (e->d_type == DT_REG || e->d_type == DT_UNKNOWN) {
+        const std::string name = e->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+      }
+    }
+    const std::error_code ec = errno != 0 ? detail::last_system_error() : std::error_code{};
+    ::closedir(dir);
+    if (ec) return ec;
+    return names;
+  }
+};
+
+static_assert(file_system<posix_file_system>);
+
+}  // namespace keel::wal
+// end keel/wal/file_system.hpp
+// begin keel/wal/snapshot_file.hpp
+// Snapshot files: one durable snapshot of the state machine per file, written
+// and read in pieces so that neither side ever holds a whole snapshot in
+// memory (the transport streams from and to these files).
+//
+// File names, in a snapshot directory (etcd's scheme, hex, zero-padded):
+//   <term:016x>-<index:016x>.snap       a committed snapshot
+//   <term:016x>-<index:016x>.snap.tmp   being written locally; never read
+//   <term:016x>-<index:016x>.snap.part  being received; resumable after a crash
+//
+// Format (all integers little-endian; m = metadata length):
+//   offset  size  field
+//   0       8     magic: "KEELSNP1" committed, "KEELPRT1" while being written
+//   8       4     format version (1)
+//   12      8     index of the last log entry the snapshot covers
+//   20      8     term of that entry
+//   28      4     m, at most snapshot_metadata_limit
+//   32      m     metadata, opaque here (the node layer stores the conf state)
+//   32+m    8     content size in bytes
+//   40+m    4     CRC32C of the content
+//   44+m    4     CRC32C of bytes [0, 44+m) of the header
+//   48+m          content
+// While a file is being written its header is an in-progress header
+// ("KEELPRT1"): in a .part file its size field is the checkpoint, the number
+// of content bytes known durable (made so by snapshot_writer::sync()), and its
+// CRC field is 0. commit() replaces it by the committed header.
+//
+// Durability protocol: content and header are written to the .tmp (or .part)
+// file, the file is synced, renamed to .snap, and the directory synced; only
+// then is the snapshot reported installed. A crash at any point leaves either
+// no .snap file or a complete one, never a half-written one.
+//
+// Invariants: a reader accepts a file only if the magic, version and header
+// CRC match and the content size equals the file size minus the header size;
+// no size read from a file is trusted (allocated or read) before it has been
+// checked against the file's real size. Memory per writer or verifying reader
+// is bounded by snapshot_buffer_size plus the metadata.
+//
+// Thread safety: a writer or reader is used by one thread at a time; distinct
+// writers and readers may be used concurrently if FS allows it (the POSIX one
+// does).
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin keel/wal/crc32c.hpp
+// CRC32C (Castagnoli), the checksum of WAL records and snapshot files.
+//
+// The portable path is Boost.CRC (header-only, already a keel dependency);
+// Debian's libcrc32c would need linking, which a header-only library cannot
+// ask of its users. On x86-64 the SSE4.2 crc32 instruction is used when the
+// CPU has it (checked once at run time), eight bytes per instruction.
+//
+// crc32c(data) is the standard value ("123456789" -> 0xE3069283);
+// crc32c(crc32c(a), b) == crc32c(a + b).
+//
+// Thread safety: pure functions.
+
+#include <boost/crc.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+namespace keel::wal {
+
+namespace detail {
+
+/// The portable path; `state` is the register before the final inversion.
+inline std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p,
+                                     std::size_t n) noexcept {
+  // Reflected CRC-32C; initial and final XOR are applied by the caller.
+  // Boost keeps a reflected CRC's register bit-reversed, so a state that
+  // continues an earlier computation goes in reversed.
+  std::uint32_t reversed = 0;
+  for (int i = 0; i < 32; ++i) reversed |= ((state >> i) & 1u) << (31 - i);
+  boost::crc_optimal<32, 0x1EDC6F41, 0, 0, true, true> crc(reversed);
+  crc.process_bytes(p, n);
+  return crc.checksum();
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KEEL_CRC32C_HARDWARE 1
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t state,
+                                                                       const unsigned char* p,
+                                                                       std::size_t n) noexcept {
+  std::uint64_t c = state;
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; --n, ++p) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+
+inline bool cpu_has_crc32_instruction() noexcept {
+  static const bool has = __builtin_cpu_supports("sse4.2");
+  return has;
+}
+#endif
+
+inline std::uint32_t crc32c_update(std::uint32_t state, const unsigned char* p,
+                                   std::size_t n) noexcept {
+#ifdef KEEL_CRC32C_HARDWARE
+  if (cpu_has_crc32_instruction()) return crc32c_hardware(state, p, n);
+#endif
+  return crc32c_portable(state, p, n);
+}
+
+}  // namespace detail
+
+/// The CRC32C of `data`, continuing from `previous` (the CRC32C of the bytes
+/// before it, or 0 to start).
+inline std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t previous = 0) noexcept {
+  return ~detail::crc32c_update(~previous, reinterpret_cast<const unsigned char*>(data.data()),
+                                data.size());
+}
+
+inline std::uint32_t crc32c(std::string_view data, std::uint32_t previous = 0) noexcept {
+  return crc32c(std::as_bytes(std::span(data.data(), data.size())), previous);
+}
+
+/// The portable path alone, for tests that compare both.
+inline std::uint32_t crc32c_portable(std::span<const std::byte> data,
+                                     std::uint32_t previous = 0) noexcept {
+  return ~detail::crc32c_portable(~previous, reinterpret_cast<const unsigned char*>(data.data()),
+                                  data.size());
+}
+
+}  // namespace keel::wal
+// end keel/wal/crc32c.hpp
+
+namespace keel::wal {
+
+/// The size of the buffer a writer fills before writing to its file, and of
+/// the buffer a reader verifies the content through.
+inline constexpr std::size_t snapshot_buffer_size = std::size_t{1} << 20;
+/// The largest metadata a snapshot may carry; larger lengths in a file mean
+/// the header is corrupt.
+inline constexpr std::uint32_t snapshot_metadata_limit = std::uint32_t{64} << 20;
+/// The format version written into, and accepted from, the header.
+inline constexpr std::uint32_t snapshot_format_version = 1;
+
+/// What a file in a snapshot directory holds.
+enum class snapshot_file_kind {
+  committed,  ///< `.snap`: a complete snapshot.
+  temporary,  ///< `.snap.tmp`: being written locally.
+  partial,    ///< `.snap.part`: being received; resumable.
+};
+
+/// A snapshot file's name: the (index, term) it holds and its kind.
+struct snapshot_name {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  snapshot_file_kind kind = snapshot_file_kind::committed;
+
+  /// The file name, e.g. "0000000000000002-0000000000000010.snap".
+  std::string str() const {
+    static constexpr std::array<std::string_view, 3> suffixes = {".snap", ".snap.tmp",
+                                                                 ".snap.part"};
+    std::string name(33, '-');
+    static constexpr char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; ++i) {
+      name[static_cast<std::size_t>(15 - i)] = digits[(term >> (4 * i)) & 0xF];
+      name[static_cast<std::size_t>(32 - i)] = digits[(index >> (4 * i)) & 0xF];
+    }
+    name += suffixes[static_cast<std::size_t>(kind)];
+    return name;
+  }
+
+  /// The name's parts, or nothing if `name` is not a snapshot file's name
+  /// (lower-case hex only, as str() writes).
+  static std::optional<snapshot_name> parse(std::string_view name) {
+    if (name.size() < 38 || name[16] != '-') return std::nullopt;
+    snapshot_name parsed;
+    const std::string_view suffix = name.substr(33);
+    if (suffix == ".snap") {
+      parsed.kind = snapshot_file_kind::committed;
+    } else if (suffix == ".snap.tmp") {
+      parsed.kind = snapshot_file_kind::temporary;
+    } else if (suffix == ".snap.part") {
+      parsed.kind = snapshot_file_kind::partial;
+    } else {
+      return std::nullopt;
+    }
+    const auto hex = [](std::string_view s, std::uint64_t& out) {
+      out = 0;
+      for (const char c : s) {
+        int digit = 0;
+        if (c >= '0' && c <= '9') {
+          digit = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+          digit = c - 'a' + 10;
+        } else {
+          return false;
+        }
+        out = (out << 4) | static_cast<std::uint64_t>(digit);
+      }
+      return true;
+    };
+    if (!hex(name.substr(0, 16), parsed.term) || !hex(name.substr(17, 16), parsed.index)) {
+      return std::nullopt;
+    }
+    return parsed;
+  }
+
+  /// Whether this names an older snapshot than `other`: a lower index, or the
+  /// same index and a lower term.
+  constexpr bool older_than(const snapshot_name& other) const noexcept {
+    return index != other.index ? index < other.index : term < other.term;
+  }
+};
+
+/// The decoded header of a snapshot file.
+struct snapshot_header {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::vector<std::byte> metadata{};
+  std::uint64_t size = 0;  ///< Content bytes (in a .part file: the checkpoint).
+  std::uint32_t crc = 0;   ///< CRC32C of the content (0 while in progress).
+};
+
+/// The bytes a header with `metadata_size` bytes of metadata takes.
+constexpr std::uint64_t snapshot_header_size(std::uint64_t metadata_size) noexcept {
+  return 48 + metadata_size;
+}
+
+template <file_system FS>
+class snapshot_store;
+
+namespace detail {
+
+inline constexpr std::string_view snapshot_magic = "KEELSNP1";
+inline constexpr std::string_view snapshot_in_progress_magic = "KEELPRT1";
+/// Bytes of the header before the metadata.
+inline constexpr std::size_t snapshot_header_prefix = 32;
+
+inline void snapshot_put_le(std::byte* p, std::uint64_t value, int width) noexcept {
+  for (int i = 0; i < width; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
+}
+
+inline std::uint64_t snapshot_get_le(const std::byte* p, int width) noexcept {
+  std::uint64_t value = 0;
+  for (int i = 0; i < width; ++i) value |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
+  return value;
+}
+
+/// The header's bytes, with `magic` ("KEELSNP1" or "KEELPRT1").
+inline std::vector<std::byte> encode_snapshot_header(std::string_view magic,
+                                                     const snapshot_header& h) {
+  const std::size_t m = h.metadata.size();
+  std::vector<std::byte> out(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::byte* p = out.data();
+  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(magic[i]);
+  snapshot_put_le(p + 8, snapshot_format_version, 4);
+  snapshot_put_le(p + 12, h.index, 8);
+  snapshot_put_le(p + 20, h.term, 8);
+  snapshot_put_le(p + 28, m, 4);
+  std::copy(h.metadata.begin(), h.metadata.end(), p + snapshot_header_prefix);
+  p += snapshot_header_prefix + m;
+  snapshot_put_le(p, h.size, 8);
+  snapshot_put_le(p + 8, h.crc, 4);
+  snapshot_put_le(p + 12, crc32c(std::span<const std::byte>(out.data(), out.size() - 4)), 4);
+  return out;
+}
+
+/// Reads and checks the header of `f`, a file of `file_size` bytes: magic,
+/// version, metadata length against the limit and the file size, header CRC.
+/// errc::corrupt_snapshot if any fails; the file's read error if reading fails.
+/// Callers check the size field, whose meaning depends on the magic.
+template <file F>
+result<snapshot_header> read_snapshot_header(F& f, std::uint64_t file_size,
+                                             std::string_view magic) {
+  if (file_size < snapshot_header_size(0)) return errc::corrupt_snapshot;
+  std::array<std::byte, snapshot_header_prefix> prefix{};
+  auto n = f.read(0, prefix);
+  if (!n) return n.error();
+  if (*n != prefix.size()) return errc::corrupt_snapshot;
+  for (std::size_t i = 0; i < 8; ++i) {
+    if (prefix[i] != static_cast<std::byte>(magic[i])) return errc::corrupt_snapshot;
+  }
+  if (snapshot_get_le(prefix.data() + 8, 4) != snapshot_format_version) {
+    return errc::corrupt_snapshot;  // Another format (a newer keel?) or damage.
+  }
+  const std::uint64_t m = snapshot_get_le(prefix.data() + 28, 4);
+  // Checked before anything is allocated from it.
+  if (m > snapshot_metadata_limit || snapshot_header_size(m) > file_size) {
+    return errc::corrupt_snapshot;
+  }
+  std::vector<std::byte> bytes(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::copy(prefix.begin(), prefix.end(), bytes.begin());
+  const std::span<std::byte> rest = std::span(bytes).subspan(snapshot_header_prefix);
+  n = f.read(snapshot_header_prefix, rest);
+  if (!n) return n.error();
+  if (*n != rest.size()) return errc::corrupt_snapshot;
+  const std::byte* p = bytes.data();
+  const std::uint32_t stored_crc =
+      static_cast<std::uint32_t>(snapshot_get_le(p + bytes.size() - 4, 4));
+  if (crc32c(std::span<const std::byte>(p, bytes.size() - 4)) != stored_crc) {
+    return errc::corrupt_snapshot;
+  }
+  snapshot_header h;
+  h.index = snapshot_get_le(p + 12, 8);
+  h.term = snapshot_get_le(p + 20, 8);
+  h.metadata.assign(p + snapshot_header_prefix, p + snapshot_header_prefix + m);
+  h.size = snapshot_get_le(p + snapshot_header_prefix + m, 8);
+  h.crc = static_cast<std::uint32_t>(snapshot_get_le(p + snapshot_header_prefix + m + 8, 4));
+  return h;
+}
+
+/// A file operation's error as keel reports it: running out of space (or
+/// quota) becomes errc::no_space; anything else stays the system's error.
+inline std::error_code snapshot_io_error(std::error_code ec) noexcept {
+  if (ec == std::errc::no_space_on_device) return errc::no_space;
+#ifdef EDQUOT
+  if (ec.category() == std::system_category() && ec.value() == EDQUOT) return errc::no_space;
+#endif
+  return ec;
+}
+
+inline std::string snapshot_path(const std::string& directory, const std::string& name) {
+  if (directory.empty()) return name;
+  if (directory.back() == '/') return directory + name;
+  return directory + '/' + name;
+}
+
+/// Removes the committed snapshots older than `newest` beyond the `keep_old`
+/// newest of them, then syncs the directory if it removed any. Snapshots
+/// newer than `newest` are never touched.
+template <file_system FS>
+std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_name newest,
+                                std::size_t keep_old) {
+  auto names = fs.list(directory);
+  if (!names) return snapshot_io_error(names.error());
+  std::vector<snapshot_name> older_ones;
+  for (const std::string& name : *names) {
+    const auto parsed = snapshot_name::parse(name);
+    if (parsed && parsed->kind == snapshot_file_kind::committed && parsed->older_than(newest)) {
+      older_ones.push_back(*parsed);
+    }
+  }
+  if (older_ones.size() <= keep_old) return {};
+  std::sort(older_ones.begin(), older_ones.end(),
+            [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+  for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
+    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()))) {
+      return snapshot_io_error(ec);
+    }
+  }
+  return snapshot_io_error(fs.sync_directory(directory));
+}
+
+/// The CRC32C of bytes [offset, offset + length) of `f`, read through
+/// `buffer` in pieces of at most snapshot_buffer_size bytes.
+/// errc::corrupt_snapshot if the file ends before.
+template <file F>
+result<std::uint32_t> snapshot_content_crc(F& f, std::uint64_t offset, std::uint64_t length,
+                                           std::vector<std::byte>& buffer) {
+  buffer.resize(static_cast<std::size_t>(
+      std::min<std::uint64_t>(std::max<std::uint64_t>(length, 1), snapshot_buffer_size)));
+  std::uint32_t crc = 0;
+  while (length > 0) {
+    const auto piece = std::span(buffer).first(
+        static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
+    auto n = f.read(offset, piece);
+    if (!n) return n.error();
+    if (*n != piece.size()) return errc::corrupt_snapshot;
+    crc = crc32c(std::span<const std::byte>(piece), crc);
+    offset += piece.size();
+    length -= piece.size();
+  }
+  return crc;
+}
+
+/// A flag that a move clears in its source, so a moved-from object knows it
+/// owns nothing.
+class snapshot_file_ownership {
+ public:
+  explicit snapshot_file_ownership(bool value = false) noexcept : value_(value) {}
+  snapshot_file_ownership(snapshot_file_ownership&& other) noexcept
+      : value_(std::exchange(other.value_, false)) {}
+  snapshot_file_ownership& operator=(snapshot_file_ownership&& other) noexcept {
+    value_ = std::exchange(other.value_, false);
+    return *this;
+  }
+  ~snapshot_file_ownership() = default;
+  explicit operator bool() const noexcept { return value_; }
+  void reset() noexcept { value_ = false; }
+
+ private:
+  bool value_;
+};
+
+}  // namespace detail
+
+/// Writes one snapshot in pieces, then installs it durably. Made by
+/// snapshot_store::begin (a .tmp file) or snapshot_store::begin_partial (a
+/// resumable .part file).
+///
+/// Every error is sticky: after one, every call returns it and the snapshot
+/// is never installed. Destroying a writer that was not committed removes its
+/// .tmp file (best effort) but keeps a .part file, so the transfer can resume
+/// from its last sync().
+template <file_system FS>
+class snapshot_writer {
+ public:
+  using file_type = typename FS::file_type;
+
+  snapshot_writer(snapshot_writer&&) noexcept = default;
+  snapshot_writer& operator=(snapshot_writer&&) = delete;
+  ~snapshot_writer() {
+    if (owns_file_ && !partial_) (void)fs_.remove(path_);
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// Content bytes held so far: written in this session, plus, for a resumed
+  /// .part file, the bytes its last sync() made durable. The next write()
+  /// continues at this offset of the content.
+  std::uint64_t held() const noexcept { return written_ + buffer_.size(); }
+
+  /// Appends `data` to the content. Buffered: the file gets it in pieces of
+  /// about snapshot_buffer_size bytes; it is durable only after sync() or
+  /// commit().
+  std::error_code write(std::span<const std::byte> data) {
+    if (auto ec = usable()) return ec;
+    if (buffer_.size() + data.size() > snapshot_buffer_size) {
+      if (auto ec = flush()) return ec;
+    }
+    if (data.size() >= snapshot_buffer_size) {  // The buffer is empty here.
+      if (auto ec = file_.write(header_bytes_ + written_, data)) {
+        return fail(detail::snapshot_io_error(ec));
+      }
+      written_ += data.size();
+    } else {
+      if (buffer_.capacity() < snapshot_buffer_size) buffer_.reserve(snapshot_buffer_size);
+      buffer_.insert(buffer_.end(), data.begin(), data.end());
+    }
+    if (crc_known_) crc_ = crc32c(data, crc_);
+    return {};
+  }
+
+  /// A checkpoint: makes the content held so far durable and, in a .part
+  /// file, records held() in the header, so that begin_partial after a crash
+  /// resumes from here. In a .part file it costs two fsyncs (content, then
+  /// the header that claims it); call it every few MiB, not per piece.
+  std::error_code sync() {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    if (partial_) {
+      // Only after the content is durable may the header claim it.
+      header_.size = written_;
+      header_.crc = 0;
+      const auto bytes =
+          detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+      if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+      if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    }
+    return sync_directory_once();
+  }
+
+  /// Installs the snapshot: writes the final header, syncs the file, renames
+  /// it to .snap, syncs the directory, then removes the committed snapshots
+  /// older than this one beyond the store's keep_old newest of them.
+  /// An error before the rename leaves nothing installed; an error after it
+  /// (syncing the directory, pruning) means the disk misbehaves and the
+  /// snapshot may or may not survive a crash: stop (STYLE.md, fail-stop).
+  std::error_code commit() { return finish(std::nullopt); }
+
+  /// Like commit(), but first checks that the content is `expected_size`
+  /// bytes with CRC32C `expected_crc` (what the sender announced). On a
+  /// mismatch the file is removed, nothing is installed, and the result is
+  /// errc::corrupt_snapshot. After a resume the CRC is computed by reading
+  /// the file back in pieces.
+  std::error_code commit(std::uint64_t expected_size, std::uint32_t expected_crc) {
+    return finish(expectation{expected_size, expected_crc});
+  }
+
+ private:
+  friend class snapshot_store<FS>;
+
+  struct expectation {
+    std::uint64_t size;
+    std::uint32_t crc;
+  };
+
+  snapshot_writer(FS fs, std::string directory, snapshot_header header, file_type file,
+                  bool partial, std::uint64_t held, std::size_t keep_old)
+      : fs_(std::move(fs)),
+        directory_(std::move(directory)),
+        header_(std::move(header)),
+        path_(detail::snapshot_path(
+            directory_,
+            snapshot_name{header_.index, header_.term,
+                          partial ? snapshot_file_kind::partial : snapshot_file_kind::temporary}
+                .str())),
+        file_(std::move(file)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())),
+        written_(held),
+        crc_known_(held == 0),
+        partial_(partial),
+        keep_old_(keep_old),
+        owns_file_(true) {}
+
+  /// Creates `<name>.snap.tmp` (replacing a leftover one) with an in-progress
+  /// header.
+  static result<snapshot_writer> create(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::temporary}.str());
+    auto file = fs.open(path, open_mode::create);
+    if (!file && file.error() == std::errc::file_exists) {
+      (void)fs.remove(path);
+      file = fs.open(path, open_mode::create);
+    }
+    if (!file) return detail::snapshot_io_error(file.error());
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           false, 0, keep_old);
+    if (auto ec = writer.write_placeholder()) return ec;
+    return writer;
+  }
+
+  /// Reopens `<name>.snap.part` and resumes after its checkpoint, or starts
+  /// it afresh if it is missing, unreadable as a .part file, or describes a
+  /// different snapshot (other metadata). A .part file whose commit was cut
+  /// after it got its final header also starts afresh (rare, and safe).
+  static result<snapshot_writer> resume(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::partial}.str());
+    const std::uint64_t header_bytes = snapshot_header_size(header.metadata.size());
+    auto file = fs.open(path, open_mode::read_write);
+    if (!file) {
+      if (file.error() != std::errc::no_such_file_or_directory) {
+        return detail::snapshot_io_error(file.error());
+      }
+      file = fs.open(path, open_mode::create);
+      if (!file) return detail::snapshot_io_error(file.error());
+      snapshot_writer writer(std::move(fs), std::move(directory), std::move(header),
+                             std::move(*file), true, 0, keep_old);
+      if (auto ec = writer.write_placeholder()) return ec;
+      return writer;
+    }
+    auto size = file->size();
+    if (!size) return detail::snapshot_io_error(size.error());
+    std::uint64_t held = 0;
+    auto found = detail::read_snapshot_header(*file, *size, detail::snapshot_in_progress_magic);
+    if (!found && found.error() != errc::corrupt_snapshot) {
+      return detail::snapshot_io_error(found.error());
+    }
+    if (found && found->index == header.index && found->term == header.term &&
+        found->metadata == header.metadata && found->size <= *size - header_bytes) {
+      held = found->size;
+    }
+    // Anything past the checkpoint was never synced: it may be lost or torn.
+    if (auto ec = file->truncate(held == 0 ? 0 : header_bytes + held)) {
+      return detail::snapshot_io_error(ec);
+    }
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           true, held, keep_old);
+    if (held == 0) {
+      if (auto ec = writer.write_placeholder()) return ec;
+    }
+    return writer;
+  }
+
+  std::error_code write_placeholder() {
+    header_.size = 0;
+    header_.crc = 0;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    return {};
+  }
+
+  std::error_code usable() const {
+    if (error_) return error_;
+    if (!owns_file_) return errc::invalid_argument;  // Committed or moved from.
+    return {};
+  }
+
+  std::error_code fail(std::error_code ec) {
+    error_ = ec;
+    return ec;
+  }
+
+  std::error_code flush() {
+    if (buffer_.empty()) return {};
+    if (auto ec = file_.write(header_bytes_ + written_, buffer_)) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    written_ += buffer_.size();
+    buffer_.clear();
+    return {};
+  }
+
+  std::error_code sync_directory_once() {
+    if (directory_synced_) return {};
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    directory_synced_ = true;
+    return {};
+  }
+
+  /// Removes the file after a failed verification (best effort).
+  std::error_code reject() {
+    (void)fs_.remove(path_);
+    owns_file_.reset();
+    return fail(errc::corrupt_snapshot);
+  }
+
+  std::error_code finish(std::optional<expectation> expected) {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (expected && expected->size != written_) return reject();
+    if (!crc_known_) {
+      auto crc = detail::snapshot_content_crc(file_, header_bytes_, written_, buffer_);
+      buffer_.clear();
+      if (!crc) {
+        if (crc.error() == errc::corrupt_snapshot) return reject();  // The file shrank.
+        return fail(detail::snapshot_io_error(crc.error()));
+      }
+      crc_ = *crc;
+      crc_known_ = true;
+    }
+    if (expected && expected->crc != crc_) return reject();
+    header_.size = written_;
+    header_.crc = crc_;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    const snapshot_name name{header_.index, header_.term, snapshot_file_kind::committed};
+    if (auto ec = fs_.rename(path_, detail::snapshot_path(directory_, name.str()))) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    owns_file_.reset();  // The temporary name is gone; never remove it now.
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = detail::prune_snapshots(fs_, directory_, name, keep_old_)) return fail(ec);
+    return {};
+  }
+
+  FS fs_;
+  std::string directory_;
+  snapshot_header header_;
+  std::string path_;  ///< The .tmp or .part file.
+  file_type file_;
+  std::uint64_t header_bytes_;
+  std::vector<std::byte> buffer_{};  ///< Content after written_, not yet in the file.
+  std::uint64_t written_;            ///< Content bytes in the file.
+  std::uint32_t crc_ = 0;            ///< CRC32C of the content held, if crc_known_.
+  bool crc_known_;
+  bool partial_;
+  bool directory_synced_ = false;
+  std::size_t keep_old_;
+  std::error_code error_{};
+  detail::snapshot_file_ownership owns_file_;  ///< The .tmp/.part file is still this writer's.
+};
+
+/// Reads a committed snapshot file in pieces, sequentially or at offsets.
+/// open() checks the header; verify() checks the content.
+template <file_system FS>
+class snapshot_reader {
+ public:
+  using file_type = typename FS::file_type;
+
+  /// Opens the snapshot file at `path` and checks its header.
+  /// errc::corrupt_snapshot for a bad header or a size that does not match the
+  /// file's; the file system's error if it cannot be read.
+  static result<snapshot_reader> open(FS& fs, const std::string& path) {
+    auto file = fs.open(path, open_mode::read_only);
+    if (!file) return file.error();
+    auto size = file->size();
+    if (!size) return size.error();
+    auto header = detail::read_snapshot_header(*file, *size, detail::snapshot_magic);
+    if (!header) return header.error();
+    const std::uint64_t header_bytes = snapshot_header_size(header->metadata.size());
+    if (header->size != *size - header_bytes) return errc::corrupt_snapshot;
+    return snapshot_reader(std::move(*file), std::move(*header));
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// The metadata given to snapshot_store::begin.
+  std::span<const std::byte> metadata() const noexcept { return header_.metadata; }
+  /// The content's size in bytes.
+  std::uint64_t size() const noexcept { return header_.size; }
+  /// The content's CRC32C as the header records it (what a receiver's
+  /// commit(size(), crc()) checks against).
+  std::uint32_t crc() const noexcept { return header_.crc; }
+  /// Where the next read() starts.
+  std::uint64_t position() const noexcept { return position_; }
+
+  /// Reads the next bytes of the content into `out`; fewer than out.size()
+  /// only at the end, 0 at the end.
+  result<std::size_t> read(std::span<std::byte> out) {
+    auto n = read_at(position_, out);
+    if (n) position_ += *n;
+    return n;
+  }
+
+  /// Reads content bytes from `offset` into `out`; fewer than out.size() only
+  /// at the end. errc::invalid_argument if offset > size().
+  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
+    if (offset > header_.size) return errc::invalid_argument;
+    const auto length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), header_.size - offset));
+    auto n = file_.read(header_bytes_ + offset, out.first(length));
+    if (!n) return n.error();
+    if (*n != length) return errc::corrupt_snapshot;  // The file shrank since open().
+    return n;
+  }
+
+  /// Moves the position of read(). errc::invalid_argument if offset > size().
+  std::error_code seek(std::uint64_t offset) {
+    if (offset > header_.size) return errc::invalid_argument;
+    position_ = offset;
+    return {};
+  }
+
+  /// Reads the whole content, snapshot_buffer_size bytes at a time, and checks
+  /// its CRC32C: errc::corrupt_snapshot on a mismatch. Leaves position() alone.
+  std::error_code verify() {
+    std::vector<std::byte> buffer;
+    auto crc = detail::snapshot_content_crc(file_, header_bytes_, header_.size, buffer);
+    if (!crc) return crc.error();
+    if (*crc != header_.crc) return errc::corrupt_snapshot;
+    return {};
+  }
+
+ private:
+  snapshot_reader(file_type file, snapshot_header header)
+      : file_(std::move(file)),
+        header_(std::move(header)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())) {}
+
+  file_type file_;
+  snapshot_header header_;
+  std::uint64_t header_bytes_;
+  std::uint64_t position_ = 0;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_file.hpp
+
+namespace keel::wal {
+
+/// A committed snapshot file in the directory, as its name describes it.
+struct snapshot_entry {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::string path{};
+  std::uint64_t bytes = 0;  ///< The file's size, header included.
+};
+
+/// A snapshot that open_newest() passed over, and why.
+struct skipped_snapshot {
+  snapshot_entry entry{};
+  std::error_code error{};  ///< errc::corrupt_snapshot.
+};
+
+/// What open_newest() found.
+template <file_system FS>
+struct newest_snapshot {
+  /// The newest snapshot whose header and content verify, positioned at 0;
+  /// empty when there is none.
+  std::optional<snapshot_reader<FS>> reader{};
+  /// The newer snapshots that failed to verify, newest first. They stay on
+  /// disk for an operator to inspect.
+  std::vector<skipped_snapshot> skipped{};
+};
+
+/// A directory of snapshot files.
+template <file_system FS>
+class snapshot_store {
+ public:
+  /// A store over `directory`, keeping `keep_old` snapshots older than the
+  /// newest. Touches no file: call cleanup() once at start-up.
+  snapshot_store(FS fs, std::string directory, std::size_t keep_old = 1)
+      : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
+
+  const std::string& directory() const noexcept { return directory_; }
+  std::size_t keep_old() const noexcept { return keep_old_; }
+
+  /// The path of the committed snapshot (index, term), whether or not it exists.
+  std::string path_of(std::uint64_t index, std::uint64_t term) const {
+    return detail::snapshot_path(directory_, snapshot_name{index, term}.str());
+  }
+
+  /// Creates the directory if it is missing (its parent must exist) and
+  /// removes the .tmp files of writers that a crash interrupted; .part files
+  /// stay, to be resumed. Call once at start-up.
+  std::error_code cleanup() {
+    if (auto ec = fs_.make_directory(directory_)) return detail::snapshot_io_error(ec);
+    // The directory's own entry is durable only once its parent is synced.
+    if (auto ec = fs_.sync_directory(parent_directory())) return detail::snapshot_io_error(ec);
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::temporary) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+  /// The committed snapshots, newest first (by index, then term), as their
+  /// file names describe them; their contents are not checked.
+  result<std::vector<snapshot_entry>> list() {
+    auto names = fs_.list(directory_);
+    if (!names) return names.error();
+    std::vector<snapshot_name> found;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::committed) found.push_back(*parsed);
+    }
+    std::sort(found.begin(), found.end(),
+              [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+    std::vector<snapshot_entry> entries;
+    entries.reserve(found.size());
+    for (const snapshot_name& name : found) {
+      snapshot_entry entry{name.index, name.term, detail::snapshot_path(directory_, name.str()), 0};
+      auto file = fs_.open(entry.path, open_mode::read_only);
+      if (!file) return file.error();
+      auto size = file->size();
+      if (!size) return size.error();
+      entry.bytes = *size;
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  }
+
+  /// The newest snapshot whose header and content CRC verify (reading each
+  /// candidate whole, in pieces), and the newer ones that did not. An I/O
+  /// error other than corruption is returned as is: the disk misbehaves.
+  result<newest_snapshot<FS>> open_newest() {
+    auto entries = list();
+    if (!entries) return entries.error();
+    newest_snapshot<FS> newest;
+    for (snapshot_entry& entry : *entries) {
+      auto reader = open(entry.index, entry.term);
+      std::error_code ec = reader ? reader->verify() : reader.error();
+      if (!ec) {
+        newest.reader.emplace(std::move(*reader));
+        return newest;
+      }
+      if (ec != errc::corrupt_snapshot) return ec;
+      newest.skipped.push_back({std::move(entry), ec});
+    }
+    return newest;
+  }
+
+  /// Opens the committed snapshot (index, term) and checks its header (not
+  /// its content: see snapshot_reader::verify). errc::corrupt_snapshot also
+  /// when the header names another (index, term) than the file's name.
+  result<snapshot_reader<FS>> open(std::uint64_t index, std::uint64_t term) {
+    auto reader = snapshot_reader<FS>::open(fs_, path_of(index, term));
+    if (reader && (reader->index() != index || reader->term() != term)) {
+      return errc::corrupt_snapshot;
+    }
+    return reader;
+  }
+
+  /// Starts writing the snapshot (index, term) with `metadata` into a .tmp
+  /// file. errc::invalid_argument if the metadata exceeds
+  /// snapshot_metadata_limit.
+  result<snapshot_writer<FS>> begin(std::uint64_t index, std::uint64_t term,
+                                    std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    return snapshot_writer<FS>::create(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Starts or resumes receiving the snapshot (index, term) into its .part
+  /// file: the writer's held() is how many content bytes are already held
+  /// (what the last sync() made durable, 0 for a new transfer, or when the
+  /// .part file holds other metadata or is damaged); the sender continues
+  /// from there. Removes the .part files of other snapshots first.
+  /// Requires: no other live writer for the same (index, term).
+  result<snapshot_writer<FS>> begin_partial(std::uint64_t index, std::uint64_t term,
+                                            std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::partial &&
+          (parsed->index != index || parsed->term != term)) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    if (removed) {
+      if (auto ec = fs_.sync_directory(directory_)) return detail::snapshot_io_error(ec);
+    }
+    return snapshot_writer<FS>::resume(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Removes the .part file of (index, term), if there is one.
+  std::error_code discard_partial(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::partial});
+  }
+
+  /// Removes the committed snapshot (index, term), if there is one (e.g. one
+  /// that open_newest() skipped, once an operator has looked at it).
+  std::error_code remove(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::committed});
+  }
+
+  /// Removes the committed snapshots and .part files whose index is below
+  /// `index`, then syncs the directory.
+  std::error_code remove_older_than(std::uint64_t index) {
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind != snapshot_file_kind::temporary && parsed->index < index) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+ private:
+  static snapshot_header header_of(std::uint64_t index, std::uint64_t term,
+                                   std::span<const std::byte> metadata) {
+    snapshot_header header;
+    header.index = index;
+    header.term = term;
+    header.metadata.assign(metadata.begin(), metadata.end());
+    return header;
+  }
+
+  std::error_code remove_file(const snapshot_name& name) {
+    if (auto ec = fs_.remove(detail::snapshot_path(directory_, name.str()))) {
+      if (ec == std::errc::no_such_file_or_directory) return {};
+      return detail::snapshot_io_error(ec);
+    }
+    return detail::snapshot_io_error(fs_.sync_directory(directory_));
+  }
+
+  std::string parent_directory() const {
+    std::string parent = directory_;
+    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+    const auto slash = parent.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return parent.substr(0, slash);
+  }
+
+  FS fs_;
+  std::string directory_;
+  std::size_t keep_old_;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_store.hpp
+// begin keel/wal/wal.hpp
+// The write-ahead log: the default log storage policy of the Raft core.
+//
+// A directory of fixed-size, preallocated segments ("%016x.wal") holding
+// checksummed records (record.hpp): entries, hard states, snapshot markers,
+// compaction points, metadata. The node layer persists each ready with
+// append(entries, hard_state) and then sync(): many appends, one sync
+// (group commit). Raft reads the log back through the log_storage
+// functions, from memory (log_state): the entries after the last
+// compaction stay in memory, as etcd's MemoryStorage keeps them.
+//
+// Every segment starts with the state as of its creation (metadata,
+// compaction point, snapshot marker, hard state), so a segment whose
+// entries are all compacted can be removed without losing any of it.
+// Overwriting a conflicting suffix appends the new entries; replay drops
+// the old ones (log_state::apply), so nothing written is ever rewritten.
+//
+// Failures: a failed write or sync stops the WAL for good (fail-stop:
+// errc::wal_failed from then on; the first call returns the system error);
+// running out of space while reserving a segment returns errc::no_space,
+// acknowledges nothing and takes back what the append wrote.
+//
+// Thread safety: none; one thread (the node's) uses a WAL.
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// begin keel/wal/log_state.hpp
+// The state a WAL's records describe, and the one place that says how each
+// record changes it: recovery replays the records of every segment through
+// it, and the live WAL applies its own appends through it, so the two
+// cannot disagree.
+//
+// The log is kept as etcd-io/raft's MemoryStorage keeps it: an anchor (the
+// index and term of the entry before the first one held: the last
+// compaction or installed snapshot) and the entries after it.
+//
+// Thread safety: none; the WAL serializes access.
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+// begin keel/wal/record.hpp
+// The WAL's on-disk record framing and the bodies of its record types.
+//
+// A record, 8-byte aligned, little-endian:
+//
+//   [0, 4)   body length L
+//   [4]      type
+//   [5, 8)   zero
+//   [8, 8+L) body, then zeros up to the next multiple of 8
+//   trailer: u32 CRC32C of bytes [0, 8) and the body, seeded with the
+//            segment's sequence number; u32 end marker "KEEL"
+//
+// Why a trailer: a write torn after a crash is a prefix of the record, so
+// its last byte (the end marker's, never zero) reads as zero, the value
+// preallocated space holds. A record whose last byte is zero is torn; one
+// whose last byte is set but whose checksum fails was complete and has
+// been damaged since. The checksum's segment seed makes a record copied
+// into another segment fail.
+//
+// Thread safety: pure functions over caller-owned bytes.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+
+namespace keel::wal {
+
+enum class record_type : std::uint8_t {
+  segment_header = 1,   ///< First record of every segment.
+  metadata = 2,         ///< Cluster and node id.
+  entry = 3,            ///< One Raft log entry.
+  hard_state = 4,       ///< Raft's term, vote and commit.
+  snapshot_marker = 5,  ///< A snapshot was taken (or installed) at an index.
+  compaction = 6,       ///< Entries up to an index were compacted away.
+};
+
+inline const char* to_string(record_type t) noexcept {
+  switch (t) {
+    case record_type::segment_header:
+      return "segment_header";
+    case record_type::metadata:
+      return "metadata";
+    case record_type::entry:
+      return "entry";
+    case record_type::hard_state:
+      return "hard_state";
+    case record_type::snapshot_marker:
+      return "snapshot_marker";
+    case record_type::compaction:
+      return "compaction";
+  }
+  return "unknown";
+}
+
+inline bool valid_record_type(std::uint8_t t) noexcept { return t >= 1 && t <= 6; }
+
+inline constexpr std::size_t record_header_size = 8;
+inline constexpr std::size_t record_trailer_size = 8;
+inline constexpr std::uint32_t record_end_marker = 0x4C45454BU;  // "KEEL" little-endian
+/// The largest body a record may have; a length above it is damage.
+inline constexpr std::uint64_t max_record_body = std::uint64_t{1} << 30;
+inline constexpr std::uint64_t segment_magic = 0x314C41574C45454BULL;  // "KEELWAL1"
+inline constexpr std::uint32_t format_version = 1;
+
+constexpr std::uint64_t align8(std::uint64_t n) noexcept { return (n + 7) & ~std::uint64_t{7}; }
+
+/// Bytes a record with a body of `body` bytes takes on disk.
+constexpr std::uint64_t record_size(std::uint64_t body) noexcept {
+  return record_header_size + align8(body) + record_trailer_size;
+}
+
+/// The checksum seed of a segment's records.
+inline std::uint32_t segment_seed(std::uint64_t sequence) noexcept {
+  unsigned char raw[8];
+  for (int i = 0; i < 8; ++i) raw[i] = static_cast<unsigned char>(sequence >> (8 * i));
+  return crc32c(std::as_bytes(std::span(raw)));
+}
+
+// --- little-endian fields --------------------------------------------------------
+
+inline void put_u32(std::byte* p, std::uint32_t v) noexcept {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+inline void put_u64(std::byte* p, std::uint64_t v) noexcept {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+inline std::uint32_t get_u32(const std::byte* p) noexcept {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+  return v;
+}
+inline std::uint64_t get_u64(const std::byte* p) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+/// Appends little-endian fields to a body under construction.
+class body_writer {
+ public:
+  explicit body_writer(std::byte* at) noexcept : at_(at) {}
+  void u8(std::uint8_t v) noexcept { *at_++ = static_cast<std::byte>(v); }
+  void u32(std::uint32_t v) noexcept { put_u32(at_, v), at_ += 4; }
+  void u64(std::uint64_t v) noexcept { put_u64(at_, v), at_ += 8; }
+  void raw(std::string_view s) noexcept {
+    if (!s.empty()) std::memcpy(at_, s.data(), s.size());
+    at_ += s.size();
+  }
+  void string(std::string_view s) noexcept {
+    u32(static_cast<std::uint32_t>(s.size()));
+    raw(s);
+  }
+
+ private:
+  std::byte* at_;
+};
+
+/// Reads little-endian fields of a body, refusing to read past its end.
+class body_reader {
+ public:
+  explicit body_reader(std::span<const std::byte> body) noexcept : body_(body) {}
+  bool u8(std::uint8_t& v) noexcept {
+    if (left() < 1) return false;
+    v = static_cast<std::uint8_t>(body_[at_++]);
+    return true;
+  }
+  bool u32(std::uint32_t& v) noexcept {
+    if (left() < 4) return false;
+    v = get_u32(body_.data() + at_), at_ += 4;
+    return true;
+  }
+  bool u64(std::uint64_t& v) noexcept {
+    if (left() < 8) return false;
+    v = get_u64(body_.data() + at_), at_ += 8;
+    return true;
+  }
+  bool string(std::string& s) {
+    std::uint32_t n = 0;
+    if (!u32(n) || left() < n) return false;
+    s.assign(reinterpret_cast<const char*>(body_.data() + at_), n);
+    at_ += n;
+    return true;
+  }
+  std::span<const std::byte> rest() noexcept {
+    auto r = body_.subspan(at_);
+    at_ = body_.size();
+    return r;
+  }
+  std::size_t left() const noexcept { return body_.size() - at_; }
+
+ private:
+  std::span<const std::byte> body_;
+  std::size_t at_ = 0;
+};
+
+/// Frames a record whose body the caller already wrote at out + 8: writes
+/// the header, the padding and the trailer. out has record_size(body) bytes.
+inline void seal_record(std::byte* out, record_type type, std::uint64_t body,
+                        std::uint32_t seed) noexcept {
+  put_u32(out, static_cast<std::uint32_t>(body));
+  out[4] = static_cast<std::byte>(type);
+  out[5] = out[6] = out[7] = std::byte{0};
+  const std::uint64_t padded = align8(body);
+  if (padded > body) std::memset(out + record_header_size + body, 0, padded - body);
+  std::uint32_t crc = crc32c(std::span<const std::byte>(out, record_header_size), seed);
+  crc = crc32c(std::span<const std::byte>(out + record_header_size, body), crc);
+  std::byte* trailer = out + record_header_size + padded;
+  put_u32(trailer, crc);
+  put_u32(trailer + 4, record_end_marker);
+}
+
+/// What is found at an offset of a segment.
+enum class frame_status {
+  record,  ///< A valid record.
+  end,     ///< Eight zero bytes: nothing was written here.
+  torn,    ///< An unfinished record: its last byte was never written.
+  damaged  ///< A finished record that fails its checks, or garbage.
+};
+
+struct frame {
+  frame_status status = frame_status::end;
+  record_type type{};
+  std::span<const std::byte> body{};
+  std::uint64_t size = 0;  ///< Bytes the record takes (valid records only).
+  const char* problem = "";
+};
+
+/// Decodes the frame at `offset` of `data` (a segment's bytes).
+inline frame read_frame(std::span<const std::byte> data, std::uint64_t offset,
+                        std::uint32_t seed) noexcept {
+  frame f;
+  const std::uint64_t left = offset <= data.size() ? data.size() - offset : 0;
+  if (left < record_header_size) {
+    // The tail of a segment too short for a header: only zeros are fine.
+    for (std::uint64_t i = 0; i < left; ++i) {
+      if (data[offset + i] != std::byte{0}) {
+        f.status = frame_status::torn;
+        f.problem = "record header cut off by the end of the segment";
+        return f;
+      }
+    }
+    f.status = frame_status::end;
+    return f;
+  }
+  const std::byte* p = data.data() + offset;
+  const std::uint64_t head = get_u64(p);
+  if (head == 0) {
+    f.status = frame_status::end;
+    return f;
+  }
+  const std::uint64_t body = get_u32(p);
+  const std::uint64_t size = record_size(body);
+  if (body > max_record_body || size > left) {
+    // A length beyond the segment: a header torn mid-write (its length is
+    // a prefix of the real one, the rest zeros) or damage.
+    f.status = frame_status::torn;
+    f.problem = "record extends past the end of the segment";
+    return f;
+  }
+  if (p[size - 1] == std::byte{0}) {
+    f.status = frame_status::torn;
+    f.problem = "record was not completely written";
+    return f;
+  }
+  f.status = frame_status::damaged;
+  const auto type = static_cast<std::uint8_t>(p[4]);
+  if (!valid_record_type(type) || p[5] != std::byte{0} || p[6] != std::byte{0} ||
+      p[7] != std::byte{0}) {
+    f.problem = "bad record header";
+    return f;
+  }
+  const std::byte* trailer = p + record_header_size + align8(body);
+  if (get_u32(trailer + 4) != record_end_marker) {
+    f.problem = "bad record end marker";
+    return f;
+  }
+  for (const std::byte* pad = p + record_header_size + body; pad < trailer; ++pad) {
+    if (*pad != std::byte{0}) {
+      f.problem = "bad record padding";
+      return f;
+    }
+  }
+  std::uint32_t crc = crc32c(std::span<const std::byte>(p, record_header_size), seed);
+  crc = crc32c(std::span<const std::byte>(p + record_header_size, body), crc);
+  if (crc != get_u32(trailer)) {
+    f.problem = "record checksum mismatch";
+    return f;
+  }
+  f.status = frame_status::record;
+  f.type = static_cast<record_type>(type);
+  f.body = std::span<const std::byte>(p + record_header_size, body);
+  f.size = size;
+  return f;
+}
+
+// --- bodies ------------------------------------------------------------------------
+
+struct segment_header_body {
+  std::uint64_t sequence = 0;
+};
+inline constexpr std::uint64_t segment_header_body_size = 24;
+
+inline void write_body(std::byte* at, const segment_header_body& h) noexcept {
+  body_writer w(at);
+  w.u64(segment_magic);
+  w.u32(format_version);
+  w.u32(0);
+  w.u64(h.sequence);
+}
+inline std::optional<segment_header_body> read_segment_header(std::span<const std::byte> b) {
+  body_reader r(b);
+  std::uint64_t magic = 0, sequence = 0;
+  std::uint32_t version = 0, reserved = 0;
+  if (!r.u64(magic) || !r.u32(version) || !r.u32(reserved) || !r.u64(sequence)) return {};
+  if (magic != segment_magic || version != format_version || r.left() != 0) return {};
+  return segment_header_body{sequence};
+}
+
+struct wal_metadata {
+  std::uint64_t cluster_id = 0;
+  std::uint64_t node_id = 0;
+  friend bool operator==(const wal_metadata&, const wal_metadata&) = default;
+};
+inline constexpr std::uint64_t metadata_body_size = 16;
+inline void write_body(std::byte* at, const wal_metadata& m) noexcept {
+  body_writer w(at);
+  w.u64(m.cluster_id);
+  w.u64(m.node_id);
+}
+inline std::optional<wal_metadata> read_metadata(std::span<const std::byte> b) {
+  body_reader r(b);
+  wal_metadata m;
+  if (!r.u64(m.cluster_id) || !r.u64(m.node_id) || r.left() != 0) return {};
+  return m;
+}
+
+inline std::uint64_t entry_body_size(const raft::entry& e) noexcept { return 17 + e.data.size(); }
+inline void write_body(std::byte* at, const raft::entry& e) noexcept {
+  body_writer w(at);
+  w.u64(e.index);
+  w.u64(e.term);
+  w.u8(static_cast<std::uint8_t>(e.type));
+  w.raw(e.data.view());
+}
+inline std::optional<raft::entry> read_entry(std::span<const std::byte> b) {
+  body_reader r(b);
+  raft::entry e;
+  std::uint8_t type = 0;
+  if (!r.u64(e.index) || !r.u64(e.term) || !r.u8(type)) return {};
+  if (type > static_cast<std::uint8_t>(raft::entry_type::conf_change)) return {};
+  e.type = static_cast<raft::entry_type>(type);
+  const auto data = r.rest();
+  e.data = keel::bytes(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  return e;
+}
+
+inline constexpr std::uint64_t hard_state_body_size = 24;
+inline void write_body(std::byte* at, const raft::hard_state& hs) noexcept {
+  body_writer w(at);
+  w.u64(hs.term);
+  w.u64(hs.vote);
+  w.u64(hs.commit);
+}
+inline std::optional<raft::hard_state> read_hard_state(std::span<const std::byte> b) {
+  body_reader r(b);
+  raft::hard_state hs;
+  if (!r.u64(hs.term) || !r.u64(hs.vote) || !r.u64(hs.commit) || r.left() != 0) return {};
+  return hs;
+}
+
+/// A snapshot marker: the snapshot's metadata, its handle, and whether it
+/// replaced the whole log (a snapshot a follower installed) or only records
+/// that one was taken (the entries stay until compaction).
+struct snapshot_marker {
+  raft::snapshot snapshot{};
+  bool replaces_log = false;
+  friend bool operator==(const snapshot_marker&, const snapshot_marker&) = default;
+};
+
+namespace detail {
+inline std::uint64_t ids_size(const std::vector<raft::node_id>& ids) noexcept {
+  return 4 + 8 * ids.size();
+}
+inline void write_ids(body_writer& w, const std::vector<raft::node_id>& ids) noexcept {
+  w.u32(static_cast<std::uint32_t>(ids.size()));
+  for (const raft::node_id id : ids) w.u64(id);
+}
+inline bool read_ids(body_reader& r, std::vector<raft::node_id>& ids) {
+  std::uint32_t n = 0;
+  if (!r.u32(n) || r.left() / 8 < n) return false;
+  ids.resize(n);
+  for (auto& id : ids) r.u64(id);
+  return true;
+}
+}  // namespace detail
+
+inline std::uint64_t marker_body_size(const snapshot_marker& m) noexcept {
+  const raft::conf_state& c = m.snapshot.metadata.conf;
+  return 8 + 8 + 1 + 1 + detail::ids_size(c.voters) + detail::ids_size(c.voters_outgoing) +
+         detail::ids_size(c.learners) + detail::ids_size(c.learners_next) + 4 +
+         m.snapshot.data.size();
+}
+inline void write_body(std::byte* at, const snapshot_marker& m) noexcept {
+  body_writer w(at);
+  const raft::snapshot_metadata& md = m.snapshot.metadata;
+  w.u64(md.index);
+  w.u64(md.term);
+  w.u8(m.replaces_log ? 1 : 0);
+  w.u8(md.conf.auto_leave ? 1 : 0);
+  detail::write_ids(w, md.conf.voters);
+  detail::write_ids(w, md.conf.voters_outgoing);
+  detail::write_ids(w, md.conf.learners);
+  detail::write_ids(w, md.conf.learners_next);
+  w.string(m.snapshot.data);
+}
+inline std::optional<snapshot_marker> read_snapshot_marker(std::span<const std::byte> b) {
+  body_reader r(b);
+  snapshot_marker m;
+  raft::snapshot_metadata& md = m.snapshot.metadata;
+  std::uint8_t replaces = 0, auto_leave = 0;
+  if (!r.u64(md.index) || !r.u64(md.term) || !r.u8(replaces) || !r.u8(auto_leave)) return {};
+  if (replaces > 1 || auto_leave > 1) return {};
+  m.replaces_log = replaces == 1;
+  md.conf.auto_leave = auto_leave == 1;
+  if (!detail::read_ids(r, md.conf.voters) || !detail::read_ids(r, md.conf.voters_outgoing) ||
+      !detail::read_ids(r, md.conf.learners) || !detail::read_ids(r, md.conf.learners_next) ||
+      !r.string(m.snapshot.data) || r.left() != 0) {
+    return {};
+  }
+  return m;
+}
+
+/// Entries up to `index` (of term `term`) were compacted away.
+struct compaction_point {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  friend bool operator==(const compaction_point&, const compaction_point&) = default;
+};
+inline constexpr std::uint64_t compaction_body_size = 16;
+inline void write_body(std::byte* at, const compaction_point& c) noexcept {
+  body_writer w(at);
+  w.u64(c.index);
+  w.u64(c.term);
+}
+inline std::optional<compaction_point> read_compaction(std::span<const std::byte> b) {
+  body_reader r(b);
+  compaction_point c;
+  if (!r.u64(c.index) || !r.u64(c.term) || r.left() != 0) return {};
+  return c;
+}
+
+}  // namespace keel::wal
+// end keel/wal/record.hpp
+
+namespace keel::wal {
+
+struct log_state {
+  compaction_point anchor{};
+  std::deque<raft::entry> entries{};
+  raft::hard_state hard_state{};
+  snapshot_marker snapshot{};
+  std::optional<wal_metadata> metadata{};
+  bool anchor_unknown = false;  ///< Set by restart_at until a compaction point covers it.
+
+  std::uint64_t first_index() const noexcept { return anchor.index + 1; }
+  std::uint64_t last_index() const noexcept { return anchor.index + entries.size(); }
+
+  /// The term of entry i, if it is the anchor or held.
+  std::optional<std::uint64_t> term(std::uint64_t i) const noexcept {
+    if (i == anchor.index) return anchor.term;
+    if (i < anchor.index || i > last_index()) return {};
+    return entries[i - anchor.index - 1].term;
+  }
+
+  /// An entry: below the anchor it is ignored (compacted), at or below the
+  /// last index it replaces the suffix from its index (Raft's overwrite);
+  /// false if it would leave a gap.
+  bool apply(const raft::entry& e) {
+    if (e.index <= anchor.index) return true;
+    if (e.index > last_index() + 1) return false;
+    entries.resize(e.index - anchor.index - 1);
+    entries.push_back(e);
+    return true;
+  }
+
+  /// Recovery, first entry of the oldest segment kept: the entries before
+  /// it went with released segments, so the log restarts at it. The anchor's
+  /// term is unknown until the compaction point that covers it is replayed.
+  void restart_at(const raft::entry& e) {
+    entries.clear();
+    anchor = {e.index - 1, 0};
+    anchor_unknown = true;
+    entries.push_back(e);
+  }
+
+  void apply(const raft::hard_state& hs) noexcept { hard_state = hs; }
+  void apply(const wal_metadata& m) noexcept { metadata = m; }
+
+  void apply(const snapshot_marker& m) {
+    snapshot = m;
+    snapshot.replaces_log = false;  // Once applied, it is a plain marker.
+    if (m.replaces_log) {
+      entries.clear();
+      anchor = {m.snapshot.metadata.index, m.snapshot.metadata.term};
+      anchor_unknown = false;
+    }
+  }
+
+  void apply(const compaction_point& c) {
+    if (c.index < anchor.index || (c.index == anchor.index && !anchor_unknown)) return;
+    anchor_unknown = false;
+    if (c.index >= last_index()) {
+      entries.clear();
+    } else {
+      entries.erase(entries.begin(),
+                    entries.begin() + static_cast<std::ptrdiff_t>(c.index - anchor.index));
+    }
+    anchor = c;
+  }
+};
+
+}  // namespace keel::wal
+// end keel/wal/log_state.hpp
+// begin keel/wal/recovery.hpp
+// Reading a WAL directory back: every segment's records are checked and
+// replayed, in sequence order, into the state Raft needs (log_state).
+//
+// What is accepted and what is refused:
+//  - Segments must be numbered without gaps, and each must start with its
+//    segment header. Trailing segments that are all zeros are spares the WAL
+//    preallocated and never wrote; they are kept for reuse.
+//  - In the last written segment, an unfinished record (torn: its last byte
+//    never reached the disk) ends the log if no intact record follows it:
+//    it was written after the last sync, so nothing acknowledged is lost.
+//    Recovery reports it and the WAL zeroes it before appending again.
+//  - Anything else is corruption: a damaged record (complete, but its
+//    checksum or framing fails), a torn record followed by an intact one,
+//    any bad record in an earlier segment, or an entry that leaves a gap.
+//    Recovery refuses with errc::corrupt_wal; the report names the file and
+//    offset.
+//
+// Thread safety: none needed; reads files only.
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+// begin keel/wal/segment.hpp
+// One WAL segment open for appending, through either write path:
+//  - mmap: the preallocated file is mapped; records are built in place in
+//    the mapping and msync makes them durable (no copy, no syscall per
+//    append);
+//  - pwrite: records are built in a buffer that sync() writes with one
+//    pwrite and makes durable with fdatasync.
+// Both reserve the whole segment with fallocate first, so a write can
+// neither run out of space nor fault on a mapped page past the file's end.
+//
+// Segment files are named by their sequence number, "%016x.wal".
+//
+// Thread safety: none; the WAL serializes access.
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
+namespace keel::wal {
+
+enum class write_mode {
+  mmap,   ///< Write through a shared mapping, msync at sync points.
+  pwrite  ///< Buffer, then pwrite and fdatasync at sync points.
+};
+
+inline const char* to_string(write_mode m) noexcept {
+  return m == write_mode::mmap ? "mmap" : "pwrite";
+}
+
+inline std::string segment_name(std::uint64_t sequence) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016" PRIx64 ".wal", sequence);
+  return name;
+}
+
+/// The sequence number of a segment file name, or nothing for other files.
+inline std::optional<std::uint64_t> parse_segment_name(std::string_view name) {
+  if (name.size() != 20 || name.substr(16) != ".wal") return {};
+  std::uint64_t v = 0;
+  for (const char c : name.substr(0, 16)) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else {
+      return {};
+    }
+    v = v << 4 | static_cast<std::uint64_t>(d);
+  }
+  return v;
+}
+
+/// Maps the errors of reserving space to keel's: ENOSPC is errc::no_space.
+inline std::error_code space_error(std::error_code ec) noexcept {
+  if (ec == std::errc::no_space_on_device) return errc::no_space;
+  return ec;
+}
+
+template <file_system FS>
+class segment_writer {
+ public:
+  using file_type = typename FS::file_type;
+  using mapping_type = mapping_of<FS>;
+
+  /// Opens a segment whose first `offset` bytes hold records already
+  /// durable; the file is (re)allocated to `capacity` bytes.
+  static result<segment_writer> open(file_type file, std::uint64_t sequence, std::uint64_t capacity,
+                                     std::uint64_t offset, write_mode mode) {
+    auto size = file.size();
+    if (!size) return size.error();
+    if (*size < capacity) {
+      if (auto ec = file.allocate(0, capacity)) return space_error(ec);
+      // The new size must be durable before data in it is relied upon.
+      if (auto ec = file.sync()) return ec;
+    } else {
+      capacity = *size;
+    }
+    segment_writer w(std::move(file), sequence, capacity, offset, mode);
+    if (mode == write_mode::mmap) {
+      auto m = w.file_.map(capacity);
+      if (!m) return m.error();
+      w.mapping_.emplace(std::move(*m));
+    }
+    return w;
+  }
+
+  std::uint64_t sequence() const noexcept { return sequence_; }
+  std::uint64_t capacity() const noexcept { return capacity_; }
+  /// Where the next record goes.
+  std::uint64_t offset() const noexcept { return offset_; }
+  std::uint64_t room() const noexcept { return capacity_ - offset_; }
+  bool dirty() const noexcept { return offset_ > synced_; }
+
+  /// n bytes to build the next record in. Requires: n <= room().
+  std::byte* reserve(std::uint64_t n) {
+    if (mode_ == write_mode::mmap) return mapping_->data() + offset_;
+    const std::size_t at = buffer_.size();
+    buffer_.resize(at + n);
+    return buffer_.data() + at;
+  }
+  /// The n bytes from the last reserve() now hold a record.
+  void commit(std::uint64_t n) noexcept { offset_ += n; }
+
+  /// Pushes buffered records to the file (pwrite path); without a sync they
+  /// are not durable yet.
+  std::error_code flush() {
+    if (mode_ == write_mode::mmap || buffer_.empty()) return {};
+    if (auto ec = file_.write(buffer_start_, buffer_)) return ec;
+    buffer_start_ += buffer_.size();
+    buffer_.clear();
+    return {};
+  }
+
+  /// Makes every committed record durable.
+  std::error_code sync() {
+    if (!dirty()) return {};
+    if (mode_ == write_mode::mmap) {
+      if (auto ec = mapping_->sync(synced_, offset_ - synced_)) return ec;
+    } else {
+      if (auto ec = flush()) return ec;
+      if (auto ec = file_.sync()) return ec;
+    }
+    synced_ = offset_;
+    return {};
+  }
+
+  /// Forgets the records committed after `to` (never synced): a failed
+  /// append takes back what it wrote. Requires: synced offset <= to.
+  std::error_code rollback(std::uint64_t to) {
+    if (to >= offset_) return {};
+    if (mode_ == write_mode::mmap) {
+      std::memset(mapping_->data() + to, 0, offset_ - to);
+    } else if (to >= buffer_start_) {
+      buffer_.resize(to - buffer_start_);
+    } else {
+      // Already pushed to the file: overwrite with zeros.
+      buffer_.clear();
+      const std::vector<std::byte> zeros(buffer_start_ - to);
+      if (auto ec = file_.write(to, zeros)) return ec;
+      buffer_start_ = to;
+    }
+    offset_ = to;
+    synced_ = std::min(synced_, to);
+    return {};
+  }
+
+  /// Zeroes [from, to) of the file durably (a torn tail recovery found) and
+  /// continues appending at from. Requires: nothing buffered.
+  std::error_code clear(std::uint64_t from, std::uint64_t to) {
+    if (to <= from) return {};
+    if (mode_ == write_mode::mmap) {
+      std::memset(mapping_->data() + from, 0, to - from);
+      if (auto ec = mapping_->sync(from, to - from)) return ec;
+    } else {
+      const std::vector<std::byte> zeros(to - from);
+      if (auto ec = file_.write(from, zeros)) return ec;
+      if (auto ec = file_.sync()) return ec;
+    }
+    offset_ = synced_ = buffer_start_ = from;
+    return {};
+  }
+
+  /// Buffered bytes not yet pushed to the file.
+  std::uint64_t buffered() const noexcept { return buffer_.size(); }
+
+ private:
+  segment_writer(file_type file, std::uint64_t sequence, std::uint64_t capacity,
+                 std::uint64_t offset, write_mode mode)
+      : file_(std::move(file)),
+        sequence_(sequence),
+        capacity_(capacity),
+        offset_(offset),
+        synced_(offset),
+        buffer_start_(offset),
+        mode_(mode) {}
+
+  file_type file_;
+  std::optional<mapping_type> mapping_;
+  std::uint64_t sequence_;
+  std::uint64_t capacity_;
+  std::uint64_t offset_;
+  std::uint64_t synced_;
+  std::uint64_t buffer_start_;  ///< File offset of buffer_[0] (pwrite path).
+  std::vector<std::byte> buffer_;
+  write_mode mode_;
+};
+
+}  // namespace keel::wal
+// end keel/wal/segment.hpp
+
+namespace keel::wal {
+
+/// What recovery found, for logs, tools and errors.
+struct recovery_report {
+  std::size_t segments = 0;
+  std::uint64_t records = 0;
+  std::uint64_t record_bytes = 0;
+  /// A torn tail that was cut off: where, and how many bytes it spanned.
+  std::optional<std::string> torn_file{};
+  std::uint64_t torn_offset = 0;
+  std::uint64_t torn_bytes = 0;
+  /// Where corruption was found (with errc::corrupt_wal).
+  std::string corrupt_file{};
+  std::uint64_t corrupt_offset = 0;
+  std::string problem{};
+
+  std::string describe() const {
+    char buf[64];
+    if (!corrupt_file.empty()) {
+      std::snprintf(buf, sizeof buf, " at offset %" PRIu64, corrupt_offset);
+      return "corrupt WAL: " + corrupt_file + buf + ": " + problem;
+    }
+    std::string out = std::to_string(segments) + " segments, " + std::to_string(records) +
+                      " records, " + std::to_string(record_bytes) + " bytes";
+    if (torn_file) {
+      std::snprintf(buf, sizeof buf, " at offset %" PRIu64 " (%" PRIu64 " bytes)", torn_offset,
+                    torn_bytes);
+      out += "; torn tail cut off in " + *torn_file + buf;
+    }
+    return out;
+  }
+};
+
+/// A segment as recovery left it.
+struct segment_info {
+  std::uint64_t sequence = 0;
+  std::uint64_t size = 0;        ///< File size.
+  std::uint64_t end = 0;         ///< Offset after its last intact record (0: a spare, or torn).
+  std::uint64_t zero_until = 0;  ///< Torn bytes in [end, zero_until) to clear before writing.
+  std::uint64_t last_entry = 0;  ///< Highest entry index it holds (0: none).
+};
+
+struct recovered_wal {
+  log_state state{};
+  std::vector<segment_info> segments{};  ///< By sequence; spares last.
+};
+
+/// Visits the records of a segment's bytes: visit(offset, frame) for each
+/// intact record, in order; returns the first frame that is not a record
+/// and its offset.
+template <class Visit>
+std::pair<frame, std::uint64_t> scan_segment(std::span<const std::byte> data,
+                                             std::uint64_t sequence, Visit&& visit) {
+  const std::uint32_t seed = segment_seed(sequence);
+  std::uint64_t offset = 0;
+  for (;;) {
+    frame f = read_frame(data, offset, seed);
+    if (f.status != frame_status::record) return {f, offset};
+    visit(offset, f);
+    offset += f.size;
+  }
+}
+
+/// Whether an intact record starts anywhere after `offset` (8-aligned).
+inline bool intact_record_after(std::span<const std::byte> data, std::uint64_t offset,
+                                std::uint32_t seed) {
+  for (std::uint64_t at = offset + 8; at + record_size(0) <= data.size(); at += 8) {
+    if (read_frame(data, at, seed).status == frame_status::record) return true;
+  }
+  return false;
+}
+
+namespace detail {
+
+/// Applies one record to the state; a problem string if its body is bad.
+inline const char* replay(log_state& state, const frame& f, segment_info& info, bool& seen_entry) {
+  switch (f.type) {
+    case record_type::segment_header:
+      return "segment header in the middle of a segment";
+    case record_type::metadata: {
+      auto m = read_metadata(f.body);
+      if (!m) return "bad metadata record";
+      state.apply(*m);
+      return nullptr;
+    }
+    case record_type::entry: {
+      auto e = read_entry(f.body);
+      if (!e) return "bad entry record";
+      if (!state.apply(*e)) {
+        if (seen_entry) return "entry index leaves a gap in the log";
+        state.restart_at(*e);
+      }
+      seen_entry = true;
+      info.last_entry = std::max(info.last_entry, e->index);
+      return nullptr;
+    }
+    case record_type::hard_state: {
+      auto hs = read_hard_state(f.body);
+      if (!hs) return "bad hard state record";
+      state.apply(*hs);
+      return nullptr;
+    }
+    case record_type::snapshot_marker: {
+      auto m = read_snapshot_marker(f.body);
+      if (!m) return "bad snapshot marker record";
+      state.apply(*m);
+      return nullptr;
+    }
+    case record_type::compaction: {
+      auto c = read_compaction(f.body);
+      if (!c) return "bad compaction record";
+      state.apply(*c);
+      return nullptr;
+    }
+  }
+  return "unknown record type";
+}
+
+inline bool all_zero(std::span<const std::byte> data) noexcept {
+  return std::all_of(data.begin(), data.end(), [](std::byte b) { return b == std::byte{0}; });
+}
+
+}  // namespace detail
+
+/// The sequence numbers of the segments in `dir`, ascending.
+template <file_system FS>
+result<std::vector<std::uint64_t>> list_segments(FS& fs, const std::string& dir) {
+  auto names = fs.list(dir);
+  if (!names) return names.error();
+  std::vector<std::uint64_t> seqs;
+  for (const std::string& name : *names) {
+    if (auto seq = parse_segment_name(name)) seqs.push_back(*seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  return seqs;
+}
+
+/// Reads a whole file.
+template <file_system FS>
+result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
+  auto file = fs.open(path, open_mode::read_only);
+  if (!file) return file.error();
+  auto size = file->size();
+  if (!size) return size.error();
+  std::vector<std::byte> data(*size);
+  auto n = file->read(0, data);
+  if (!n) return n.error();
+  data.resize(*n);
+  return data;
+}
+
+template <file_system FS>
+result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& report) {
+  auto seqs = list_segments(fs, dir);
+  if (!seqs) return seqs.error();
+  recovered_wal out;
+  auto corrupt = [&](std::uint64_t seq, std::uint64_t offset, std::string problem) {
+    report.corrupt_file = dir + "/" + segment_name(seq);
+    report.corrupt_offset = offset;
+    report.problem = std::move(problem);
+    return make_error_code(errc::corrupt_wal);
+  };
+  for (std::size_t i = 1; i < seqs->size(); ++i) {
+    if ((*seqs)[i] != (*seqs)[i - 1] + 1) {
+      return corrupt((*seqs)[i - 1] + 1, 0,
+                     "segment missing (numbers jump from " + segment_name((*seqs)[i - 1]) + " to " +
+                         segment_name((*seqs)[i]) + ")");
+    }
+  }
+  // Trailing all-zero segments are spares; the one before is the last written.
+  std::size_t written = seqs->size();
+  while (written > 0) {
+    auto data = read_file(fs, dir + "/" + segment_name((*seqs)[written - 1]));
+    if (!data) return data.error();
+    if (!detail::all_zero(*data)) break;
+    out.segments.insert(out.segments.begin(),
+                        segment_info{.sequence = (*seqs)[written - 1], .size = data->size()});
+    --written;
+  }
+  std::vector<segment_info> infos;
+  bool seen_entry = false;
+  for (std::size_t i = 0; i < written; ++i) {
+    const std::uint64_t seq = (*seqs)[i];
+    const bool last = i + 1 == written;
+    auto data = read_file(fs, dir + "/" + segment_name(seq));
+    if (!data) return data.error();
+    segment_info info{.sequence = seq, .size = data->size()};
+    const char* problem = nullptr;
+    std::uint64_t problem_at = 0;
+    bool first = true;
+    auto [stop, at] = scan_segment(*data, seq, [&](std::uint64_t offset, const frame& f) {
+      if (problem != nullptr) return;
+      ++report.records;
+      report.record_bytes += f.size;
+      if (first) {
+        first = false;
+        auto h = f.type == record_type::segment_header ? read_segment_header(f.body)
+                                                       : std::optional<segment_header_body>{};
+        if (!h || h->sequence != seq) {
+          problem = "segment does not start with its own segment header";
+          problem_at = offset;
+        }
+        return;
+      }
+      if (const char* p = detail::replay(out.state, f, info, seen_entry)) {
+        problem = p;
+        problem_at = offset;
+      }
+    });
+    if (problem != nullptr) return corrupt(seq, problem_at, problem);
+    if (first && last && stop.status == frame_status::torn &&
+        !intact_record_after(*data, 0, segment_seed(seq))) {
+      // A segment that was being started when the power went: its header
+      // never became durable, so nothing in it was acknowledged.
+      std::uint64_t until = data->size();
+      while (until > 0 && (*data)[until - 1] == std::byte{0}) --until;
+      info.zero_until = until;
+      report.torn_file = dir + "/" + segment_name(seq);
+      report.torn_offset = 0;
+      report.torn_bytes = until;
+      infos.push_back(info);
+      continue;
+    }
+    if (first) return corrupt(seq, 0, "segment has no segment header");
+    info.end = at;
+    if (stop.status != frame_status::end) {
+      if (!last) return corrupt(seq, at, std::string(stop.problem) + " (not in the last segment)");
+      const std::uint32_t seed = segment_seed(seq);
+      if (stop.status == frame_status::damaged) return corrupt(seq, at, stop.problem);
+      if (intact_record_after(*data, at, seed)) {
+        return corrupt(seq, at, std::string(stop.problem) + ", and intact records follow it");
+      }
+      // Torn tail: clear everything after it that is not zero.
+      std::uint64_t until = data->size();
+      while (until > at && (*data)[until - 1] == std::byte{0}) --until;
+      info.zero_until = until;
+      report.torn_file = dir + "/" + segment_name(seq);
+      report.torn_offset = at;
+      report.torn_bytes = until - at;
+    }
+    infos.push_back(info);
+  }
+  if (out.state.anchor_unknown) {
+    return corrupt((*seqs)[0], 0,
+                   "the oldest segment starts at entry " +
+                       std::to_string(out.state.anchor.index + 1) +
+                       " but no compaction point covers the entries before it");
+  }
+  report.segments = seqs->size();
+  out.segments.insert(out.segments.begin(), infos.begin(), infos.end());
+  return out;
+}
+
+}  // namespace keel::wal
+// end keel/wal/recovery.hpp
+
+namespace keel::wal {
+
+struct options {
+  /// Bytes per segment file (a record larger than that gets a segment of
+  /// its own size).
+  std::uint64_t segment_size = std::uint64_t{64} << 20;
+  write_mode mode = write_mode::mmap;
+  /// The next segment is preallocated once the current one is this full.
+  unsigned preallocate_at_percent = 50;
+  /// pwrite path: buffered bytes pushed to the file before a sync.
+  std::uint64_t flush_bytes = std::uint64_t{4} << 20;
+};
+
+/// Counters for status pages and benchmarks.
+struct wal_stats {
+  std::uint64_t appends = 0;
+  std::uint64_t syncs = 0;
+  std::uint64_t records = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t segments_created = 0;
+  std::uint64_t segments_removed = 0;
+};
+
+template <file_system FS = posix_file_system>
+class wal {
+ public:
+  /// Opens the WAL in `dir` (created if missing), recovering what is there.
+  /// On errc::corrupt_wal the report says where.
+  static result<wal> open(FS fs, std::string dir, options opts = {},
+                          recovery_report* report = nullptr) {
+    recovery_report local;
+    recovery_report& rep = report != nullptr ? *report : local;
+    if (opts.segment_size < 4096) return errc::invalid_argument;
+    if (auto ec = make_durable_directory(fs, dir)) return ec;
+    auto rec = recover(fs, dir, rep);
+    if (!rec) return rec.error();
+    wal w(std::move(fs), std::move(dir), opts);
+    w.state_ = std::move(rec->state);
+    if (auto ec = w.start(std::move(rec->segments))) return ec;
+    return w;
+  }
+
+  wal(wal&&) noexcept = default;
+  wal& operator=(wal&&) noexcept = default;
+
+  // --- raft::log_storage ------------------------------------------------------------
+
+  raft::initial_state initial_state() const {
+    return {state_.hard_state, state_.snapshot.snapshot.metadata.conf};
+  }
+
+  result<std::vector<raft::entry>> entries(std::uint64_t lo, std::uint64_t hi,
+                                           std::uint64_t max_bytes) const {
+    if (lo <= state_.anchor.index) return errc::compacted;
+    if (hi > last_index() + 1 || lo > hi) return errc::unavailable;
+    std::vector<raft::entry> out;
+    out.reserve(std::min<std::uint64_t>(hi - lo, 1024));
+    std::uint64_t bytes = 0;
+    for (std::uint64_t i = lo; i < hi; ++i) {
+      const raft::entry& e = state_.entries[i - state_.anchor.index - 1];
+      bytes += raft::payload_size(e);
+      if (!out.empty() && bytes > max_bytes) break;
+      out.push_back(e);
+    }
+    return out;
+  }
+
+  result<std::uint64_t> term(std::uint64_t i) const {
+    if (i < state_.anchor.index) return errc::compacted;
+    auto t = state_.term(i);
+    if (!t) return errc::unavailable;
+    return *t;
+  }
+
+  std::uint64_t first_index() const { return state_.first_index(); }
+  std::uint64_t last_index() const { return state_.last_index(); }
+  result<raft::snapshot> snapshot() const { return state_.snapshot.snapshot; }
+
+  // --- writing ------------------------------------------------------------------------
+
+  /// Appends entries (a suffix that conflicts is replaced) and, if it is
+  /// not empty and differs from the last one, the hard state. Durable after
+  /// sync(). Entries below the first index are ignored; an entry past
+  /// last_index() + 1 is errc::index_out_of_range.
+  std::error_code append(std::span<const raft::entry> ents, const raft::hard_state& hs = {}) {
+    if (failed_) return errc::wal_failed;
+    auto first = ents.begin();
+    while (first != ents.end() && first->index <= state_.anchor.index) ++first;
+    if (first != ents.end()) {
+      if (first->index > last_index() + 1) return errc::index_out_of_range;
+      for (auto it = first + 1; it != ents.end(); ++it) {
+        if (it->index != (it - 1)->index + 1) return errc::invalid_argument;
+      }
+    }
+    const bool write_hs = !hs.empty() && hs != state_.hard_state;
+    const std::uint64_t start_seq = current_->sequence();
+    const std::uint64_t start_offset = current_->offset();
+    for (auto it = first; it != ents.end(); ++it) {
+      if (auto ec = write(record_type::entry, entry_body_size(*it), *it)) {
+        return undo(ec, start_seq, start_offset);
+      }
+    }
+    if (write_hs) {
+      if (auto ec = write(record_type::hard_state, hard_state_body_size, hs)) {
+        return undo(ec, start_seq, start_offset);
+      }
+    }
+    for (auto it = first; it != ents.end(); ++it) state_.apply(*it);
+    if (write_hs) state_.apply(hs);
+    ++stats_.appends;
+    if (current_->buffered() >= opts_.flush_bytes) {
+      if (auto ec = current_->flush()) return fail(ec);
+    }
+    return {};
+  }
+
+  /// Makes everything appended so far durable.
+  std::error_code sync() {
+    if (failed_) return errc::wal_failed;
+    if (current_->dirty()) {
+      if (auto ec = current_->sync()) return fail(ec);
+      ++stats_.syncs;
+    }
+    return preallocate_if_due();
+  }
+
+  /// Records the cluster and node id (in this segment and every later one).
+  std::error_code set_metadata(const wal_metadata& m) {
+    if (failed_) return errc::wal_failed;
+    return write_and_apply(record_type::metadata, metadata_body_size, m);
+  }
+  std::optional<wal_metadata> metadata() const { return state_.metadata; }
+
+  /// Replaces the whole log by a snapshot a follower received. Durable
+  /// after sync().
+  std::error_code apply_snapshot(raft::snapshot snap) {
+    if (failed_) return errc::wal_failed;
+    if (snap.metadata.index <= state_.snapshot.snapshot.metadata.index) {
+      return errc::snapshot_out_of_date;
+    }
+    const snapshot_marker m{.snapshot = std::move(snap), .replaces_log = true};
+    return write_and_apply(record_type::snapshot_marker, marker_body_size(m), m);
+  }
+
+  /// Records a snapshot the application took at index i (<= last applied),
+  /// with configuration cs and handle `data` (e.g. the snapshot file's
+  /// name). Entries stay until compact(). Durable after sync().
+  result<raft::snapshot> create_snapshot(std::uint64_t i, const raft::conf_state& cs,
+                                         std::string data) {
+    if (failed_) return errc::wal_failed;
+    if (i <= state_.snapshot.snapshot.metadata.index) return errc::snapshot_out_of_date;
+    auto t = state_.term(i);
+    if (i < state_.anchor.index) return errc::compacted;
+    if (!t) return errc::index_out_of_range;
+    const snapshot_marker m{
+        .snapshot = {.metadata = {.index = i, .term = *t, .conf = cs}, .data = std::move(data)}};
+    if (auto ec = write_and_apply(record_type::snapshot_marker, marker_body_size(m), m)) return ec;
+    return state_.snapshot.snapshot;
+  }
+
+  /// Discards the entries up to compact_index (it becomes the anchor),
+  /// syncs, and removes the segments that hold nothing newer.
+  std::error_code compact(std::uint64_t compact_index) {
+    if (failed_) return errc::wal_failed;
+    if (compact_index <= state_.anchor.index) return errc::compacted;
+    if (compact_index > last_index()) return errc::index_out_of_range;
+    const compaction_point c{compact_index, *state_.term(compact_index)};
+    if (auto ec = write_and_apply(record_type::compaction, compaction_body_size, c)) return ec;
+    if (auto ec = sync()) return ec;
+    return release();
+  }
+
+  const raft::hard_state& hard_state() const noexcept { return state_.hard_state; }
+  /// The error that stopped the WAL, if one did.
+  std::error_code failure() const noexcept { return failed_; }
+  const wal_stats& stats() const noexcept { return stats_; }
+  const std::string& directory() const noexcept { return dir_; }
+  /// Sequence numbers of the segment files, spares included.
+  std::vector<std::uint64_t> segment_sequences() const {
+    std::vector<std::uint64_t> out;
+    for (const auto& s : segments_) out.push_back(s.sequence);
+    if (spare_) out.push_back(*spare_);
+    return out;
+  }
+
+ private:
+  wal(FS fs, std::string dir, options opts)
+      : fs_(std::move(fs)), dir_(std::move(dir)), opts_(opts) {}
+
+  /// Creates dir if needed; its entry in the parent is durable afterwards.
+  static std::error_code make_durable_directory(FS& fs, const std::string& dir) {
+    if (auto ec = fs.make_directory(dir)) return ec;
+    const auto slash = dir.find_last_of('/');
+    const std::string parent = slash == std::string::npos ? "."
+                               : slash == 0               ? "/"
+                                                          : dir.substr(0, slash);
+    return fs.sync_directory(parent);
+  }
+
+  std::string path(std::uint64_t seq) const { return dir_ + "/" + segment_name(seq); }
+
+  /// Opens the last written segment for appending (or starts the first).
+  std::error_code start(std::vector<segment_info> found) {
+    std::vector<segment_info> written;
+    for (const segment_info& s : found) {
+      if (s.end == 0 && s.zero_until > 0) {
+        // Torn while being started: remove it; it is made again when needed.
+        if (auto ec = fs_.remove(path(s.sequence))) return ec;
+        if (auto ec = fs_.sync_directory(dir_)) return ec;
+      } else if (s.end > 0) {
+        written.push_back(s);
+      } else if (!spare_ && (written.empty() || s.sequence == written.back().sequence + 1)) {
+        spare_ = s.sequence;
+      } else {
+        // More than one spare: only one is ever made; drop the others.
+        if (auto ec = fs_.remove(path(s.sequence))) return ec;
+      }
+    }
+    if (written.empty()) {
+      segments_.clear();
+      if (spare_) {
+        const std::uint64_t seq = *spare_;
+        spare_.reset();
+        if (auto ec = fs_.remove(path(seq))) return ec;
+      }
+      return open_new_segment(1, record_size(0));
+    }
+    segments_ = std::move(written);
+    segment_info& last = segments_.back();
+    auto file = fs_.open(path(last.sequence), open_mode::read_write);
+    if (!file) return file.error();
+    auto w =
+        segment_writer<FS>::open(std::move(*file), last.sequence,
+                                 std::max(last.size, opts_.segment_size), last.end, opts_.mode);
+    if (!w) return w.error();
+    current_.emplace(std::move(*w));
+    if (last.zero_until > last.end) {
+      // Clear the torn tail so that new records are not followed by old bytes.
+      if (auto ec = current_->clear(last.end, last.zero_until)) return ec;
+      last.zero_until = 0;
+    }
+    return {};
+  }
+
+  /// Creates (or takes the spare as) segment `seq`, large enough for a
+  /// record of `need` bytes after the state records. Nothing changes on
+  /// failure.
+  result<segment_writer<FS>> prepare_segment(std::uint64_t seq, std::uint64_t need) {
+    const std::uint64_t capacity = std::max(opts_.segment_size, align8(need + state_size() + 4096));
+    const bool reuse = spare_ && *spare_ == seq;
+    auto file = fs_.open(path(seq), reuse ? open_mode::read_write : open_mode::create);
+    if (!file) return space_error(file.error());
+    auto w = segment_writer<FS>::open(std::move(*file), seq, capacity, 0, opts_.mode);
+    if (!w) {
+      if (!reuse) (void)fs_.remove(path(seq));
+      return w.error();
+    }
+    return w;
+  }
+
+  /// Makes `w` the current segment and writes the state records into it;
+  /// durable, directory entry included, when this returns.
+  std::error_code begin_segment(segment_writer<FS> w) {
+    const std::uint64_t seq = w.sequence();
+    const bool created = !(spare_ && *spare_ == seq);
+    if (!created) spare_.reset();
+    current_.emplace(std::move(w));
+    segments_.push_back(segment_info{.sequence = seq, .size = current_->capacity()});
+    ++stats_.segments_created;
+    write_raw(record_type::segment_header, segment_header_body_size, segment_header_body{seq});
+    if (state_.metadata) write_raw(record_type::metadata, metadata_body_size, *state_.metadata);
+    if (state_.anchor.index > 0) {
+      write_raw(record_type::compaction, compaction_body_size, state_.anchor);
+    }
+    if (!state_.snapshot.snapshot.empty()) {
+      write_raw(record_type::snapshot_marker, marker_body_size(state_.snapshot), state_.snapshot);
+    }
+    if (!state_.hard_state.empty()) {
+      write_raw(record_type::hard_state, hard_state_body_size, state_.hard_state);
+    }
+    // A segment is absent, all zeros (a spare), or starts with its header.
+    if (auto ec = current_->sync()) return fail(ec);
+    if (created) {
+      if (auto ec = fs_.sync_directory(dir_)) return fail(ec);
+    }
+    return {};
+  }
+
+  std::error_code open_new_segment(std::uint64_t seq, std::uint64_t need) {
+    auto w = prepare_segment(seq, need);
+    if (!w) return w.error();
+    return begin_segment(std::move(*w));
+  }
+
+  std::uint64_t state_size() const {
+    return record_size(segment_header_body_size) + record_size(metadata_body_size) +
+           record_size(compaction_body_size) + record_size(marker_body_size(state_.snapshot)) +
+           record_size(hard_state_body_size);
+  }
+
+  /// Builds a record in the current segment. Requires: room for it.
+  template <class Body>
+  void write_raw(record_type type, std::uint64_t body_size, const Body& body) {
+    const std::uint64_t size = record_size(body_size);
+    std::byte* p = current_->reserve(size);
+    write_body(p + record_header_size, body);
+    seal_record(p, type, body_size, segment_seed(current_->sequence()));
+    current_->commit(size);
+    if constexpr (std::is_same_v<Body, raft::entry>) {
+      // Per segment, even when one append spans several: release() relies on it.
+      segments_.back().last_entry = std::max(segments_.back().last_entry, body.index);
+    }
+    ++stats_.records;
+    stats_.bytes += size;
+  }
+
+  /// Builds a record, moving to a new segment first if it does not fit.
+  template <class Body>
+  std::error_code write(record_type type, std::uint64_t body_size, const Body& body) {
+    if (body_size > max_record_body) return errc::invalid_argument;
+    const std::uint64_t size = record_size(body_size);
+    if (size > current_->room()) {
+      if (auto ec = roll(size)) return ec;
+    }
+    write_raw(type, body_size, body);
+    return {};
+  }
+
+  template <class Body>
+  std::error_code write_and_apply(record_type type, std::uint64_t body_size, const Body& body) {
+    const std::uint64_t start_seq = current_->sequence();
+    const std::uint64_t start_offset = current_->offset();
+    if (auto ec = write(type, body_size, body)) return undo(ec, start_seq, start_offset);
+    state_.apply(body);
+    return {};
+  }
+
+  /// Closes the current segment (durable first: only the last segment may
+  /// end torn) and continues in the next, which is ready before anything
+  /// is synced, so running out of space changes nothing.
+  std::error_code roll(std::uint64_t need) {
+    auto next = prepare_segment(current_->sequence() + 1, need);
+    if (!next) return next.error();
+    if (auto ec = current_->sync()) return fail(ec);
+    ++stats_.syncs;
+    return begin_segment(std::move(*next));
+  }
+
+  /// Takes back a failed append's records; a failure that cannot be taken
+  /// back (after a segment change, or a write error) stops the WAL.
+  std::error_code undo(std::error_code ec, std::uint64_t seq, std::uint64_t offset) {
+    if ((ec == errc::no_space || ec == errc::invalid_argument) && current_->sequence() == seq) {
+      if (auto e = current_->rollback(offset)) return fail(e);
+      return ec;
+    }
+    return fail(ec);
+  }
+
+  std::error_code fail(std::error_code ec) {
+    if (!failed_) failed_ = ec;
+    return ec;
+  }
+
+  /// Prepares the next segment once the current one is filling up.
+  std::error_code preallocate_if_due() {
+    if (spare_ || current_->offset() * 100 < current_->capacity() * opts_.preallocate_at_percent) {
+      return {};
+    }
+    const std::uint64_t seq = current_->sequence() + 1;
+    auto file = fs_.open(path(seq), open_mode::create);
+    if (!file) return {};  // Not fatal now; the roll will try again and report.
+    if (auto ec = file->allocate(0, opts_.segment_size); ec || file->sync()) {
+      (void)fs_.remove(path(seq));
+      return {};
+    }
+    if (fs_.sync_directory(dir_)) return {};
+    spare_ = seq;
+    return {};
+  }
+
+  /// Removes the segments, before the current one, that hold no entry
+  /// after the anchor.
+  std::error_code release() {
+    std::size_t n = 0;
+    while (n + 1 < segments_.size() && segments_[n].last_entry <= state_.anchor.index) ++n;
+    if (n == 0) return {};
+    for (std::size_t i = 0; i < n; ++i) {
+      if (auto ec = fs_.remove(path(segments_[i].sequence))) return ec;
+      ++stats_.segments_removed;
+    }
+    segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(n));
+    return fs_.sync_directory(dir_);
+  }
+
+  FS fs_;
+  std::string dir_;
+  options opts_;
+  log_state state_;
+  std::vector<segment_info> segments_;
+  std::optional<segment_writer<FS>> current_;
+  std::optional<std::uint64_t> spare_;
+  std::error_code failed_;
+  wal_stats stats_;
+};
+
+static_assert(raft::log_storage<wal<>>);
+
+}  // namespace keel::wal
+// end keel/wal/wal.hpp
