@@ -13,6 +13,11 @@
 #   JOBS       build parallelism (default nproc)
 #   STORE_OBJECTS  store only: table sizes to run, space-separated multiples
 #              of 1000 (default "200000 1000000")
+#   WAL_RECOVERY_MIB  wal only: size of the WAL the recovery case reads back
+#              (default 1024)
+#   WAL_DIR    wal only: where the WAL benchmark writes (a temporary directory
+#              is made in it; default BUILD_DIR); must be on the disk to
+#              measure, not tmpfs
 #
 # Installs missing Debian packages with apt-get (scripts/deps.sh). Builds
 # offline: Go peers use GO111MODULE=off and GOPATH=/usr/share/gocode.
@@ -21,7 +26,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
 families=(raft store wal cluster snapshot)
-available=(raft store)
+available=(raft store wal)
 
 usage() {
   echo "usage: scripts/bench.sh NAME   (NAME: ${families[*]} all)" >&2
@@ -70,7 +75,8 @@ jobs=${JOBS:-$(nproc)}
 log() { echo "keel bench: $*" >&2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/keel-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+cleanup_dirs=("$tmp")  # removed on exit; a family may add its own
+trap 'rm -rf "${cleanup_dirs[@]}"' EXIT
 trap 'exit 130' INT TERM
 
 # --- dependencies ---------------------------------------------------------------
@@ -311,6 +317,139 @@ bench_store() {
     done
   done >"$tmp/store.json"
   cat "$tmp/store.json"
+}
+
+# --- wal ------------------------------------------------------------------------------
+
+# keel_wal_bench (bench/wal.bench.cpp) measures keel's WAL and its raw peer
+# back to back in one process, per write mode, and prints per measurement
+# (contract: docs/benchmarks.md, section "wal"):
+#   case=<c> side=<keel|raw-...> mode=<mmap|pwrite> ops=.. ns=.. ops_per_s=.. bytes=.. mb_per_s=..
+wal_cases=(sync_append_256b group_commit recovery)
+wal_modes=(mmap pwrite)
+
+# wal_peer CASE: the raw peer's id.
+wal_peer() {
+  case $1 in
+    sync_append_256b) echo raw-fsync ;;
+    group_commit) echo raw-seq-write ;;
+    recovery) echo raw-seq-read ;;
+  esac
+}
+
+# wal_value FILE CASE SIDE MODE KEY: the KEY figure of the single line for
+# CASE, SIDE and MODE in a wal bench's output; fails unless there is
+# exactly one, with a valid number.
+wal_value() {
+  awk -v c="$2" -v s="$3" -v m="$4" -v key="$5" '
+    /^case=/ {
+      delete kv
+      for (i = 1; i <= NF; i++) {
+        eq = index($i, "=")
+        if (eq > 1) kv[substr($i, 1, eq - 1)] = substr($i, eq + 1)
+      }
+      if (kv["case"] != c || kv["side"] != s || kv["mode"] != m) next
+      if (!(key in kv) || kv[key] !~ /^[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$/) { bad = 1; next }
+      v = kv[key]; found++
+    }
+    END { if (bad || found != 1) exit 1; print v }' "$1"
+}
+
+bench_wal() {
+  local mib=${WAL_RECOVERY_MIB:-1024}
+  if ! [[ $mib =~ ^[1-9][0-9]*$ ]]; then
+    log "WAL_RECOVERY_MIB must be a positive number of MiB, got '$mib'"
+    exit 2
+  fi
+  local parent=${WAL_DIR:-$build_dir}
+  mkdir -p "$parent"
+  parent=$(cd "$parent" && pwd)
+
+  # fdatasync on tmpfs is free: the figures would say nothing about a disk.
+  # (stat -f names ext4 "ext2/ext3", findmnt names it right; with mounts
+  # stacked on one point findmnt lists each, the one in effect last.)
+  local fs source
+  case $(stat -f -c %T "$parent") in
+    tmpfs | ramfs)
+      log "$parent is on $(stat -f -c %T "$parent"): the WAL benchmark needs a disk;" \
+        "set WAL_DIR to a directory on one"
+      exit 2
+      ;;
+  esac
+  fs=$(findmnt -n -o FSTYPE -T "$parent" 2>/dev/null | tail -n 1)
+  [[ -n $fs ]] || fs=$(stat -f -c %T "$parent")
+  source=$(findmnt -n -o SOURCE -T "$parent" 2>/dev/null | tail -n 1)
+  # Room for the recovery WAL (and its spare segment), and for group commit
+  # at up to 2 GB/s for BENCHTIME seconds: all deleted after each case.
+  local need avail
+  need=$(awk -v m="$mib" -v t="$benchtime" 'BEGIN { printf "%d", m + 128 + 2000 * t }')
+  avail=$(df -P -m "$parent" | awk 'NR == 2 { print $4 }')
+  if [[ -n $avail ]] && ((avail < need)); then
+    log "$parent has $avail MiB free; the wal benchmark needs about $need MiB" \
+      "(lower WAL_RECOVERY_MIB or BENCHTIME, or set WAL_DIR)"
+    exit 2
+  fi
+
+  local keel_bin
+  keel_bin=$(build_keel keel_wal_bench bench/wal.bench.cpp)
+  [[ -x $keel_bin ]] || { log "keel_wal_bench was not built ($keel_bin)"; exit 2; }
+
+  local data
+  data=$(mktemp -d "$parent/keel-wal-bench.XXXXXX")
+  cleanup_dirs+=("$data")
+  log "wal: writing in $data ($fs on ${source:-an unknown device}), recovery WAL of $mib MiB"
+
+  local r c m out
+  for ((r = 1; r <= runs; r++)); do
+    # Every other run reverses the order of the measurements, so each side
+    # and mode goes first equally often.
+    local order=()
+    ((r % 2)) || order=(--reverse)
+    out="$tmp/wal-$r.txt"
+    log "run $r/$runs: $keel_bin --dir=$data --benchtime=$benchtime --recovery-mib=$mib ${order[*]}"
+    if ! "$keel_bin" --dir="$data" --benchtime="$benchtime" --recovery-mib="$mib" \
+      "${order[@]}" >"$out"; then
+      cat "$out" >&2
+      log "keel_wal_bench failed (run $r)"
+      exit 1
+    fi
+    cat "$out" >&2
+    for c in "${wal_cases[@]}"; do
+      local key=mb_per_s peer
+      [[ $c == sync_append_256b ]] && key=ops_per_s
+      peer=$(wal_peer "$c")
+      for m in "${wal_modes[@]}"; do
+        wal_value "$out" "$c" keel "$m" "$key" >>"$tmp/wal.keel.$c.$m" ||
+          { log "no single valid figure for case=$c side=keel mode=$m"; exit 1; }
+        wal_value "$out" "$c" "$peer" "$m" "$key" >>"$tmp/wal.peer.$c.$m" ||
+          { log "no single valid figure for case=$c side=$peer mode=$m"; exit 1; }
+      done
+    done
+  done
+
+  # All runs done: only now print, so a failure leaves no partial JSON.
+  local keel peer_value
+  for c in "${wal_cases[@]}"; do
+    for m in "${wal_modes[@]}"; do
+      keel=$(median "$tmp/wal.keel.$c.$m")
+      peer_value=$(median "$tmp/wal.peer.$c.$m")
+      awk -v k="$keel" -v p="$peer_value" -v c="$c" -v m="$m" -v peer="$(wal_peer "$c")" \
+        -v fs="$fs" -v mib="$mib" -v runs="$runs" 'BEGIN {
+        ops = (c == "sync_append_256b")
+        printf "{\"bench\":\"wal\",\"case\":\"%s\",\"unit\":\"%s\",", c, ops ? "ops/s" : "MB/s"
+        if (ops) printf "\"keel\":%.0f,\"peer\":\"%s\",\"peer_value\":%.0f,", k, peer, p
+        else printf "\"keel\":%.1f,\"peer\":\"%s\",\"peer_value\":%.1f,", k, peer, p
+        printf "\"ratio\":%.2f,\"mode\":\"%s\",", (p > 0 ? k / p : 0), m
+        if (c == "sync_append_256b")
+          printf "\"entry_bytes\":256,\"batch\":1,\"peer_write_bytes\":4096,\"target_ratio\":0.9,"
+        else if (c == "group_commit")
+          printf "\"entry_bytes\":1024,\"batch\":1024,\"peer_write_bytes\":1048576,\"target_ratio\":0.8,"
+        else
+          printf "\"entry_bytes\":256,\"wal_mib\":%d,\"target_mb_per_s\":1000,", mib
+        printf "\"fs\":\"%s\",\"runs\":%d}\n", fs, runs }'
+    done
+  done >"$tmp/wal.json"
+  cat "$tmp/wal.json"
 }
 
 # --- dispatch ---------------------------------------------------------------------------

@@ -169,17 +169,25 @@ result<std::vector<std::uint64_t>> list_segments(FS& fs, const std::string& dir)
   return seqs;
 }
 
-/// Reads a whole file.
+/// Reads a whole file into `data` (reused across files: no fresh memory per segment).
 template <file_system FS>
-result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
+std::error_code read_file_into(FS& fs, const std::string& path, std::vector<std::byte>& data) {
   auto file = fs.open(path, open_mode::read_only);
   if (!file) return file.error();
   auto size = file->size();
   if (!size) return size.error();
-  std::vector<std::byte> data(*size);
+  data.resize(*size);
   auto n = file->read(0, data);
   if (!n) return n.error();
   data.resize(*n);
+  return {};
+}
+
+/// Reads a whole file.
+template <file_system FS>
+result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
+  std::vector<std::byte> data;
+  if (auto ec = read_file_into(fs, path, data)) return ec;
   return data;
 }
 
@@ -201,28 +209,44 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
                          segment_name((*seqs)[i]) + ")");
     }
   }
-  // Trailing all-zero segments are spares; the one before is the last written.
-  std::size_t written = seqs->size();
-  while (written > 0) {
-    auto data = read_file(fs, dir + "/" + segment_name((*seqs)[written - 1]));
-    if (!data) return data.error();
-    if (!detail::all_zero(*data)) break;
-    out.segments.insert(out.segments.begin(),
-                        segment_info{.sequence = (*seqs)[written - 1], .size = data->size()});
-    --written;
-  }
-  std::vector<segment_info> infos;
+  // One pass, one buffer. All-zero segments are spares, legal only after
+  // the last written one; a torn stop is legal only in the last written one.
+  std::vector<std::byte> data;
+  std::vector<segment_info> written, spares;
+  struct torn_stop {
+    std::uint64_t sequence;
+    std::uint64_t offset;
+    std::string problem;
+  };
+  std::optional<torn_stop> torn;
+  auto cut_torn = [&](segment_info& info, std::uint64_t at, std::string problem) {
+    std::uint64_t until = data.size();
+    while (until > at && data[until - 1] == std::byte{0}) --until;
+    info.zero_until = until;
+    report.torn_file = dir + "/" + segment_name(info.sequence);
+    report.torn_offset = at;
+    report.torn_bytes = until - at;
+    torn = torn_stop{info.sequence, at, std::move(problem)};
+  };
   bool seen_entry = false;
-  for (std::size_t i = 0; i < written; ++i) {
-    const std::uint64_t seq = (*seqs)[i];
-    const bool last = i + 1 == written;
-    auto data = read_file(fs, dir + "/" + segment_name(seq));
-    if (!data) return data.error();
-    segment_info info{.sequence = seq, .size = data->size()};
+  for (const std::uint64_t seq : *seqs) {
+    if (auto ec = read_file_into(fs, dir + "/" + segment_name(seq), data)) return ec;
+    if (detail::all_zero(data)) {
+      spares.push_back(segment_info{.sequence = seq, .size = data.size()});
+      continue;
+    }
+    if (!spares.empty()) {
+      return corrupt(spares.front().sequence, 0,
+                     "segment has no segment header, and a later segment is written");
+    }
+    if (torn) {
+      return corrupt(torn->sequence, torn->offset, torn->problem + " (not in the last segment)");
+    }
+    segment_info info{.sequence = seq, .size = data.size()};
     const char* problem = nullptr;
     std::uint64_t problem_at = 0;
     bool first = true;
-    auto [stop, at] = scan_segment(*data, seq, [&](std::uint64_t offset, const frame& f) {
+    auto [stop, at] = scan_segment(data, seq, [&](std::uint64_t offset, const frame& f) {
       if (problem != nullptr) return;
       ++report.records;
       report.record_bytes += f.size;
@@ -242,37 +266,26 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
       }
     });
     if (problem != nullptr) return corrupt(seq, problem_at, problem);
-    if (first && last && stop.status == frame_status::torn &&
-        !intact_record_after(*data, 0, segment_seed(seq))) {
+    const std::uint32_t seed = segment_seed(seq);
+    if (first) {
+      if (stop.status != frame_status::torn || intact_record_after(data, 0, seed)) {
+        return corrupt(seq, 0, "segment has no segment header");
+      }
       // A segment that was being started when the power went: its header
       // never became durable, so nothing in it was acknowledged.
-      std::uint64_t until = data->size();
-      while (until > 0 && (*data)[until - 1] == std::byte{0}) --until;
-      info.zero_until = until;
-      report.torn_file = dir + "/" + segment_name(seq);
-      report.torn_offset = 0;
-      report.torn_bytes = until;
-      infos.push_back(info);
+      cut_torn(info, 0, "segment header was not completely written");
+      written.push_back(info);
       continue;
     }
-    if (first) return corrupt(seq, 0, "segment has no segment header");
     info.end = at;
     if (stop.status != frame_status::end) {
-      if (!last) return corrupt(seq, at, std::string(stop.problem) + " (not in the last segment)");
-      const std::uint32_t seed = segment_seed(seq);
       if (stop.status == frame_status::damaged) return corrupt(seq, at, stop.problem);
-      if (intact_record_after(*data, at, seed)) {
+      if (intact_record_after(data, at, seed)) {
         return corrupt(seq, at, std::string(stop.problem) + ", and intact records follow it");
       }
-      // Torn tail: clear everything after it that is not zero.
-      std::uint64_t until = data->size();
-      while (until > at && (*data)[until - 1] == std::byte{0}) --until;
-      info.zero_until = until;
-      report.torn_file = dir + "/" + segment_name(seq);
-      report.torn_offset = at;
-      report.torn_bytes = until - at;
+      cut_torn(info, at, stop.problem);
     }
-    infos.push_back(info);
+    written.push_back(info);
   }
   if (out.state.anchor_unknown) {
     return corrupt((*seqs)[0], 0,
@@ -281,7 +294,8 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
                        " but no compaction point covers the entries before it");
   }
   report.segments = seqs->size();
-  out.segments.insert(out.segments.begin(), infos.begin(), infos.end());
+  out.segments = std::move(written);
+  out.segments.insert(out.segments.end(), spares.begin(), spares.end());
   return out;
 }
 
