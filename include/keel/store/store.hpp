@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <stdexcept>
 #include <system_error>
 #include <type_traits>
 #include <utility>
@@ -73,15 +74,26 @@ class store {
     return std::forward<F>(f)(tx);
   }
 
-  /// The writer's transaction; blocks while another one is open.
-  write_type begin_write() {
+  /// The writer's transaction; blocks while another one is open. Its
+  /// commit's version is one more than the last.
+  write_type begin_write() { return begin_write_at(0); }
+
+  /// The same, with the commit's version chosen by the caller (the node
+  /// layer uses the Raft index of the entry that carries the write); 0
+  /// means one more than the last. Requires: 0 or above the store's
+  /// version (std::invalid_argument otherwise: versions never go back).
+  write_type begin_write_at(std::uint64_t version) {
     std::unique_lock writer(writer_mutex_);
     std::shared_ptr<const state_type> base;
     {
       std::lock_guard lock(root_mutex_);
       base = root_;
     }
-    return write_type(std::move(base), std::move(writer));
+    if (version == 0) version = base->version + 1;
+    if (version <= base->version) {
+      throw std::invalid_argument("keel::store: a write's version must exceed the store's");
+    }
+    return write_type(std::move(base), std::move(writer), version);
   }
 
   /// Makes tx's writes visible and publishes its changes; returns them.

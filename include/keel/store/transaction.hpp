@@ -10,10 +10,10 @@
 // changes collapsed per object. The store commits it by swapping one root
 // pointer, or drops it (abort): nothing it did is visible before commit.
 //
-// Versions: every commit has a version, one more than the last (the node
-// layer makes it the Raft index). create() stamps objects with it; update()
-// is a compare-and-set: the object passed in must carry the stored version,
-// else errc::sequence_conflict (SwarmKit's sequencer).
+// Versions: every commit has a version, above the last: one more by default,
+// or chosen with store::begin_write_at (the node layer: the Raft index). create() stamps objects
+// with it; update() is a compare-and-set: the object passed in must carry the stored version, else
+// errc::sequence_conflict (SwarmKit's sequencer).
 //
 // Thread safety: a read_transaction may be copied to and used from any
 // thread; a write_transaction belongs to the thread that holds the store's
@@ -262,6 +262,7 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
   write_transaction(write_transaction&& other) noexcept
       : base_(std::move(other.base_)),
         lock_(std::move(other.lock_)),
+        version_(other.version_),
         writers_(std::move(other.writers_)),
         changes_(std::move(other.changes_)),
         open_(std::exchange(other.open_, false)) {}
@@ -269,6 +270,7 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
     if (this != &other) {
       base_ = std::move(other.base_);
       lock_ = std::move(other.lock_);
+      version_ = other.version_;
       writers_ = std::move(other.writers_);
       changes_ = std::move(other.changes_);
       open_ = std::exchange(other.open_, false);
@@ -277,7 +279,7 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
   }
 
   /// The version this transaction's commit will have (0 once closed).
-  std::uint64_t version() const noexcept { return base_ ? base_->version + 1 : 0; }
+  std::uint64_t version() const noexcept { return base_ ? version_ : 0; }
 
   /// Adds obj; errc::exists if its id is taken, errc::name_conflict if a
   /// unique index already holds its value, errc::missing_index_value if it
@@ -316,6 +318,16 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
     return {};
   }
 
+  /// Closes the transaction without committing anything and returns its
+  /// collapsed changes: the replicated store encodes them into a log entry
+  /// and applies them (with put/remove) once Raft has committed it.
+  std::vector<change_type> take_changes() {
+    if (!open_) return {};
+    open_ = false;
+    lock_ = {};
+    return changes_.take();
+  }
+
   /// Creates or replaces obj as given, keeping its version: how followers
   /// replay the leader's changes (its meta is authoritative).
   template <one_of<Ts...> T>
@@ -334,8 +346,10 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
   friend class store<Ts...>;
   friend class reads<write_transaction<Ts...>, Ts...>;
 
-  write_transaction(std::shared_ptr<const state_type> base, std::unique_lock<std::mutex> lock)
-      : base_(std::move(base)), lock_(std::move(lock)) {}
+  /// Requires: version > base->version.
+  write_transaction(std::shared_ptr<const state_type> base, std::unique_lock<std::mutex> lock,
+                    std::uint64_t version)
+      : base_(std::move(base)), lock_(std::move(lock)), version_(version) {}
 
   template <class T>
   table_writer<T>& writer() {
@@ -384,6 +398,7 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
 
   std::shared_ptr<const state_type> base_;
   std::unique_lock<std::mutex> lock_;
+  std::uint64_t version_ = 0;
   std::tuple<std::optional<table_writer<Ts>>...> writers_;
   change_set<Ts...> changes_;
   bool open_ = true;
