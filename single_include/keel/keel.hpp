@@ -2618,6 +2618,2599 @@ class transaction {
 }  // namespace keel::index
 // end keel/index/transaction.hpp
 // end keel/index/tree.hpp
+// begin keel/node/store_actions.hpp
+// Store actions: how a write transaction travels through the Raft log.
+//
+// The leader runs a write transaction, takes its collapsed changes
+// (write_transaction::take_changes) and encodes them into one log entry;
+// every member, the leader included, applies the entry's actions once Raft
+// has committed it, with put/remove in a write transaction whose version is
+// the entry's index. Objects travel with the meta the leader stamped, so
+// every replica ends up with the same bytes (SwarmKit's StoreAction list).
+//
+// Entry payload, little-endian:
+//
+//   u8   format (1)
+//   u64  version: the Raft index the leader expects the entry to get
+//   u32  number of actions
+//   per action: u8 kind (1 create, 2 update, 3 remove), then table, id and
+//   object bytes as u32-length-prefixed strings (no object for a remove)
+//
+// Decoding checks every length against the payload before using it: a
+// damaged or hostile entry is errc::invalid_object, never a crash.
+//
+// Thread safety: pure functions over caller-owned bytes and transactions.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+// begin keel/detail/codec.hpp
+// Little-endian fixed-width fields and length-prefixed strings: the byte
+// layout of WAL records, snapshot markers and replicated store actions.
+// Readers never read past the end of their input and report it instead.
+//
+// Thread safety: plain values over caller-owned bytes.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace keel::detail {
+
+inline void put_u32(std::byte* p, std::uint32_t v) noexcept {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+inline void put_u64(std::byte* p, std::uint64_t v) noexcept {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+inline std::uint32_t get_u32(const std::byte* p) noexcept {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+  return v;
+}
+inline std::uint64_t get_u64(const std::byte* p) noexcept {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+/// Appends little-endian fields to a body under construction.
+class body_writer {
+ public:
+  explicit body_writer(std::byte* at) noexcept : at_(at) {}
+  void u8(std::uint8_t v) noexcept { *at_++ = static_cast<std::byte>(v); }
+  void u32(std::uint32_t v) noexcept { put_u32(at_, v), at_ += 4; }
+  void u64(std::uint64_t v) noexcept { put_u64(at_, v), at_ += 8; }
+  void raw(std::string_view s) noexcept {
+    if (!s.empty()) std::memcpy(at_, s.data(), s.size());
+    at_ += s.size();
+  }
+  void string(std::string_view s) noexcept {
+    u32(static_cast<std::uint32_t>(s.size()));
+    raw(s);
+  }
+
+ private:
+  std::byte* at_;
+};
+
+/// Reads little-endian fields of a body, refusing to read past its end.
+class body_reader {
+ public:
+  explicit body_reader(std::span<const std::byte> body) noexcept : body_(body) {}
+  bool u8(std::uint8_t& v) noexcept {
+    if (left() < 1) return false;
+    v = static_cast<std::uint8_t>(body_[at_++]);
+    return true;
+  }
+  bool u32(std::uint32_t& v) noexcept {
+    if (left() < 4) return false;
+    v = get_u32(body_.data() + at_), at_ += 4;
+    return true;
+  }
+  bool u64(std::uint64_t& v) noexcept {
+    if (left() < 8) return false;
+    v = get_u64(body_.data() + at_), at_ += 8;
+    return true;
+  }
+  bool string(std::string& s) {
+    std::uint32_t n = 0;
+    if (!u32(n) || left() < n) return false;
+    s.assign(reinterpret_cast<const char*>(body_.data() + at_), n);
+    at_ += n;
+    return true;
+  }
+  /// A length-prefixed string, viewed in place (valid as long as the input).
+  bool view(std::string_view& s) noexcept {
+    std::uint32_t n = 0;
+    if (!u32(n) || left() < n) return false;
+    s = std::string_view(reinterpret_cast<const char*>(body_.data() + at_), n);
+    at_ += n;
+    return true;
+  }
+  std::span<const std::byte> rest() noexcept {
+    auto r = body_.subspan(at_);
+    at_ = body_.size();
+    return r;
+  }
+  std::size_t left() const noexcept { return body_.size() - at_; }
+
+ private:
+  std::span<const std::byte> body_;
+  std::size_t at_ = 0;
+};
+
+}  // namespace keel::detail
+// end keel/detail/codec.hpp
+// begin keel/result.hpp
+// result<T>: a value or the std::error_code that explains why there is none.
+// keel reports failures as values (STYLE.md "Errors"); this is the carrier for
+// functions that also return something. C++23's std::expected would do, but
+// keel targets C++20.
+//
+// Thread safety: a plain value.
+
+#include <cassert>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+
+namespace keel {
+
+template <class T>
+class [[nodiscard]] result {
+ public:
+  result(T value)
+      : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  result(std::error_code error) : state_(std::in_place_index<1>, error) {  // NOLINT
+    assert(error && "a result's error must be an error");
+  }
+  result(errc error) : result(make_error_code(error)) {}  // NOLINT
+
+  bool has_value() const noexcept { return state_.index() == 0; }
+  explicit operator bool() const noexcept { return has_value(); }
+
+  /// Requires: has_value().
+  T& value() & { return assert(has_value()), std::get<0>(state_); }
+  const T& value() const& { return assert(has_value()), std::get<0>(state_); }
+  T&& value() && { return assert(has_value()), std::get<0>(std::move(state_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  /// The error, or an empty error_code when there is a value.
+  std::error_code error() const noexcept {
+    return has_value() ? std::error_code{} : std::get<1>(state_);
+  }
+
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return has_value() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
+  }
+
+ private:
+  std::variant<T, std::error_code> state_;
+};
+
+}  // namespace keel
+// end keel/result.hpp
+// begin keel/store/change.hpp
+// Changes: what a write transaction did, one record per object it touched:
+// {table, before, after}. before is empty for a create, after for a delete.
+// A transaction's changes are collapsed per object: create then update is a
+// create of the final object, update then update one update from the first
+// before to the last after, and create then delete vanishes. The same
+// records are the events that watches receive, in commit order.
+//
+// Objects are shared immutable handles (std::shared_ptr<const T>): a change
+// costs two reference counts, never a copy of an object.
+//
+// Thread safety: changes are immutable values once built; change_set is
+// owned by one write transaction.
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+// begin keel/store/object_traits.hpp
+// The object traits policy: what the store needs to know about a type of
+// object it keeps in a table. A user specializes keel::store::object_traits<T>
+// for each object type (a struct of static functions: the traits hold no
+// state); the `object` concept checks the specialization where the store is
+// instantiated, so a missing member is a compile error that names it.
+//
+// Every table has a primary index named "id", unique and never missing, built
+// from traits::id (primary_index<T>()); traits::indexes() lists the others.
+// table_indexes<T>() is the full list the store maintains, primary first.
+//
+// Invariants: id(obj) and the keys of obj depend only on obj; decode(encode(o))
+// equals o; decode never trusts its input (it comes from the log, a snapshot
+// or the network) and answers bad bytes with an error value.
+//
+// Thread safety: the traits are static functions and must be safe to call
+// from any thread on distinct objects, and on one object from many threads
+// for the const ones.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+
+// begin keel/store/indexer.hpp
+// Indexers: how the store files an object under the keys of an index, in
+// go-memdb's model but typed. An index is described by an index_schema
+// {name, unique, allow_missing, indexer}; its indexer maps an object to zero,
+// one or many keys, byte strings whose byte order is the order of the values
+// they encode (detail/key_encoding.hpp specifies the formats). The indexers
+// here cover string fields (optionally lower-cased), integer and enum
+// fields, conditions, compounds of those, and multi-valued fields (a set of
+// strings, a map such as labels); a user writes others against the
+// `indexer` concept below.
+//
+// Each indexer also encodes the query side that selectors use: exact(v) is
+// the key of the value v, prefix(v) a byte prefix shared by the keys of
+// every value that starts with v (for strings; for fixed-width values it is
+// exact(v)), and compound/map indexers have leading(v...) for "the first
+// parts equal these".
+//
+// Entries (what the store puts in an index's radix tree): a unique index maps
+// each key to its one object; a non-unique index is made unique by appending
+// the object's id, encoded as a string, to the key (index_entry_key). Because
+// every key of an index is prefix-free (no complete key is a proper prefix of
+// another), entries sort by (key, id) and:
+//   - the objects whose key is exact(v) are those whose entry key starts with
+//     exact(v) (seek_prefix(exact(v)); on a unique index, a point lookup);
+//   - the objects with a value starting with p are those whose entry key
+//     starts with prefix(p) (seek_prefix(prefix(p)));
+//   - lower_bound(exact(v)) is the first entry with a value >= v, for ranges.
+//
+// Cost: an indexer holds its getter by value, no std::function (a stateless
+// lambda takes no space, a pointer to member one pointer), and computing keys
+// allocates only the key strings (plus the combinations, for a compound over
+// a multi-valued part).
+//
+// Invariants an indexer keeps (the built-in ones do; custom ones must):
+// keys depend only on the object; keys of one index are prefix-free; an
+// object without a value yields no key rather than an empty one.
+//
+// Thread safety: indexers and schemas are immutable values; every member is
+// const and may be called from any thread at once, provided the getters they
+// hold may be.
+
+#include <algorithm>
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <functional>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// begin keel/store/detail/field.hpp
+// How indexers read a field of an object: a getter is anything std::invoke
+// can call with `const T&` (a lambda, a function pointer, a pointer to a data
+// member or to a const member function). It yields the value, or a
+// std::optional of it, where an empty optional means "no value".
+//
+// Thread safety: pure type computations and calls of the user's getter.
+
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+namespace keel::store::detail {
+
+template <class X>
+inline constexpr bool is_optional_v = false;
+template <class X>
+inline constexpr bool is_optional_v<std::optional<X>> = true;
+
+/// R without reference and cv, and without std::optional around it.
+template <class R>
+struct unwrap_optional {
+  using type = std::remove_cvref_t<R>;
+};
+template <class R>
+  requires is_optional_v<std::remove_cvref_t<R>>
+struct unwrap_optional<R> {
+  using type = typename std::remove_cvref_t<R>::value_type;
+};
+
+/// What a getter returns for a T.
+template <class Get, class T>
+using field_result_t = std::invoke_result_t<const Get&, const T&>;
+
+/// The value type a getter yields for a T (optional unwrapped).
+template <class Get, class T>
+using field_value_t = typename unwrap_optional<field_result_t<Get, T>>::type;
+
+/// Calls fn(value) with the getter's value for obj and returns what fn
+/// returns (a bool: whether the value counts as present); returns false
+/// without calling fn when the getter yields an empty std::optional.
+template <class Get, class T, class Fn>
+bool visit_field(const Get& get, const T& obj, Fn&& fn) {
+  decltype(auto) value = std::invoke(get, obj);
+  if constexpr (is_optional_v<std::remove_cvref_t<decltype(value)>>) {
+    if (!value) return false;
+    return std::forward<Fn>(fn)(*value);
+  } else {
+    return std::forward<Fn>(fn)(value);
+  }
+}
+
+/// The result type of a getter whose signature can be read without knowing
+/// the object type: a non-generic lambda or function object, a function
+/// pointer, a pointer to a data member or to a const member function.
+/// No `result` member for generic lambdas.
+template <class G>
+struct getter_signature {};
+
+template <class G>
+  requires requires { &G::operator(); }
+struct getter_signature<G> : getter_signature<decltype(&G::operator())> {};
+
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A) const> {
+  using result = R;
+};
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A) const noexcept> {
+  using result = R;
+};
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A)> {
+  using result = R;
+};
+template <class R, class C, class A>
+struct getter_signature<R (C::*)(A) noexcept> {
+  using result = R;
+};
+template <class R, class A>
+struct getter_signature<R (*)(A)> {
+  using result = R;
+};
+template <class R, class A>
+struct getter_signature<R (*)(A) noexcept> {
+  using result = R;
+};
+template <class R, class C>
+struct getter_signature<R (C::*)() const> {
+  using result = R;
+};
+template <class R, class C>
+struct getter_signature<R (C::*)() const noexcept> {
+  using result = R;
+};
+template <class M, class C>
+  requires(!std::is_function_v<M>)
+struct getter_signature<M C::*> {
+  using result = const M&;
+};
+
+/// The value type of a getter read from its signature (optional unwrapped).
+template <class G>
+using getter_value_t = typename unwrap_optional<typename getter_signature<G>::result>::type;
+
+}  // namespace keel::store::detail
+// end keel/store/detail/field.hpp
+// begin keel/store/detail/key_encoding.hpp
+// Order-preserving, prefix-free encodings of index key parts: the bytes the
+// store's radix trees are keyed by. Comparing two encodings as unsigned byte
+// strings (std::string's operator<, memcmp) gives the order of the values,
+// and no encoding of a complete value is a proper prefix of another, so parts
+// can be concatenated (compound keys, index key + id) and split unambiguously.
+//
+// Formats (all big-endian, no length prefixes):
+//
+//   string  each byte b of the value becomes
+//             0x00 -> 0x01 0x01,  0x01 -> 0x01 0x02,  other b -> b
+//           followed by the terminator 0x00. The escaped body never contains
+//           0x00, so the terminator ends it unambiguously and sorts below any
+//           byte that continues a longer string ("a" < "a\0" < "a\1" < "ab").
+//           A string without bytes 0x00/0x01 (all text) encodes as its bytes
+//           plus '\0', exactly as go-memdb's StringFieldIndex.
+//   string prefix
+//           the escaped body without the terminator: a byte-prefix of the
+//           encoding of every string that starts with the prefix, and of no
+//           other string (the escape is a prefix-free code).
+//   unsigned integer of N bytes
+//           its N bytes, most significant first.
+//   signed integer of N bytes
+//           the two's complement bits with the sign bit flipped, most
+//           significant first, so INT_MIN encodes as 00.., -1 as 7f ff..,
+//           0 as 80 00.. and INT_MAX as ff ff...
+//   enum    as its underlying integer type.
+//   bool    one byte: 0x00 false, 0x01 true.
+//
+// Thread safety: pure functions.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace keel::store::detail {
+
+/// The escape byte; see the banner.
+inline constexpr char string_escape = '\x01';
+/// Ends an encoded string.
+inline constexpr char string_terminator = '\0';
+
+constexpr char ascii_lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+/// Appends the escaped body of s (no terminator), ASCII-lower-cased if lower.
+inline void append_string_body(std::string& out, std::string_view s, bool lower) {
+  out.reserve(out.size() + s.size() + 1);
+  for (char c : s) {
+    if (lower) c = ascii_lower(c);
+    if (c == '\0' || c == string_escape) {
+      out.push_back(string_escape);
+      out.push_back(static_cast<char>(c + 1));  // 0x00 -> 0x01, 0x01 -> 0x02
+    } else {
+      out.push_back(c);
+    }
+  }
+}
+
+/// Appends the complete encoding of s: escaped body and terminator.
+inline void append_string(std::string& out, std::string_view s, bool lower) {
+  append_string_body(out, s, lower);
+  out.push_back(string_terminator);
+}
+
+/// Reads one complete string encoding from the front of in, advancing in past
+/// it. Returns false (in unchanged) if in does not start with a well-formed
+/// encoding. The inverse of append_string with lower == false.
+inline bool read_string(std::string_view& in, std::string& value) {
+  std::string decoded;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == string_terminator) {
+      value = std::move(decoded);
+      in.remove_prefix(i + 1);
+      return true;
+    }
+    if (c == string_escape) {
+      if (i + 1 == in.size()) return false;
+      const char next = in[++i];
+      if (next != '\x01' && next != '\x02') return false;
+      decoded.push_back(static_cast<char>(next - 1));
+    } else {
+      decoded.push_back(c);
+    }
+  }
+  return false;
+}
+
+/// Integer and enum types that have an integer key encoding (bool has its own).
+template <class V>
+concept key_integer =
+    (std::integral<V> && !std::same_as<std::remove_cv_t<V>, bool>) || std::is_enum_v<V>;
+
+template <class V>
+struct key_integer_repr {
+  using type = V;
+};
+template <class V>
+  requires std::is_enum_v<V>
+struct key_integer_repr<V> {
+  using type = std::underlying_type_t<V>;
+};
+
+/// Appends the fixed-width, order-preserving encoding of an integer or enum.
+template <key_integer V>
+void append_integer(std::string& out, V value) {
+  using repr = typename key_integer_repr<V>::type;
+  using bits_t = std::make_unsigned_t<repr>;
+  auto bits = static_cast<bits_t>(static_cast<repr>(value));
+  if constexpr (std::is_signed_v<repr>) {
+    bits = static_cast<bits_t>(bits ^ (bits_t{1} << (8 * sizeof(bits_t) - 1)));
+  }
+  for (std::size_t i = sizeof(bits_t); i-- > 0;) {
+    out.push_back(static_cast<char>(static_cast<unsigned char>(bits >> (8 * i))));
+  }
+}
+
+/// Appends the one-byte encoding of a bool.
+inline void append_bool(std::string& out, bool value) { out.push_back(value ? '\x01' : '\x00'); }
+
+}  // namespace keel::store::detail
+// end keel/store/detail/key_encoding.hpp
+
+namespace keel::store {
+
+// --- the policy ----------------------------------------------------------------
+
+// clang-format off
+/// An indexer of objects of type T.
+///  - ix.append_keys(obj, keys): appends to `keys` the keys obj has in the
+///    index, zero (obj has no value: "missing"), one, or many (a multi-valued
+///    field); never touches the elements already in `keys`. Duplicates are
+///    allowed (the store removes them); order does not matter.
+///  - Keys follow the invariants in this file's banner: order-preserving
+///    encodings, prefix-free within one index, a function of obj alone.
+///  - I is copyable and its members are const: the store shares one indexer
+///    between threads.
+template <class I, class T>
+concept indexer = std::copy_constructible<I> &&
+    requires(const I& ix, const T& obj, std::vector<std::string>& keys) {
+      { ix.append_keys(obj, keys) } -> std::same_as<void>;
+    };
+
+/// An indexer that gives each object at most one key, and can append it to a
+/// key being built without allocating (compound_indexer builds on these).
+///  - ix.append_key(obj, key): appends obj's key to `key` and returns true,
+///    or returns false and leaves `key` as it was when obj has no value.
+template <class I, class T>
+concept single_indexer = indexer<I, T> &&
+    requires(const I& ix, const T& obj, std::string& key) {
+      { ix.append_key(obj, key) } -> std::same_as<bool>;
+    };
+
+/// An indexer whose keys can be built from a query value V: usable as a part
+/// of compound_indexer's queries.
+///  - ix.append_exact(out, v): appends exact(v) to out.
+///  - ix.append_prefix(out, v): appends prefix(v) to out.
+template <class I, class V>
+concept query_encoder = requires(const I& ix, std::string& out, const V& v) {
+  ix.append_exact(out, v);
+  ix.append_prefix(out, v);
+};
+// clang-format on
+
+/// Whether string keys are ASCII-lower-cased (case-insensitive indexes such as
+/// SwarmKit's names). Only A-Z fold: Unicode case folding depends on tables
+/// and versions, and keys must not change between two builds of a cluster.
+enum class case_fold { none, lower };
+
+// --- encoders for custom indexers ---------------------------------------------
+
+/// The key of a string: its escaped bytes and a terminating '\0'.
+inline std::string encode_string(std::string_view value, case_fold fold = case_fold::none) {
+  std::string key;
+  detail::append_string(key, value, fold == case_fold::lower);
+  return key;
+}
+
+/// The prefix of the keys of all strings that start with `value`.
+inline std::string encode_string_prefix(std::string_view value, case_fold fold = case_fold::none) {
+  std::string key;
+  detail::append_string_body(key, value, fold == case_fold::lower);
+  return key;
+}
+
+/// The key of an integer or enum: fixed width, big-endian, sign bit flipped.
+template <detail::key_integer V>
+std::string encode_integer(V value) {
+  std::string key;
+  detail::append_integer(key, value);
+  return key;
+}
+
+/// The key of a bool: one byte, 0 or 1.
+inline std::string encode_bool(bool value) { return std::string(1, value ? '\x01' : '\x00'); }
+
+namespace detail {
+
+/// append_keys of a single indexer, in terms of its append_key.
+template <class I, class T>
+void append_single_key(const I& ix, const T& obj, std::vector<std::string>& keys) {
+  std::string key;
+  if (ix.append_key(obj, key)) keys.push_back(std::move(key));
+}
+
+constexpr bool lower(case_fold fold) noexcept { return fold == case_fold::lower; }
+
+}  // namespace detail
+
+// --- string field ----------------------------------------------------------------
+
+// clang-format off
+/// A getter of a string field of T: yields something convertible to
+/// std::string_view (std::string, string_view), or a std::optional of it.
+template <class Get, class T>
+concept string_getter = std::invocable<const Get&, const T&> &&
+                        std::convertible_to<const detail::field_value_t<Get, T>&, std::string_view>;
+// clang-format on
+
+/// Indexes a string field: key = encode_string(value). The empty string and an
+/// empty optional are missing values (as go-memdb's StringFieldIndex).
+template <class Get>
+class string_indexer {
+ public:
+  constexpr explicit string_indexer(Get get, case_fold fold = case_fold::none)
+      : get_(std::move(get)), fold_(fold) {}
+
+  template <class T>
+    requires string_getter<Get, T>
+  bool append_key(const T& obj, std::string& key) const {
+    return detail::visit_field(get_, obj, [&](const auto& value) {
+      const std::string_view s(value);
+      if (s.empty()) return false;
+      detail::append_string(key, s, detail::lower(fold_));
+      return true;
+    });
+  }
+
+  template <class T>
+    requires string_getter<Get, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    detail::append_single_key(*this, obj, keys);
+  }
+
+  /// The key of objects whose field is `value`.
+  std::string exact(std::string_view value) const { return encode_string(value, fold_); }
+  /// The key prefix of objects whose field starts with `value`.
+  std::string prefix(std::string_view value) const { return encode_string_prefix(value, fold_); }
+  void append_exact(std::string& out, std::string_view value) const {
+    detail::append_string(out, value, detail::lower(fold_));
+  }
+  void append_prefix(std::string& out, std::string_view value) const {
+    detail::append_string_body(out, value, detail::lower(fold_));
+  }
+
+  constexpr case_fold fold() const noexcept { return fold_; }
+
+ private:
+  [[no_unique_address]] Get get_;
+  case_fold fold_;
+};
+
+// --- integer or enum field --------------------------------------------------------
+
+/// A getter of an integer or enum field of T whose type is exactly Value (or
+/// std::optional<Value>): the key width is sizeof(Value), so queries and
+/// objects must agree on it.
+// clang-format off
+template <class Get, class T, class Value>
+concept integer_getter = std::invocable<const Get&, const T&> &&
+                         std::same_as<detail::field_value_t<Get, T>, Value>;
+// clang-format on
+
+/// Indexes an integer or enum field: key = encode_integer(value), so byte
+/// order is numeric order (signed too). Never missing unless the getter
+/// returns an empty optional. CTAD reads Value from a non-generic getter's
+/// signature; for a generic one, name it: integer_indexer<std::uint64_t, G>.
+template <class Value, class Get>
+class integer_indexer {
+  static_assert(detail::key_integer<Value>,
+                "integer_indexer: the field must have an integer or enum type (for a bool "
+                "use conditional_indexer)");
+
+ public:
+  using value_type = Value;
+
+  constexpr explicit integer_indexer(Get get) : get_(std::move(get)) {}
+
+  template <class T>
+    requires integer_getter<Get, T, Value>
+  bool append_key(const T& obj, std::string& key) const {
+    return detail::visit_field(get_, obj, [&](const Value& value) {
+      detail::append_integer(key, value);
+      return true;
+    });
+  }
+
+  template <class T>
+    requires integer_getter<Get, T, Value>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    detail::append_single_key(*this, obj, keys);
+  }
+
+  /// The key of objects whose field is `value`.
+  std::string exact(Value value) const { return encode_integer(value); }
+  /// Fixed-width values have no shorter prefix: the same as exact(value).
+  std::string prefix(Value value) const { return encode_integer(value); }
+  void append_exact(std::string& out, Value value) const { detail::append_integer(out, value); }
+  void append_prefix(std::string& out, Value value) const { detail::append_integer(out, value); }
+
+ private:
+  [[no_unique_address]] Get get_;
+};
+
+template <class Get>
+integer_indexer(Get) -> integer_indexer<detail::getter_value_t<Get>, Get>;
+
+// --- condition ------------------------------------------------------------------------
+
+// clang-format off
+/// A predicate on T: returns bool, or std::optional<bool> (empty: missing).
+template <class Pred, class T>
+concept condition = std::invocable<const Pred&, const T&> &&
+                    std::same_as<detail::field_value_t<Pred, T>, bool>;
+// clang-format on
+
+/// Indexes a condition ("the task is running") or a bool field: key =
+/// encode_bool(pred(obj)), so false sorts before true.
+template <class Pred>
+class conditional_indexer {
+ public:
+  constexpr explicit conditional_indexer(Pred pred) : pred_(std::move(pred)) {}
+
+  template <class T>
+    requires condition<Pred, T>
+  bool append_key(const T& obj, std::string& key) const {
+    return detail::visit_field(pred_, obj, [&](bool value) {
+      detail::append_bool(key, value);
+      return true;
+    });
+  }
+
+  template <class T>
+    requires condition<Pred, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    detail::append_single_key(*this, obj, keys);
+  }
+
+  /// The key of objects for which the condition is `value`.
+  std::string exact(bool value) const { return encode_bool(value); }
+  /// The same as exact(value).
+  std::string prefix(bool value) const { return encode_bool(value); }
+  void append_exact(std::string& out, bool value) const { detail::append_bool(out, value); }
+  void append_prefix(std::string& out, bool value) const { detail::append_bool(out, value); }
+
+ private:
+  [[no_unique_address]] Pred pred_;
+};
+
+// --- compound -------------------------------------------------------------------------
+
+namespace detail {
+
+// clang-format off
+template <class T, class... Indexers>
+concept all_indexers = (indexer<Indexers, T> && ...);
+
+template <class T, class... Indexers>
+concept all_single_indexers = (single_indexer<Indexers, T> && ...);
+// clang-format on
+
+}  // namespace detail
+
+/// Indexes a tuple of values (SwarmKit's "service id and slot"): the key is
+/// the concatenation of the parts' keys, so entries sort by the first part,
+/// then the second... An object missing any part has no key. Multi-valued
+/// parts give the cartesian product of their keys.
+///
+/// Queries, with one value per part:
+///  - exact(v1, ..., vn): all parts.
+///  - leading(v1, ..., vk), k <= n: the prefix of the keys whose first k
+///    parts are exactly these ("all tasks of service s").
+///  - prefix(v1, ..., vk), k <= n: the first k-1 parts exact and the k-th a
+///    prefix ("tasks of service s whose name starts with p").
+template <class... Parts>
+class compound_indexer {
+  static_assert(sizeof...(Parts) >= 1, "compound_indexer: give at least one part");
+
+ public:
+  static constexpr std::size_t size = sizeof...(Parts);
+
+  constexpr explicit compound_indexer(Parts... parts) : parts_(std::move(parts)...) {}
+
+  template <class T>
+    requires detail::all_single_indexers<T, Parts...>
+  bool append_key(const T& obj, std::string& key) const {
+    const std::size_t old_size = key.size();
+    const bool present =
+        std::apply([&](const auto&... part) { return (part.append_key(obj, key) && ...); }, parts_);
+    if (!present) key.resize(old_size);
+    return present;
+  }
+
+  template <class T>
+    requires detail::all_indexers<T, Parts...>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    if constexpr (detail::all_single_indexers<T, Parts...>) {
+      detail::append_single_key(*this, obj, keys);
+    } else {
+      std::vector<std::string> partial(1), part_keys, next;
+      const bool present = std::apply(
+          [&](const auto&... part) { return (extend(part, obj, partial, part_keys, next) && ...); },
+          parts_);
+      if (!present) return;
+      keys.insert(keys.end(), std::make_move_iterator(partial.begin()),
+                  std::make_move_iterator(partial.end()));
+    }
+  }
+
+  // clang-format off
+  /// The key of objects whose parts are exactly these values.
+  template <class... Args>
+    requires(sizeof...(Args) == size)
+  std::string exact(const Args&... values) const {
+    std::string key;
+    append_query(key, false, std::index_sequence_for<Args...>{}, values...);
+    return key;
+  }
+
+  /// The key prefix of objects whose first k parts are exactly these values.
+  template <class... Args>
+    requires(sizeof...(Args) >= 1 && sizeof...(Args) <= size)
+  std::string leading(const Args&... values) const {
+    std::string key;
+    append_query(key, false, std::index_sequence_for<Args...>{}, values...);
+    return key;
+  }
+
+  /// The key prefix of objects whose first k-1 parts are exactly the first
+  /// k-1 values and whose k-th part starts with the last value.
+  template <class... Args>
+    requires(sizeof...(Args) >= 1 && sizeof...(Args) <= size)
+  std::string prefix(const Args&... values) const {
+    std::string key;
+    append_query(key, true, std::index_sequence_for<Args...>{}, values...);
+    return key;
+  }
+  // clang-format on
+
+  /// Part I, for building queries by hand.
+  template <std::size_t I>
+  constexpr const auto& part() const noexcept {
+    return std::get<I>(parts_);
+  }
+
+ private:
+  template <class Part, class T>
+  static bool extend(const Part& part, const T& obj, std::vector<std::string>& partial,
+                     std::vector<std::string>& part_keys, std::vector<std::string>& next) {
+    part_keys.clear();
+    part.append_keys(obj, part_keys);
+    if (part_keys.empty()) return false;
+    next.clear();
+    next.reserve(partial.size() * part_keys.size());
+    for (const auto& head : partial) {
+      for (const auto& tail : part_keys) next.push_back(head + tail);
+    }
+    partial.swap(next);
+    return true;
+  }
+
+  template <std::size_t... I, class... Args>
+  void append_query(std::string& out, bool last_as_prefix, std::index_sequence<I...>,
+                    const Args&... values) const {
+    (append_part<I>(out, last_as_prefix && I + 1 == sizeof...(Args), values), ...);
+  }
+
+  template <std::size_t I, class Arg>
+  void append_part(std::string& out, bool as_prefix, const Arg& value) const {
+    const auto& part = std::get<I>(parts_);
+    static_assert(query_encoder<std::remove_cvref_t<decltype(part)>, Arg>,
+                  "compound_indexer: this part cannot encode a query from that value type");
+    if (as_prefix) {
+      part.append_prefix(out, value);
+    } else {
+      part.append_exact(out, value);
+    }
+  }
+
+  std::tuple<Parts...> parts_;
+};
+
+// --- multi-valued: a set of strings ----------------------------------------------------
+
+/// A getter of a range of strings of T (std::vector<std::string>, a protobuf
+/// repeated string field...): anything with begin()/end() whose elements
+/// convert to std::string_view.
+// clang-format off
+template <class Get, class T>
+concept string_range_getter =
+    std::invocable<const Get&, const T&> &&
+    requires(const detail::field_result_t<Get, T>& range) {
+      { *std::begin(range) } -> std::convertible_to<std::string_view>;
+      std::end(range);
+    };
+// clang-format on
+
+/// Indexes every string of a range field: one key encode_string(element) per
+/// non-empty element (go-memdb's StringSliceFieldIndex). An empty range is a
+/// missing value.
+template <class Get>
+class string_set_indexer {
+ public:
+  constexpr explicit string_set_indexer(Get get, case_fold fold = case_fold::none)
+      : get_(std::move(get)), fold_(fold) {}
+
+  template <class T>
+    requires string_range_getter<Get, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    for (const auto& element : std::invoke(get_, obj)) {
+      const std::string_view s(element);
+      if (s.empty()) continue;
+      keys.push_back(encode_string(s, fold_));
+    }
+  }
+
+  /// The key of objects that have `value` among their elements.
+  std::string exact(std::string_view value) const { return encode_string(value, fold_); }
+  /// The key prefix of objects with an element that starts with `value`.
+  std::string prefix(std::string_view value) const { return encode_string_prefix(value, fold_); }
+  void append_exact(std::string& out, std::string_view value) const {
+    detail::append_string(out, value, detail::lower(fold_));
+  }
+  void append_prefix(std::string& out, std::string_view value) const {
+    detail::append_string_body(out, value, detail::lower(fold_));
+  }
+
+ private:
+  [[no_unique_address]] Get get_;
+  case_fold fold_;
+};
+
+// --- multi-valued: a map of strings (labels) ------------------------------------------
+
+/// A getter of a string-to-string map of T (std::map, std::unordered_map, a
+/// protobuf map field): a range whose elements have .first and .second
+/// convertible to std::string_view.
+// clang-format off
+template <class Get, class T>
+concept string_map_getter =
+    std::invocable<const Get&, const T&> &&
+    requires(const detail::field_result_t<Get, T>& map) {
+      { (*std::begin(map)).first } -> std::convertible_to<std::string_view>;
+      { (*std::begin(map)).second } -> std::convertible_to<std::string_view>;
+      std::end(map);
+    };
+// clang-format on
+
+/// Indexes every entry of a map field (labels): one key per entry with a
+/// non-empty key, encode_string(key) + encode_string(value), i.e. a compound
+/// (key, value) (go-memdb's StringMapFieldIndex writes the same bytes). Not
+/// "k=v" in one string: a key containing '=' would make ("a=b", "c") and
+/// ("a", "b=c") collide. An empty map is a missing value. The fold applies
+/// to keys and values.
+///
+/// Queries: exact(k, v) has label k=v; leading(k) has label k (any value);
+/// prefix(k) has a label whose key starts with k; prefix(k, v) has label k
+/// with a value that starts with v.
+template <class Get>
+class map_indexer {
+ public:
+  constexpr explicit map_indexer(Get get, case_fold fold = case_fold::none)
+      : get_(std::move(get)), fold_(fold) {}
+
+  template <class T>
+    requires string_map_getter<Get, T>
+  void append_keys(const T& obj, std::vector<std::string>& keys) const {
+    for (const auto& entry : std::invoke(get_, obj)) {
+      const std::string_view key(entry.first);
+      if (key.empty()) continue;
+      keys.push_back(exact(key, std::string_view(entry.second)));
+    }
+  }
+
+  /// The key of objects with the entry key -> value.
+  std::string exact(std::string_view key, std::string_view value) const {
+    std::string out;
+    detail::append_string(out, key, detail::lower(fold_));
+    detail::append_string(out, value, detail::lower(fold_));
+    return out;
+  }
+  /// The key prefix of objects with an entry whose key is `key`.
+  std::string leading(std::string_view key) const { return encode_string(key, fold_); }
+  /// The key prefix of objects with an entry whose key starts with `key`.
+  std::string prefix(std::string_view key) const { return encode_string_prefix(key, fold_); }
+  /// The key prefix of objects with an entry `key` whose value starts with `value`.
+  std::string prefix(std::string_view key, std::string_view value) const {
+    std::string out;
+    detail::append_string(out, key, detail::lower(fold_));
+    detail::append_string_body(out, value, detail::lower(fold_));
+    return out;
+  }
+
+ private:
+  [[no_unique_address]] Get get_;
+  case_fold fold_;
+};
+
+// --- index schemas ----------------------------------------------------------------------
+
+/// One index of a table (go-memdb's IndexSchema).
+///  - name: what selectors and errors call it; unique within the table, and
+///    "id" is the primary index (object_traits.hpp).
+///  - unique: at most one object per key; a second one is refused.
+///  - allow_missing: an object without a value is left out of the index;
+///    otherwise inserting it fails with errc::missing_index_value.
+template <class Indexer>
+struct index_schema {
+  std::string_view name{};
+  bool unique = false;
+  bool allow_missing = false;
+  Indexer indexer;
+};
+
+template <class S>
+inline constexpr bool is_index_schema_v = false;
+template <class I>
+inline constexpr bool is_index_schema_v<index_schema<I>> = true;
+
+namespace detail {
+
+template <class Tuple, class T>
+inline constexpr bool index_schemas_for_v = false;
+template <class... Indexers, class T>
+inline constexpr bool index_schemas_for_v<std::tuple<index_schema<Indexers>...>, T> =
+    (indexer<Indexers, T> && ...);
+
+}  // namespace detail
+
+// clang-format off
+/// A std::tuple of index_schema whose indexers all index T: what
+/// object_traits<T>::indexes() returns.
+template <class Tuple, class T>
+concept index_schemas_for = detail::index_schemas_for_v<std::remove_cvref_t<Tuple>, T>;
+// clang-format on
+
+/// Whether the names of these schemas are non-empty and distinct. constexpr,
+/// so `static_assert(index_names_valid(traits::indexes()))` checks a schema
+/// at compile time when indexes() is constexpr.
+template <class... Indexers>
+constexpr bool index_names_valid(const std::tuple<index_schema<Indexers>...>& schemas) {
+  const std::array<std::string_view, sizeof...(Indexers)> names = std::apply(
+      [](const auto&... s) {
+        return std::array<std::string_view, sizeof...(Indexers)>{std::string_view(s.name)...};
+      },
+      schemas);
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i].empty()) return false;
+    for (std::size_t j = 0; j < i; ++j) {
+      if (names[i] == names[j]) return false;
+    }
+  }
+  return true;
+}
+
+/// Calls f(schema) with the schema named `name`, if any; returns whether there
+/// was one. Schemas have different types, so f is generic.
+template <class Tuple, class F>
+constexpr bool visit_index(const Tuple& schemas, std::string_view name, F&& f) {
+  return std::apply(
+      [&](const auto&... schema) {
+        return ((schema.name == name ? (std::invoke(f, schema), true) : false) || ...);
+      },
+      schemas);
+}
+
+// --- entries --------------------------------------------------------------------------------
+
+/// Appends the encoded id to an index key, making the entry key of a
+/// non-unique index: key + encode_string(id). See the banner for why exact
+/// and prefix lookups keep working.
+inline void append_entry_id(std::string& key, std::string_view id) {
+  detail::append_string(key, id, false);
+}
+
+/// The entry key of object `id` under `index_key` in a non-unique index.
+inline std::string index_entry_key(std::string_view index_key, std::string_view id) {
+  std::string key;
+  key.reserve(index_key.size() + id.size() + 1);
+  key.append(index_key);
+  append_entry_id(key, id);
+  return key;
+}
+
+/// Appends to `entries` the entry keys of obj (whose id is `id`) in the index
+/// `schema`: its keys sorted and without duplicates, each followed by the
+/// encoded id unless the index is unique. Returns errc::missing_index_value,
+/// with `entries` as it was, when obj has no key and the index does not allow
+/// missing values; otherwise an empty error_code. Allocates only the keys.
+template <class T, indexer<T> Indexer>
+std::error_code append_entry_keys(const index_schema<Indexer>& schema, const T& obj,
+                                  std::string_view id, std::vector<std::string>& entries) {
+  const auto first = static_cast<std::ptrdiff_t>(entries.size());
+  schema.indexer.append_keys(obj, entries);
+  const auto begin = entries.begin() + first;
+  if (begin == entries.end()) {
+    return schema.allow_missing ? std::error_code{} : make_error_code(errc::missing_index_value);
+  }
+  if (entries.end() - begin > 1) {
+    std::sort(begin, entries.end());
+    entries.erase(std::unique(begin, entries.end()), entries.end());
+  }
+  if (!schema.unique) {
+    for (auto it = entries.begin() + first; it != entries.end(); ++it) append_entry_id(*it, id);
+  }
+  return {};
+}
+
+}  // namespace keel::store
+// end keel/store/indexer.hpp
+
+namespace keel::store {
+
+/// The traits of an object type; specialize it for each type kept in a store
+/// (see the `object` concept for what a specialization must provide).
+template <class T>
+struct object_traits;
+
+// clang-format off
+/// An object type the store can keep: object_traits<T> is specialized with
+///  - `static constexpr std::string_view table`: the table's name, non-empty,
+///    unique in the store, stable (it is written in the log and snapshots).
+///  - `static std::string_view id(const T&)`: the primary key, non-empty;
+///    the view may point into the object and lives as long as it is unchanged.
+///  - `static std::uint64_t version(const T&)` and
+///    `static void set_version(T&, std::uint64_t)`: the object's meta.version,
+///    the Raft index of its last write, which updates compare-and-set against.
+///  - `static std::string encode(const T&)`: the bytes written to the log and
+///    snapshots. Need not be canonical (equal objects may encode differently).
+///  - `static keel::result<T> decode(std::string_view)`: the inverse; any
+///    bytes that are not an encoding give an error (errc::invalid_object),
+///    never undefined behaviour or an exception.
+///  - `static auto indexes()`: a std::tuple of index_schema whose indexers
+///    index T (possibly empty); their names are non-empty, distinct and not
+///    "id". Make it constexpr to check the names at compile time.
+/// Optional, detected: `static void set_created_at(T&, std::int64_t)` and
+/// `static void set_updated_at(T&, std::int64_t)` (unix nanoseconds).
+/// T is copyable: reads hand out copies of stored objects.
+template <class T>
+concept object =
+    std::copy_constructible<T> &&
+    requires { sizeof(object_traits<T>); } &&
+    requires(const T& obj, T& mutable_obj, std::string_view bytes, std::uint64_t version) {
+      { object_traits<T>::table } -> std::convertible_to<std::string_view>;
+      typename std::integral_constant<std::size_t,
+                                      std::string_view(object_traits<T>::table).size()>;
+      { object_traits<T>::id(obj) } -> std::convertible_to<std::string_view>;
+      { object_traits<T>::version(obj) } -> std::same_as<std::uint64_t>;
+      object_traits<T>::set_version(mutable_obj, version);
+      { object_traits<T>::encode(obj) } -> std::same_as<std::string>;
+      { object_traits<T>::decode(bytes) } -> std::same_as<result<T>>;
+      { object_traits<T>::indexes() } -> index_schemas_for<T>;
+    };
+
+/// An object whose traits record when it was created.
+template <class T>
+concept object_with_created_at = object<T> && requires(T& obj, std::int64_t unix_nanos) {
+  object_traits<T>::set_created_at(obj, unix_nanos);
+};
+
+/// An object whose traits record when it was last updated.
+template <class T>
+concept object_with_updated_at = object<T> && requires(T& obj, std::int64_t unix_nanos) {
+  object_traits<T>::set_updated_at(obj, unix_nanos);
+};
+// clang-format on
+
+/// Sets obj's creation time if its traits record one; otherwise does nothing.
+template <object T>
+void set_created_at(T& obj, std::int64_t unix_nanos) {
+  if constexpr (object_with_created_at<T>) object_traits<T>::set_created_at(obj, unix_nanos);
+}
+
+/// Sets obj's update time if its traits record one; otherwise does nothing.
+template <object T>
+void set_updated_at(T& obj, std::int64_t unix_nanos) {
+  if constexpr (object_with_updated_at<T>) object_traits<T>::set_updated_at(obj, unix_nanos);
+}
+
+/// The name of every table's primary index.
+inline constexpr std::string_view primary_index_name = "id";
+
+/// Reads an object's id through its traits: the getter of the primary index.
+template <class T>
+struct id_of {
+  std::string_view operator()(const T& obj) const { return object_traits<T>::id(obj); }
+};
+
+/// The primary index's indexer: key = encode_string(id).
+template <class T>
+using id_indexer = string_indexer<id_of<T>>;
+
+/// The primary index of T's table: "id", unique, never missing.
+template <class T>
+constexpr index_schema<id_indexer<T>> primary_index() {
+  return {.name = primary_index_name,
+          .unique = true,
+          .allow_missing = false,
+          .indexer = id_indexer<T>(id_of<T>{})};
+}
+
+/// Every index of T's table: the primary index, then traits::indexes().
+template <object T>
+constexpr auto table_indexes() {
+  return std::tuple_cat(std::tuple{primary_index<T>()}, object_traits<T>::indexes());
+}
+
+/// Checks T's index schemas (names non-empty, distinct, "id" only for the
+/// primary index): errc::invalid_index_schema or an empty error_code.
+template <object T>
+std::error_code check_indexes() {
+  return index_names_valid(table_indexes<T>()) ? std::error_code{}
+                                               : make_error_code(errc::invalid_index_schema);
+}
+
+}  // namespace keel::store
+// end keel/store/object_traits.hpp
+
+namespace keel::store {
+
+/// A stored object: shared, immutable.
+template <class T>
+using object_ptr = std::shared_ptr<const T>;
+
+enum class change_kind : std::uint8_t { create, update, remove };
+
+constexpr const char* to_string(change_kind k) noexcept {
+  switch (k) {
+    case change_kind::create:
+      return "create";
+    case change_kind::update:
+      return "update";
+    case change_kind::remove:
+      return "delete";
+  }
+  return "invalid";
+}
+
+/// The position of T in Ts... (each type appears once).
+template <class T, class... Ts>
+inline constexpr std::size_t type_index_v = [] {
+  constexpr bool matches[] = {std::is_same_v<T, Ts>...};
+  std::size_t i = 0;
+  while (i < sizeof...(Ts) && !matches[i]) ++i;
+  return i;
+}();
+
+template <class T, class... Ts>
+concept one_of = (std::is_same_v<T, Ts> || ...);
+
+/// One object's change in a store over the object types Ts.
+template <object... Ts>
+struct change {
+  using object_variant = std::variant<object_ptr<Ts>...>;
+
+  object_variant before;  ///< Null pointer for a create.
+  object_variant after;   ///< Null pointer for a delete.
+
+  /// Index of the table in Ts.
+  std::size_t table_index() const noexcept { return after.index(); }
+  /// The table's name.
+  std::string_view table() const {
+    return std::visit([](const auto& p) { return table_of(p); }, after);
+  }
+  change_kind kind() const noexcept {
+    const bool had = std::visit([](const auto& p) { return p != nullptr; }, before);
+    const bool has = std::visit([](const auto& p) { return p != nullptr; }, after);
+    return !had ? change_kind::create : has ? change_kind::update : change_kind::remove;
+  }
+  /// Whether the object is a T.
+  template <class T>
+  bool is() const noexcept {
+    return after.index() == type_index_v<T, Ts...>;
+  }
+  /// The object before the change (null for a create, or if it is no T).
+  template <class T>
+  const object_ptr<T>& before_as() const noexcept {
+    static const object_ptr<T> none;
+    return is<T>() ? std::get<object_ptr<T>>(before) : none;
+  }
+  /// The object after the change (null for a delete, or if it is no T).
+  template <class T>
+  const object_ptr<T>& after_as() const noexcept {
+    static const object_ptr<T> none;
+    return is<T>() ? std::get<object_ptr<T>>(after) : none;
+  }
+  /// The object the change is about: after, or before for a delete.
+  template <class T>
+  const object_ptr<T>& object_as() const noexcept {
+    return kind() == change_kind::remove ? before_as<T>() : after_as<T>();
+  }
+
+ private:
+  template <class T>
+  static std::string_view table_of(const object_ptr<T>&) {
+    return object_traits<T>::table;
+  }
+};
+
+/// The changes of one write transaction, collapsed per object, in the order
+/// each object was first touched.
+template <object... Ts>
+class change_set {
+ public:
+  using change_type = change<Ts...>;
+
+  /// Records that object `id` of table T went from `before` to `after`.
+  template <one_of<Ts...> T>
+  void record(std::string_view id, const object_ptr<T>& before, const object_ptr<T>& after) {
+    const std::size_t table = type_index_v<T, Ts...>;
+    auto [it, fresh] = positions_.try_emplace(std::pair{table, std::string(id)}, changes_.size());
+    constexpr auto at = std::in_place_index<type_index_v<T, Ts...>>;
+    using variant = typename change_type::object_variant;
+    if (fresh) {
+      changes_.push_back(change_type{variant(at, before), variant(at, after)});
+      return;
+    }
+    // Keep the first before and take the latest after.
+    changes_[it->second].after = variant(at, after);
+  }
+
+  /// The collapsed changes; objects created and deleted again are left out.
+  std::vector<change_type> take() {
+    std::vector<change_type> out;
+    out.reserve(changes_.size());
+    for (auto& c : changes_) {
+      const bool had = std::visit([](const auto& p) { return p != nullptr; }, c.before);
+      const bool has = std::visit([](const auto& p) { return p != nullptr; }, c.after);
+      if (had || has) out.push_back(std::move(c));
+    }
+    changes_.clear();
+    positions_.clear();
+    return out;
+  }
+
+  bool empty() const noexcept { return changes_.empty(); }
+
+ private:
+  std::vector<change_type> changes_;
+  std::map<std::pair<std::size_t, std::string>, std::size_t> positions_;
+};
+
+// ---- watch filters ----------------------------------------------------------------
+
+/// A filter on changes: the kinds it wants, for objects of type T that pass
+/// every check (checks see the object after the change, before for a delete).
+template <class T, class... Checks>
+struct change_filter {
+  bool create = true;
+  bool update = true;
+  bool remove = true;
+  std::tuple<Checks...> checks;
+
+  template <class Change>
+  bool operator()(const Change& c) const {
+    if (!c.template is<T>()) return false;
+    switch (c.kind()) {
+      case change_kind::create:
+        if (!create) return false;
+        break;
+      case change_kind::update:
+        if (!update) return false;
+        break;
+      case change_kind::remove:
+        if (!remove) return false;
+        break;
+    }
+    const T& obj = *c.template object_as<T>();
+    return std::apply([&](const auto&... check) { return (check(obj) && ...); }, checks);
+  }
+};
+
+/// Creates of T passing every check (SwarmKit's EventCreateTask{Checks...}).
+template <class T, class... Checks>
+change_filter<T, Checks...> on_create(Checks... checks) {
+  return {true, false, false, {std::move(checks)...}};
+}
+/// Updates of T whose new state passes every check.
+template <class T, class... Checks>
+change_filter<T, Checks...> on_update(Checks... checks) {
+  return {false, true, false, {std::move(checks)...}};
+}
+/// Deletes of T whose last state passes every check.
+template <class T, class... Checks>
+change_filter<T, Checks...> on_delete(Checks... checks) {
+  return {false, false, true, {std::move(checks)...}};
+}
+/// Every change of T passing every check.
+template <class T, class... Checks>
+change_filter<T, Checks...> on_any(Checks... checks) {
+  return {true, true, true, {std::move(checks)...}};
+}
+
+/// Accepts a change that any of the filters accepts (a watch on several events).
+template <class... Filters>
+struct any_filter {
+  std::tuple<Filters...> filters;
+  template <class Change>
+  bool operator()(const Change& c) const {
+    return std::apply([&](const auto&... f) { return (f(c) || ...); }, filters);
+  }
+};
+
+template <class... Filters>
+any_filter<Filters...> any_event(Filters... filters) {
+  return {{std::move(filters)...}};
+}
+
+/// A check that the object's id equals id (SwarmKit's TaskCheckID).
+template <class T>
+auto check_id(std::string id) {
+  return [id = std::move(id)](const T& obj) {
+    return object_traits<T>::id(obj) == id;
+  };
+}
+
+}  // namespace keel::store
+// end keel/store/change.hpp
+// begin keel/store/transaction.hpp
+// Read and write transactions over a store of object types Ts.
+//
+// A read_transaction is an atomic snapshot: it holds one immutable version
+// of every table (a shared pointer to the store's state), so it never sees a
+// later commit, never blocks a writer and is never blocked by one.
+//
+// A write_transaction is the single writer's: it starts from the newest
+// version, writes tables through table_writers (all indexes of all touched
+// tables copy-on-write together), reads its own writes, and records its
+// changes collapsed per object. The store commits it by swapping one root
+// pointer, or drops it (abort): nothing it did is visible before commit.
+//
+// Versions: every commit has a version, above the last: one more by default,
+// or chosen with store::begin_write_at (the node layer: the Raft index). create() stamps objects
+// with it; update() is a compare-and-set: the object passed in must carry the stored version, else
+// errc::sequence_conflict (SwarmKit's sequencer).
+//
+// Thread safety: a read_transaction may be copied to and used from any
+// thread; a write_transaction belongs to the thread that holds the store's
+// writer lock (it owns that lock).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+// begin keel/store/selector.hpp
+// Selectors: which objects of a table a find() returns, in SwarmKit's
+// vocabulary (All, ByIDPrefix, ByName, ByNamePrefix, ByServiceID, ByNodeID,
+// BySlot, ByDesiredState, Or). A selector names an index and carries the
+// query values; the table's indexer turns them into the key (exact) or key
+// prefix (prefix) that the radix tree is searched for, so a selector works
+// on every table that has an index of that name taking those value types.
+// any_of() unions selectors and returns each object once.
+//
+// The values are typed (std::string for names and ids, the field's own type
+// for numbers and enums): a query whose values the index cannot encode is
+// refused with errc::invalid_index at run time, never a compile error, since
+// a table may simply lack the index.
+//
+// Thread safety: plain values.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+
+namespace keel::store {
+
+enum class query_mode : std::uint8_t {
+  all,     ///< Every object in the index (entries of objects without a value are absent).
+  exact,   ///< Objects whose index value equals the values.
+  prefix,  ///< Objects whose (last) index value starts with the last value.
+};
+
+/// A query on one index: its name, the mode and the values.
+template <class... Values>
+struct index_query {
+  std::string_view index;
+  query_mode mode = query_mode::exact;
+  std::tuple<Values...> values;
+};
+
+/// Several queries whose results are united, each object once.
+template <class... Queries>
+struct any_of_query {
+  std::tuple<Queries...> queries;
+};
+
+template <class Q>
+inline constexpr bool is_index_query_v = false;
+template <class... V>
+inline constexpr bool is_index_query_v<index_query<V...>> = true;
+template <class Q>
+inline constexpr bool is_any_of_query_v = false;
+template <class... Q>
+inline constexpr bool is_any_of_query_v<any_of_query<Q...>> = true;
+
+/// Something find() accepts.
+template <class S>
+concept selector = is_index_query_v<S> || is_any_of_query_v<S>;
+
+// ---- SwarmKit's selectors -------------------------------------------------------------
+
+/// Every object of the table.
+inline index_query<> all() { return {primary_index_name, query_mode::all, {}}; }
+/// Objects whose id starts with prefix.
+inline index_query<std::string> by_id_prefix(std::string prefix) {
+  return {primary_index_name, query_mode::prefix, {std::move(prefix)}};
+}
+/// The object with this id (at most one).
+inline index_query<std::string> by_id(std::string id) {
+  return {primary_index_name, query_mode::exact, {std::move(id)}};
+}
+inline index_query<std::string> by_name(std::string name) {
+  return {"name", query_mode::exact, {std::move(name)}};
+}
+inline index_query<std::string> by_name_prefix(std::string prefix) {
+  return {"name", query_mode::prefix, {std::move(prefix)}};
+}
+inline index_query<std::string> by_service_id(std::string id) {
+  return {"service_id", query_mode::exact, {std::move(id)}};
+}
+inline index_query<std::string> by_node_id(std::string id) {
+  return {"node_id", query_mode::exact, {std::move(id)}};
+}
+/// The tasks of a service in one slot (index "slot": service id, slot).
+template <class Slot>
+index_query<std::string, Slot> by_slot(std::string service_id, Slot slot) {
+  return {"slot", query_mode::exact, {std::move(service_id), slot}};
+}
+/// Objects in a desired state; pass the field's own (enum) type.
+template <class State>
+index_query<State> by_desired_state(State state) {
+  return {"desired_state", query_mode::exact, {state}};
+}
+/// Objects with a label key=value (a map index named "labels").
+inline index_query<std::string, std::string> by_label(std::string key, std::string value) {
+  return {"labels", query_mode::exact, {std::move(key), std::move(value)}};
+}
+
+/// Any query on any index.
+template <class... Values>
+index_query<std::decay_t<Values>...> by_index(std::string_view index, query_mode mode,
+                                              Values&&... values) {
+  return {index, mode, {std::forward<Values>(values)...}};
+}
+
+/// The union of several selectors; an object matching several appears once.
+/// A function object, not a function: selectors carry std::string, so
+/// argument-dependent lookup would otherwise also find std::any_of.
+inline constexpr struct any_of_fn {
+  template <selector... Selectors>
+  any_of_query<Selectors...> operator()(Selectors... selectors) const {
+    return {{std::move(selectors)...}};
+  }
+} any_of{};
+
+namespace detail {
+
+template <class Indexer, class Tuple>
+struct encodes_query : std::false_type {};
+
+/// Whether indexer I can encode a query of these values: every part of a
+/// compound accepts its value, or the indexer's exact()/prefix() takes them.
+template <class I, class... Values>
+  requires requires(const I& ix, const Values&... v) {
+    ix.exact(v...);
+    ix.prefix(v...);
+  }
+struct encodes_query<I, std::tuple<Values...>> : std::true_type {};
+
+template <class... Parts, class... Values>
+  requires(sizeof...(Parts) == sizeof...(Values))
+struct encodes_query<compound_indexer<Parts...>, std::tuple<Values...>>
+    : std::bool_constant<(query_encoder<Parts, Values> && ...)> {};
+
+}  // namespace detail
+
+/// The key (exact) or key prefix (prefix, all) that a query searches the
+/// entries of `schema` for, or nothing when the index cannot encode it.
+template <class Indexer, class... Values>
+std::optional<std::string> query_key(const index_schema<Indexer>& schema,
+                                     const index_query<Values...>& q) {
+  if (q.mode == query_mode::all) return std::string();
+  if constexpr (sizeof...(Values) == 0) {
+    return std::nullopt;
+  } else if constexpr (detail::encodes_query<Indexer, std::tuple<Values...>>::value) {
+    return std::apply(
+        [&](const auto&... v) -> std::string {
+          return q.mode == query_mode::exact ? schema.indexer.exact(v...)
+                                             : schema.indexer.prefix(v...);
+        },
+        q.values);
+  } else {
+    return std::nullopt;
+  }
+}
+
+}  // namespace keel::store
+// end keel/store/selector.hpp
+// begin keel/store/table.hpp
+// A table: the objects of one type, filed in one radix tree per index. The
+// primary index "id" maps each id's key to the object; a unique index maps
+// its key to the object; a non-unique index maps key + id to it, so every
+// entry is distinct (indexer.hpp explains the key formats).
+//
+// table_state is an immutable version (copying it is a few reference
+// counts); table_writer is the single writer's view: one radix transaction
+// per index, started from a table_state and committed into a new one. A
+// write either happens in every index or, when it is refused (exists,
+// not_found, name_conflict, missing_index_value, sequence_conflict), in none.
+//
+// Thread safety: a table_state may be read from any number of threads; a
+// table_writer belongs to one thread.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+// begin keel/index/pooled_node_policy.hpp
+// pooled_node_policy: a node_policy that carves small blocks (up to 256
+// bytes, in 8-byte size classes) out of 64 KiB slabs and recycles them
+// through per-thread free lists backed by one shared list per size class.
+// Leaves and small inner nodes are most of a tree, and a slab block has no
+// malloc header and no rounding to 16 bytes: a leaf with a 16-byte key and a
+// pointer-sized value takes 32 bytes instead of glibc's 48. Larger or
+// over-aligned blocks go to operator new.
+//
+// Switching it off (STYLE.md: sanitizers must see real allocations): define
+// KEEL_DISABLE_FREE_LIST, or build with AddressSanitizer (detected), and
+// every call goes to operator new/delete; `enabled` tells which.
+//
+// Memory: slabs are never returned to the system; they are reused for blocks
+// of the same size class. Each thread keeps at most about 32 KiB per class;
+// beyond that half of its list goes back to the shared list, so a thread that
+// only frees (a reader releasing snapshots) does not hoard memory.
+//
+// Thread safety: allocate and deallocate may be called from any thread, and a
+// block may be freed on another thread than the one that allocated it. The
+// shared lists are guarded by one mutex per size class, taken only when a
+// thread's own list runs empty or full. Trees may be destroyed during static
+// destruction: a thread whose cache is gone uses the shared lists directly.
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <new>
+
+
+#if defined(__SANITIZE_ADDRESS__)
+#define KEEL_INDEX_POOL_OFF 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KEEL_INDEX_POOL_OFF 1
+#endif
+#endif
+#if defined(KEEL_DISABLE_FREE_LIST)
+#undef KEEL_INDEX_POOL_OFF
+#define KEEL_INDEX_POOL_OFF 1
+#endif
+
+namespace keel::index {
+
+namespace detail {
+
+/// The shared half of the pool: one free list and one slab cursor per size
+/// class. Immortal (never destroyed), so late frees always have a home.
+class block_pool {
+ public:
+  static constexpr std::size_t granule = 8;
+  static constexpr std::size_t max_block = 256;
+  static constexpr std::size_t classes = max_block / granule;
+  static constexpr std::size_t slab_bytes = std::size_t{64} * 1024;
+
+  struct free_block {
+    free_block* next;
+  };
+
+  static constexpr std::size_t class_of(std::size_t size) noexcept {
+    return (size + granule - 1) / granule - 1;
+  }
+  static constexpr std::size_t block_size(std::size_t cls) noexcept { return (cls + 1) * granule; }
+  /// How many blocks a thread keeps in one class before giving half back.
+  static constexpr std::uint32_t thread_cap(std::size_t cls) noexcept {
+    const std::size_t by_bytes = std::size_t{32} * 1024 / block_size(cls);
+    return static_cast<std::uint32_t>(by_bytes < 32 ? 32 : by_bytes);
+  }
+
+  static block_pool& shared() {
+    static auto* pool = new block_pool();  // Immortal on purpose.
+    return *pool;
+  }
+
+  /// Pops up to `want` blocks of class cls into a list; returns its head and
+  /// sets `got`. Takes new blocks from a slab when the list runs dry.
+  free_block* take(std::size_t cls, std::uint32_t want, std::uint32_t& got) {
+    sized_class& c = classes_[cls];
+    std::lock_guard<std::mutex> lock(c.mutex);
+    free_block* head = nullptr;
+    got = 0;
+    while (got < want && c.head != nullptr) {
+      free_block* b = c.head;
+      c.head = b->next;
+      b->next = head;
+      head = b;
+      ++got;
+    }
+    const std::size_t size = block_size(cls);
+    while (got < want) {
+      if (c.bump == c.bump_end) {
+        // Slabs stay linked from the pool, so leak checkers see them reachable.
+        auto* slab = static_cast<char*>(::operator new(slab_bytes));
+        *reinterpret_cast<char**>(slab) = c.slabs;
+        c.slabs = slab;
+        c.bump = slab + alignof(std::max_align_t);
+        c.bump_end = c.bump + (slab_bytes - alignof(std::max_align_t)) / size * size;
+      }
+      auto* b = reinterpret_cast<free_block*>(c.bump);
+      c.bump += size;
+      b->next = head;
+      head = b;
+      ++got;
+    }
+    return head;
+  }
+
+  /// Pushes a list of `count` blocks of class cls, from head to tail.
+  void give(std::size_t cls, free_block* head, free_block* tail) noexcept {
+    sized_class& c = classes_[cls];
+    std::lock_guard<std::mutex> lock(c.mutex);
+    tail->next = c.head;
+    c.head = head;
+  }
+
+ private:
+  struct sized_class {
+    std::mutex mutex;
+    free_block* head = nullptr;
+    char* bump = nullptr;
+    char* bump_end = nullptr;
+    char* slabs = nullptr;
+  };
+  sized_class classes_[classes];
+};
+
+/// A thread's own free lists: trivially destructible, so they can be read
+/// even after the thread's cache_flusher ran (then `closed` is set).
+struct thread_blocks {
+  block_pool::free_block* head[block_pool::classes];
+  std::uint32_t count[block_pool::classes];
+  bool registered;
+  bool closed;
+};
+
+inline constinit thread_local thread_blocks this_thread_blocks{};
+
+/// Gives a thread's blocks back to the shared lists when the thread ends.
+struct cache_flusher {
+  cache_flusher() noexcept = default;
+  cache_flusher(const cache_flusher&) = delete;
+  cache_flusher& operator=(const cache_flusher&) = delete;
+  ~cache_flusher() {
+    thread_blocks& t = this_thread_blocks;
+    for (std::size_t cls = 0; cls < block_pool::classes; ++cls) {
+      block_pool::free_block* head = t.head[cls];
+      if (head == nullptr) continue;
+      block_pool::free_block* tail = head;
+      while (tail->next != nullptr) tail = tail->next;
+      block_pool::shared().give(cls, head, tail);
+      t.head[cls] = nullptr;
+      t.count[cls] = 0;
+    }
+    t.closed = true;
+  }
+};
+
+inline thread_local cache_flusher this_thread_flusher;
+
+}  // namespace detail
+
+/// Size-class pools with per-thread free lists; see the file comment.
+struct pooled_node_policy {
+#if defined(KEEL_INDEX_POOL_OFF)
+  static constexpr bool enabled = false;
+#else
+  static constexpr bool enabled = true;
+#endif
+
+  static void* allocate(std::size_t size, std::size_t align) {
+    if (!enabled || size > detail::block_pool::max_block || align > detail::block_pool::granule) {
+      return default_node_policy::allocate(size, align);
+    }
+    const std::size_t cls = detail::block_pool::class_of(size);
+    detail::thread_blocks& t = detail::this_thread_blocks;
+    if (t.head[cls] == nullptr) {
+      if (t.closed) {
+        std::uint32_t got = 0;
+        return detail::block_pool::shared().take(cls, 1, got);
+      }
+      if (!t.registered) {
+        t.registered = true;
+        (void)&detail::this_thread_flusher;  // Constructs it, so it runs at thread exit.
+      }
+      std::uint32_t got = 0;
+      t.head[cls] =
+          detail::block_pool::shared().take(cls, detail::block_pool::thread_cap(cls) / 2, got);
+      t.count[cls] = got;
+    }
+    detail::block_pool::free_block* b = t.head[cls];
+    t.head[cls] = b->next;
+    --t.count[cls];
+    return b;
+  }
+
+  static void deallocate(void* block, std::size_t size, std::size_t align) noexcept {
+    if (!enabled || size > detail::block_pool::max_block || align > detail::block_pool::granule) {
+      default_node_policy::deallocate(block, size, align);
+      return;
+    }
+    const std::size_t cls = detail::block_pool::class_of(size);
+    auto* b = static_cast<detail::block_pool::free_block*>(block);
+    detail::thread_blocks& t = detail::this_thread_blocks;
+    if (t.closed) {
+      b->next = nullptr;
+      detail::block_pool::shared().give(cls, b, b);
+      return;
+    }
+    b->next = t.head[cls];
+    t.head[cls] = b;
+    if (++t.count[cls] >= detail::block_pool::thread_cap(cls)) {
+      // Keep half, give the other half (the older blocks) back.
+      const std::uint32_t keep = t.count[cls] / 2;
+      detail::block_pool::free_block* last_kept = t.head[cls];
+      for (std::uint32_t i = 1; i < keep; ++i) last_kept = last_kept->next;
+      detail::block_pool::free_block* head = last_kept->next;
+      detail::block_pool::free_block* tail = head;
+      while (tail->next != nullptr) tail = tail->next;
+      last_kept->next = nullptr;
+      t.count[cls] = keep;
+      detail::block_pool::shared().give(cls, head, tail);
+    }
+  }
+};
+
+static_assert(node_policy<pooled_node_policy>);
+
+}  // namespace keel::index
+// end keel/index/pooled_node_policy.hpp
+
+namespace keel::store {
+
+/// The compile-time facts of T's table: its index schemas.
+template <object T>
+struct table_schema {
+  using schemas_type = decltype(table_indexes<T>());
+  static constexpr std::size_t index_count = std::tuple_size_v<schemas_type>;
+
+  static const schemas_type& indexes() {
+    static const schemas_type schemas = table_indexes<T>();
+    return schemas;
+  }
+
+  /// The position of the index called `name`, or nothing.
+  static std::optional<std::size_t> position(std::string_view name) {
+    std::optional<std::size_t> found;
+    for_each_index([&](auto i, const auto& schema) {
+      if (!found && schema.name == name) found = decltype(i)::value;
+    });
+    return found;
+  }
+
+  /// Calls f(std::integral_constant<size_t, I>, schema I) for every index.
+  template <class F>
+  static void for_each_index(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (f(std::integral_constant<std::size_t, I>{}, std::get<I>(indexes())), ...);
+    }
+    (std::make_index_sequence<index_count>{});
+  }
+};
+
+/// Index nodes come from size-class pools: tables allocate and free nodes
+/// at a high rate (disabled under sanitizers and by KEEL_DISABLE_FREE_LIST).
+using index_node_policy = index::pooled_node_policy;
+
+template <object T>
+using index_tree = index::tree<object_ptr<T>, index_node_policy>;
+template <object T>
+using index_transaction = index::transaction<object_ptr<T>, index_node_policy>;
+
+/// One version of T's table.
+template <object T>
+struct table_state {
+  std::array<index_tree<T>, table_schema<T>::index_count> indexes{};
+
+  const index_tree<T>& primary() const noexcept { return indexes[0]; }
+  std::size_t size() const noexcept { return primary().size(); }
+
+  /// The object with this id, or null. `scratch` holds the encoded key.
+  object_ptr<T> get(std::string_view id, std::string& scratch) const {
+    scratch.clear();
+    append_entry_id(scratch, id);  // The primary key is the encoded id.
+    const object_ptr<T>* found = primary().find(scratch);
+    return found == nullptr ? nullptr : *found;
+  }
+};
+
+/// The writer of one table inside a write transaction.
+template <object T>
+class table_writer {
+ public:
+  using schema = table_schema<T>;
+  static constexpr std::size_t index_count = schema::index_count;
+
+  explicit table_writer(const table_state<T>& base) {
+    for (std::size_t i = 0; i < index_count; ++i) {
+      txns_[i].emplace(base.indexes[i].begin_transaction());
+    }
+  }
+
+  object_ptr<T> get(std::string_view id) const {
+    scratch_.clear();
+    append_entry_id(scratch_, id);
+    const object_ptr<T>* found = txns_[0]->find(scratch_);
+    return found == nullptr ? nullptr : *found;
+  }
+
+  /// The radix transaction of index i (reads see this transaction's writes).
+  const index_transaction<T>& index(std::size_t i) const { return *txns_[i]; }
+
+  /// Adds a new object. errc::exists if its id is taken.
+  std::error_code create(const object_ptr<T>& obj) {
+    const std::string_view id = object_traits<T>::id(*obj);
+    if (auto ec = entry_keys(*obj, id, new_keys_)) return ec;
+    if (txns_[0]->find(new_keys_[0].front()) != nullptr) return errc::exists;
+    if (auto ec = check_unique(id)) return ec;
+    insert_all(obj);
+    return {};
+  }
+
+  /// Replaces the stored object with the same id by obj; errc::not_found if
+  /// there is none. Returns the replaced object through `old`.
+  std::error_code replace(const object_ptr<T>& obj, object_ptr<T>& old) {
+    const std::string_view id = object_traits<T>::id(*obj);
+    old = get(id);
+    if (old == nullptr) return errc::not_found;
+    if (auto ec = entry_keys(*obj, id, new_keys_)) return ec;
+    if (auto ec = check_unique(id)) return ec;
+    // old_keys_ borrows nothing from old: it stays alive in `old` anyway.
+    if (auto ec = entry_keys(*old, id, old_keys_)) return ec;
+    for (std::size_t i = 0; i < index_count; ++i) {
+      for (const std::string& key : old_keys_[i]) {
+        if (!contains(new_keys_[i], key)) txns_[i]->erase(key);
+      }
+    }
+    insert_all(obj);
+    return {};
+  }
+
+  /// Removes the object with this id; errc::not_found if there is none.
+  std::error_code remove(std::string_view id, object_ptr<T>& old) {
+    old = get(id);
+    if (old == nullptr) return errc::not_found;
+    if (auto ec = entry_keys(*old, object_traits<T>::id(*old), old_keys_)) return ec;
+    for (std::size_t i = 0; i < index_count; ++i) {
+      for (const std::string& key : old_keys_[i]) txns_[i]->erase(key);
+    }
+    return {};
+  }
+
+  /// The new version of the table. The writer must not be used afterwards.
+  table_state<T> commit() {
+    table_state<T> out;
+    for (std::size_t i = 0; i < index_count; ++i) out.indexes[i] = txns_[i]->commit();
+    return out;
+  }
+
+ private:
+  using keys_type = std::array<std::vector<std::string>, index_count>;
+
+  static bool contains(const std::vector<std::string>& keys, const std::string& key) {
+    for (const auto& k : keys) {
+      if (k == key) return true;
+    }
+    return false;
+  }
+
+  /// Computes obj's entry keys in every index; errc::missing_index_value
+  /// if an index that needs a value has none.
+  static std::error_code entry_keys(const T& obj, std::string_view id, keys_type& keys) {
+    std::error_code ec;
+    schema::for_each_index([&](auto i, const auto& s) {
+      keys[i].clear();
+      if (!ec) ec = append_entry_keys(s, obj, id, keys[i]);
+    });
+    return ec;
+  }
+
+  /// errc::name_conflict if a unique index already files another object
+  /// under one of new_keys_.
+  std::error_code check_unique(std::string_view id) const {
+    std::error_code ec;
+    schema::for_each_index([&](auto i, const auto& s) {
+      if (ec || !s.unique || decltype(i)::value == 0) return;
+      for (const std::string& key : new_keys_[i]) {
+        const object_ptr<T>* other = txns_[i]->find(key);
+        if (other != nullptr && object_traits<T>::id(**other) != id) {
+          ec = errc::name_conflict;
+          return;
+        }
+      }
+    });
+    return ec;
+  }
+
+  void insert_all(const object_ptr<T>& obj) {
+    for (std::size_t i = 0; i < index_count; ++i) {
+      for (const std::string& key : new_keys_[i]) txns_[i]->insert(key, obj);
+    }
+  }
+
+  std::array<std::optional<index_transaction<T>>, index_count> txns_;
+  keys_type new_keys_;
+  keys_type old_keys_;
+  mutable std::string scratch_;
+};
+
+}  // namespace keel::store
+// end keel/store/table.hpp
+
+namespace keel::store {
+
+/// One immutable version of every table.
+template <object... Ts>
+struct store_state {
+  std::tuple<table_state<Ts>...> tables{};
+  std::uint64_t version = 0;
+};
+
+namespace detail {
+
+/// Calls f(object_ptr) for every object one index query selects in `view`
+/// (a tree or a radix transaction), ascending; f returns false to stop.
+/// Returns errc::invalid_index if the table has no such index or it cannot
+/// encode the query's values.
+template <class T, class Views, class... Values, class F>
+std::error_code scan_query(const Views& views, const index_query<Values...>& q, F&& f) {
+  using schema = table_schema<T>;
+  std::error_code ec = errc::invalid_index;
+  schema::for_each_index([&](auto i, const auto& s) {
+    if (s.name != q.index) return;
+    auto key = query_key(s, q);
+    if (!key) return;
+    ec = {};
+    views(decltype(i)::value, [&](const auto& view) {
+      for (const auto& e : view.seek_prefix(*key)) {
+        if (!f(e.value)) break;
+      }
+    });
+  });
+  return ec;
+}
+
+/// The smallest key greater than every key that starts with prefix, or
+/// nothing if there is none (prefix is empty or all 0xff bytes).
+inline std::optional<std::string> prefix_successor(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
+  if (prefix.empty()) return std::nullopt;
+  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
+template <class T, class Views, class S, class F>
+std::error_code scan(const Views& views, const S& sel, F&& f) {
+  if constexpr (is_index_query_v<S>) {
+    return scan_query<T>(views, sel, f);
+  } else {
+    // A union: report each object once, in the order first seen.
+    std::unordered_set<const T*> seen;
+    std::error_code ec;
+    bool stopped = false;
+    std::apply(
+        [&](const auto&... q) {
+          ((ec || stopped ? void()
+                          : void(ec = scan_query<T>(views, q,
+                                                    [&](const object_ptr<T>& obj) {
+                                                      if (!seen.insert(obj.get()).second)
+                                                        return true;
+                                                      if (!f(obj)) stopped = true;
+                                                      return !stopped;
+                                                    }))),
+           ...);
+        },
+        sel.queries);
+    return ec;
+  }
+}
+
+/// Adapts f returning void or bool to "continue?".
+template <class F, class Arg>
+bool call_continue(F& f, const Arg& arg) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F&, const Arg&>>) {
+    f(arg);
+    return true;
+  } else {
+    return static_cast<bool>(f(arg));
+  }
+}
+
+}  // namespace detail
+
+/// The reads both transactions offer, over `Derived::visit_index<T>(i, f)`.
+template <class Derived, object... Ts>
+class reads {
+ public:
+  /// The object with this id, or null.
+  template <one_of<Ts...> T>
+  object_ptr<T> get(std::string_view id) const {
+    return self().template get_object<T>(id);
+  }
+
+  /// Calls f(const object_ptr<T>&) for each selected object (ascending in the
+  /// index the selector uses); f may return false to stop.
+  template <one_of<Ts...> T, selector S, class F>
+  std::error_code for_each(const S& sel, F&& f) const {
+    auto views = [this](std::size_t i, auto&& g) {
+      self().template visit_index<T>(i, g);
+    };
+    return detail::scan<T>(views, sel,
+                           [&](const object_ptr<T>& obj) { return detail::call_continue(f, obj); });
+  }
+
+  /// The selected objects (SwarmKit's FindTasks and friends).
+  template <one_of<Ts...> T, selector S>
+  result<std::vector<object_ptr<T>>> find(const S& sel) const {
+    std::vector<object_ptr<T>> out;
+    if (auto ec = for_each<T>(sel, [&](const object_ptr<T>& obj) { out.push_back(obj); })) {
+      return ec;
+    }
+    return out;
+  }
+
+  /// Calls f for the objects of index `index` from the first whose value is
+  /// >= values (ascending): the lower bound of a range query.
+  template <one_of<Ts...> T, class F, class... Values>
+  std::error_code for_each_from(std::string_view index, F&& f, const Values&... values) const {
+    auto ascending = [&](const auto& view, const std::string& key) {
+      for (auto it = view.lower_bound(key); it != view.end(); ++it) {
+        if (!detail::call_continue(f, (*it).value)) break;
+      }
+    };
+    return with_range_key<T>(index, ascending, values...);
+  }
+
+  /// Calls f for the objects of index `index` in descending order, starting
+  /// at the last whose value is <= values (all of them with no values).
+  template <one_of<Ts...> T, class F, class... Values>
+  std::error_code for_each_reverse(std::string_view index, F&& f, const Values&... values) const {
+    auto descending = [&](const auto& view, const std::string& key) {
+      // Start below the first key past every entry of values: entries of a
+      // non-unique index extend the value's key with the object's id.
+      const auto bound = detail::prefix_successor(key);
+      auto it = bound ? view.reverse_lower_bound(*bound) : view.rbegin();
+      if (bound && it != view.rend() && (*it).key == *bound) ++it;
+      for (; it != view.rend(); ++it) {
+        if (!detail::call_continue(f, (*it).value)) break;
+      }
+    };
+    return with_range_key<T>(index, descending, values...);
+  }
+
+  /// The number of objects in T's table.
+  template <one_of<Ts...> T>
+  std::size_t count() const {
+    std::size_t n = 0;
+    self().template visit_index<T>(0, [&](const auto& view) { n = view.size(); });
+    return n;
+  }
+
+ private:
+  const Derived& self() const { return static_cast<const Derived&>(*this); }
+
+  /// Calls range(view, key) with index `index` of T and the key of values
+  /// (the whole index with none); errc::invalid_index if T has no such
+  /// index or it cannot encode the values.
+  template <class T, class Range, class... Values>
+  std::error_code with_range_key(std::string_view index, Range&& range,
+                                 const Values&... values) const {
+    const index_query<Values...> q{
+        index, sizeof...(Values) == 0 ? query_mode::all : query_mode::exact, {values...}};
+    std::error_code ec = errc::invalid_index;
+    table_schema<T>::for_each_index([&](auto i, const auto& s) {
+      if (s.name != index) return;
+      auto key = query_key(s, q);
+      if (!key) return;
+      ec = {};
+      self().template visit_index<T>(decltype(i)::value,
+                                     [&](const auto& view) { range(view, *key); });
+    });
+    return ec;
+  }
+};
+
+/// An atomic snapshot of the store.
+template <object... Ts>
+class read_transaction : public reads<read_transaction<Ts...>, Ts...> {
+ public:
+  using state_type = store_state<Ts...>;
+
+  explicit read_transaction(std::shared_ptr<const state_type> state) : state_(std::move(state)) {}
+
+  /// The version of the last commit this snapshot includes.
+  std::uint64_t version() const noexcept { return state_->version; }
+
+  /// T's table as of this snapshot.
+  template <one_of<Ts...> T>
+  const table_state<T>& table() const noexcept {
+    return std::get<table_state<T>>(state_->tables);
+  }
+
+ private:
+  friend class reads<read_transaction<Ts...>, Ts...>;
+
+  template <class T>
+  object_ptr<T> get_object(std::string_view id) const {
+    // Per thread, not per snapshot: a snapshot may be read by many threads.
+    thread_local std::string key;
+    return table<T>().get(id, key);
+  }
+  template <class T, class F>
+  void visit_index(std::size_t i, F&& f) const {
+    f(table<T>().indexes[i]);
+  }
+
+  std::shared_ptr<const state_type> state_;
+};
+
+template <object... Ts>
+class store;
+
+/// The single writer's transaction. Obtain it from store::begin_write() (or
+/// through store::update) and hand it back to store::commit().
+template <object... Ts>
+class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
+ public:
+  using state_type = store_state<Ts...>;
+  using change_type = change<Ts...>;
+
+  /// A moved-from transaction is closed: every write answers errc::transaction_closed.
+  write_transaction(write_transaction&& other) noexcept
+      : base_(std::move(other.base_)),
+        lock_(std::move(other.lock_)),
+        version_(other.version_),
+        writers_(std::move(other.writers_)),
+        changes_(std::move(other.changes_)),
+        open_(std::exchange(other.open_, false)) {}
+  write_transaction& operator=(write_transaction&& other) noexcept {
+    if (this != &other) {
+      base_ = std::move(other.base_);
+      lock_ = std::move(other.lock_);
+      version_ = other.version_;
+      writers_ = std::move(other.writers_);
+      changes_ = std::move(other.changes_);
+      open_ = std::exchange(other.open_, false);
+    }
+    return *this;
+  }
+
+  /// The version this transaction's commit will have (0 once closed).
+  std::uint64_t version() const noexcept { return base_ ? version_ : 0; }
+
+  /// Adds obj; errc::exists if its id is taken, errc::name_conflict if a
+  /// unique index already holds its value, errc::missing_index_value if it
+  /// lacks a required value. Stamps obj with this commit's version.
+  template <one_of<Ts...> T>
+  std::error_code create(T obj) {
+    if (!open_) return errc::transaction_closed;
+    object_traits<T>::set_version(obj, version());
+    auto ptr = std::make_shared<const T>(std::move(obj));
+    if (auto ec = writer<T>().create(ptr)) return ec;
+    changes_.template record<T>(object_traits<T>::id(*ptr), nullptr, ptr);
+    return {};
+  }
+
+  /// Replaces the stored object with obj's id. obj must carry the stored
+  /// version (errc::sequence_conflict otherwise); errc::not_found if absent.
+  template <one_of<Ts...> T>
+  std::error_code update(T obj) {
+    if (!open_) return errc::transaction_closed;
+    const object_ptr<T> current = this->template get<T>(object_traits<T>::id(obj));
+    if (current == nullptr) return errc::not_found;
+    if (object_traits<T>::version(obj) != object_traits<T>::version(*current)) {
+      return errc::sequence_conflict;
+    }
+    object_traits<T>::set_version(obj, version());
+    return put(std::move(obj));
+  }
+
+  /// Deletes the object with this id; errc::not_found if absent.
+  template <one_of<Ts...> T>
+  std::error_code remove(std::string_view id) {
+    if (!open_) return errc::transaction_closed;
+    object_ptr<T> old;
+    if (auto ec = writer<T>().remove(id, old)) return ec;
+    changes_.template record<T>(object_traits<T>::id(*old), old, nullptr);
+    return {};
+  }
+
+  /// Closes the transaction without committing anything and returns its
+  /// collapsed changes: the replicated store encodes them into a log entry
+  /// and applies them (with put/remove) once Raft has committed it.
+  std::vector<change_type> take_changes() {
+    if (!open_) return {};
+    open_ = false;
+    lock_ = {};
+    return changes_.take();
+  }
+
+  /// Creates or replaces obj as given, keeping its version: how followers
+  /// replay the leader's changes (its meta is authoritative).
+  template <one_of<Ts...> T>
+  std::error_code put(T obj) {
+    if (!open_) return errc::transaction_closed;
+    auto ptr = std::make_shared<const T>(std::move(obj));
+    object_ptr<T> old;
+    std::error_code ec = writer<T>().replace(ptr, old);
+    if (ec == errc::not_found) ec = writer<T>().create(ptr);
+    if (ec) return ec;
+    changes_.template record<T>(object_traits<T>::id(*ptr), old, ptr);
+    return {};
+  }
+
+ private:
+  friend class store<Ts...>;
+  friend class reads<write_transaction<Ts...>, Ts...>;
+
+  /// Requires: version > base->version.
+  write_transaction(std::shared_ptr<const state_type> base, std::unique_lock<std::mutex> lock,
+                    std::uint64_t version)
+      : base_(std::move(base)), lock_(std::move(lock)), version_(version) {}
+
+  template <class T>
+  table_writer<T>& writer() {
+    auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (!w) w.emplace(std::get<table_state<T>>(base_->tables));
+    return *w;
+  }
+
+  template <class T>
+  object_ptr<T> get_object(std::string_view id) const {
+    const auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (w) return w->get(id);
+    return base_ ? std::get<table_state<T>>(base_->tables).get(id, scratch_) : nullptr;
+  }
+
+  /// Calls f with index i of T's table as this transaction sees it: the
+  /// radix transaction of a table it writes, else the base version's tree
+  /// (both offer the same reads).
+  template <class T, class F>
+  void visit_index(std::size_t i, F&& f) const {
+    const auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (w) {
+      f(w->index(i));
+    } else if (base_) {
+      f(std::get<table_state<T>>(base_->tables).indexes[i]);
+    } else {
+      f(index_tree<T>{});  // A moved-from transaction reads as empty.
+    }
+  }
+
+  /// Builds the committed state and the collapsed changes; closes the transaction.
+  std::pair<std::shared_ptr<const state_type>, std::vector<change_type>> finish() {
+    open_ = false;
+    auto next = std::make_shared<state_type>(*base_);
+    next->version = version();
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (commit_table<Ts>(*next), ...); }
+    (std::index_sequence_for<Ts...>{});
+    return {std::move(next), changes_.take()};
+  }
+
+  template <class T>
+  void commit_table(state_type& next) {
+    auto& w = std::get<std::optional<table_writer<T>>>(writers_);
+    if (w) std::get<table_state<T>>(next.tables) = w->commit();
+  }
+
+  std::shared_ptr<const state_type> base_;
+  std::unique_lock<std::mutex> lock_;
+  std::uint64_t version_ = 0;
+  std::tuple<std::optional<table_writer<Ts>>...> writers_;
+  change_set<Ts...> changes_;
+  bool open_ = true;
+  mutable std::string scratch_;
+};
+
+}  // namespace keel::store
+// end keel/store/transaction.hpp
+
+namespace keel::node {
+
+enum class action_kind : std::uint8_t { create = 1, update = 2, remove = 3 };
+
+/// One decoded action; its views point into the payload it came from.
+struct store_action {
+  action_kind kind = action_kind::create;
+  std::string_view table{};
+  std::string_view id{};
+  std::string_view object{};  ///< Encoded with the table's object traits; empty for a remove.
+};
+
+struct decoded_actions {
+  std::uint64_t version = 0;
+  std::vector<store_action> actions{};
+};
+
+inline constexpr std::uint8_t store_actions_format = 1;
+
+namespace detail {
+
+template <store::object... Ts>
+std::string_view id_of(const store::change<Ts...>& c) {
+  return std::visit(
+      [&](const auto& p) -> std::string_view {
+        using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
+        return store::object_traits<T>::id(*c.template object_as<T>());
+      },
+      c.after);
+}
+
+}  // namespace detail
+
+/// Encodes a transaction's changes as the payload of one log entry.
+template <store::object... Ts>
+std::string encode_actions(std::uint64_t version, std::span<const store::change<Ts...>> changes) {
+  struct encoded {
+    action_kind kind;
+    std::string_view table;
+    std::string_view id;
+    std::string object;
+  };
+  std::vector<encoded> parts;
+  parts.reserve(changes.size());
+  std::size_t size = 1 + 8 + 4;
+  for (const auto& c : changes) {
+    encoded e{
+        .kind = action_kind::create, .table = c.table(), .id = detail::id_of(c), .object = {}};
+    switch (c.kind()) {
+      case store::change_kind::create:
+        e.kind = action_kind::create;
+        break;
+      case store::change_kind::update:
+        e.kind = action_kind::update;
+        break;
+      case store::change_kind::remove:
+        e.kind = action_kind::remove;
+        break;
+    }
+    if (e.kind != action_kind::remove) {
+      e.object = std::visit(
+          [](const auto& p) {
+            using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
+            return store::object_traits<T>::encode(*p);
+          },
+          c.after);
+    }
+    size += 1 + 12 + e.table.size() + e.id.size() + e.object.size();
+    parts.push_back(std::move(e));
+  }
+  std::string out(size, '\0');
+  keel::detail::body_writer w(reinterpret_cast<std::byte*>(out.data()));
+  w.u8(store_actions_format);
+  w.u64(version);
+  w.u32(static_cast<std::uint32_t>(parts.size()));
+  for (const encoded& e : parts) {
+    w.u8(static_cast<std::uint8_t>(e.kind));
+    w.string(e.table);
+    w.string(e.id);
+    w.string(e.object);
+  }
+  return out;
+}
+
+/// Decodes a payload; errc::invalid_object if it is not a valid one.
+inline result<decoded_actions> decode_actions(std::string_view payload) {
+  keel::detail::body_reader r(std::as_bytes(std::span(payload.data(), payload.size())));
+  std::uint8_t format = 0;
+  decoded_actions out;
+  std::uint32_t count = 0;
+  if (!r.u8(format) || format != store_actions_format || !r.u64(out.version) || !r.u32(count)) {
+    return errc::invalid_object;
+  }
+  // Each action takes at least 13 bytes: never reserve what is not there.
+  if (count > r.left() / 13) return errc::invalid_object;
+  out.actions.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    store_action a;
+    std::uint8_t kind = 0;
+    if (!r.u8(kind) || kind < 1 || kind > 3 || !r.view(a.table) || !r.view(a.id) ||
+        !r.view(a.object)) {
+      return errc::invalid_object;
+    }
+    a.kind = static_cast<action_kind>(kind);
+    if (a.id.empty() || (a.kind == action_kind::remove) != a.object.empty()) {
+      return errc::invalid_object;
+    }
+    out.actions.push_back(a);
+  }
+  if (r.left() != 0) return errc::invalid_object;
+  return out;
+}
+
+namespace detail {
+
+template <class T, store::object... Ts>
+std::error_code apply_one(store::write_transaction<Ts...>& tx, const store_action& a) {
+  if (a.kind == action_kind::remove) return tx.template remove<T>(a.id);
+  auto obj = store::object_traits<T>::decode(a.object);
+  if (!obj) return errc::invalid_object;
+  if (store::object_traits<T>::id(*obj) != a.id) return errc::invalid_object;
+  const bool exists = tx.template get<T>(a.id) != nullptr;
+  if (exists != (a.kind == action_kind::update)) {
+    // A create of an existing object or an update of a missing one: this
+    // replica's store is not the leader's.
+    return a.kind == action_kind::create ? errc::exists : errc::not_found;
+  }
+  return tx.put(std::move(*obj));
+}
+
+}  // namespace detail
+
+/// Applies decoded actions in a write transaction (whose version is the
+/// entry's index). Stops at the first error: errc::invalid_object for an
+/// unknown table or undecodable object, exists / not_found when the
+/// replica's store disagrees with the action.
+template <store::object... Ts>
+std::error_code apply_actions(store::write_transaction<Ts...>& tx,
+                              std::span<const store_action> actions) {
+  for (const store_action& a : actions) {
+    std::error_code ec = errc::invalid_object;  // Unless a table claims it.
+    const bool known = ((a.table == std::string_view(store::object_traits<Ts>::table)
+                             ? (ec = detail::apply_one<Ts>(tx, a), true)
+                             : false) ||
+                        ...);
+    if (!known || ec) return ec ? ec : make_error_code(errc::invalid_object);
+  }
+  return {};
+}
+
+}  // namespace keel::node
+// end keel/node/store_actions.hpp
 // begin keel/raft/memory_storage.hpp
 // memory_storage: the in-memory log storage policy. Holds the log, the hard
 // state and the latest snapshot in memory; tests, benchmarks and nodes that
@@ -2855,61 +5448,6 @@ struct read_state {
 
 }  // namespace keel::raft
 // end keel/raft/types.hpp
-// begin keel/result.hpp
-// result<T>: a value or the std::error_code that explains why there is none.
-// keel reports failures as values (STYLE.md "Errors"); this is the carrier for
-// functions that also return something. C++23's std::expected would do, but
-// keel targets C++20.
-//
-// Thread safety: a plain value.
-
-#include <cassert>
-#include <system_error>
-#include <utility>
-#include <variant>
-
-
-namespace keel {
-
-template <class T>
-class [[nodiscard]] result {
- public:
-  result(T value)
-      : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  result(std::error_code error) : state_(std::in_place_index<1>, error) {  // NOLINT
-    assert(error && "a result's error must be an error");
-  }
-  result(errc error) : result(make_error_code(error)) {}  // NOLINT
-
-  bool has_value() const noexcept { return state_.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
-
-  /// Requires: has_value().
-  T& value() & { return assert(has_value()), std::get<0>(state_); }
-  const T& value() const& { return assert(has_value()), std::get<0>(state_); }
-  T&& value() && { return assert(has_value()), std::get<0>(std::move(state_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-  /// The error, or an empty error_code when there is a value.
-  std::error_code error() const noexcept {
-    return has_value() ? std::error_code{} : std::get<1>(state_);
-  }
-
-  template <class U>
-  T value_or(U&& fallback) const& {
-    return has_value() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
-  }
-
- private:
-  std::variant<T, std::error_code> state_;
-};
-
-}  // namespace keel
-// end keel/result.hpp
 
 namespace keel::raft {
 
@@ -5796,2247 +8334,12 @@ struct protobuf_traits {
 #include <memory>
 #include <mutex>
 #include <span>
+#include <stdexcept>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
-// begin keel/store/change.hpp
-// Changes: what a write transaction did, one record per object it touched:
-// {table, before, after}. before is empty for a create, after for a delete.
-// A transaction's changes are collapsed per object: create then update is a
-// create of the final object, update then update one update from the first
-// before to the last after, and create then delete vanishes. The same
-// records are the events that watches receive, in commit order.
-//
-// Objects are shared immutable handles (std::shared_ptr<const T>): a change
-// costs two reference counts, never a copy of an object.
-//
-// Thread safety: changes are immutable values once built; change_set is
-// owned by one write transaction.
-
-#include <cstddef>
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <string>
-#include <string_view>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-#include <variant>
-#include <vector>
-
-// begin keel/store/object_traits.hpp
-// The object traits policy: what the store needs to know about a type of
-// object it keeps in a table. A user specializes keel::store::object_traits<T>
-// for each object type (a struct of static functions: the traits hold no
-// state); the `object` concept checks the specialization where the store is
-// instantiated, so a missing member is a compile error that names it.
-//
-// Every table has a primary index named "id", unique and never missing, built
-// from traits::id (primary_index<T>()); traits::indexes() lists the others.
-// table_indexes<T>() is the full list the store maintains, primary first.
-//
-// Invariants: id(obj) and the keys of obj depend only on obj; decode(encode(o))
-// equals o; decode never trusts its input (it comes from the log, a snapshot
-// or the network) and answers bad bytes with an error value.
-//
-// Thread safety: the traits are static functions and must be safe to call
-// from any thread on distinct objects, and on one object from many threads
-// for the const ones.
-
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <system_error>
-#include <tuple>
-#include <type_traits>
-
-// begin keel/store/indexer.hpp
-// Indexers: how the store files an object under the keys of an index, in
-// go-memdb's model but typed. An index is described by an index_schema
-// {name, unique, allow_missing, indexer}; its indexer maps an object to zero,
-// one or many keys, byte strings whose byte order is the order of the values
-// they encode (detail/key_encoding.hpp specifies the formats). The indexers
-// here cover string fields (optionally lower-cased), integer and enum
-// fields, conditions, compounds of those, and multi-valued fields (a set of
-// strings, a map such as labels); a user writes others against the
-// `indexer` concept below.
-//
-// Each indexer also encodes the query side that selectors use: exact(v) is
-// the key of the value v, prefix(v) a byte prefix shared by the keys of
-// every value that starts with v (for strings; for fixed-width values it is
-// exact(v)), and compound/map indexers have leading(v...) for "the first
-// parts equal these".
-//
-// Entries (what the store puts in an index's radix tree): a unique index maps
-// each key to its one object; a non-unique index is made unique by appending
-// the object's id, encoded as a string, to the key (index_entry_key). Because
-// every key of an index is prefix-free (no complete key is a proper prefix of
-// another), entries sort by (key, id) and:
-//   - the objects whose key is exact(v) are those whose entry key starts with
-//     exact(v) (seek_prefix(exact(v)); on a unique index, a point lookup);
-//   - the objects with a value starting with p are those whose entry key
-//     starts with prefix(p) (seek_prefix(prefix(p)));
-//   - lower_bound(exact(v)) is the first entry with a value >= v, for ranges.
-//
-// Cost: an indexer holds its getter by value, no std::function (a stateless
-// lambda takes no space, a pointer to member one pointer), and computing keys
-// allocates only the key strings (plus the combinations, for a compound over
-// a multi-valued part).
-//
-// Invariants an indexer keeps (the built-in ones do; custom ones must):
-// keys depend only on the object; keys of one index are prefix-free; an
-// object without a value yields no key rather than an empty one.
-//
-// Thread safety: indexers and schemas are immutable values; every member is
-// const and may be called from any thread at once, provided the getters they
-// hold may be.
-
-#include <algorithm>
-#include <array>
-#include <concepts>
-#include <cstddef>
-#include <functional>
-#include <iterator>
-#include <string>
-#include <string_view>
-#include <system_error>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-// begin keel/store/detail/field.hpp
-// How indexers read a field of an object: a getter is anything std::invoke
-// can call with `const T&` (a lambda, a function pointer, a pointer to a data
-// member or to a const member function). It yields the value, or a
-// std::optional of it, where an empty optional means "no value".
-//
-// Thread safety: pure type computations and calls of the user's getter.
-
-#include <functional>
-#include <optional>
-#include <type_traits>
-#include <utility>
-
-namespace keel::store::detail {
-
-template <class X>
-inline constexpr bool is_optional_v = false;
-template <class X>
-inline constexpr bool is_optional_v<std::optional<X>> = true;
-
-/// R without reference and cv, and without std::optional around it.
-template <class R>
-struct unwrap_optional {
-  using type = std::remove_cvref_t<R>;
-};
-template <class R>
-  requires is_optional_v<std::remove_cvref_t<R>>
-struct unwrap_optional<R> {
-  using type = typename std::remove_cvref_t<R>::value_type;
-};
-
-/// What a getter returns for a T.
-template <class Get, class T>
-using field_result_t = std::invoke_result_t<const Get&, const T&>;
-
-/// The value type a getter yields for a T (optional unwrapped).
-template <class Get, class T>
-using field_value_t = typename unwrap_optional<field_result_t<Get, T>>::type;
-
-/// Calls fn(value) with the getter's value for obj and returns what fn
-/// returns (a bool: whether the value counts as present); returns false
-/// without calling fn when the getter yields an empty std::optional.
-template <class Get, class T, class Fn>
-bool visit_field(const Get& get, const T& obj, Fn&& fn) {
-  decltype(auto) value = std::invoke(get, obj);
-  if constexpr (is_optional_v<std::remove_cvref_t<decltype(value)>>) {
-    if (!value) return false;
-    return std::forward<Fn>(fn)(*value);
-  } else {
-    return std::forward<Fn>(fn)(value);
-  }
-}
-
-/// The result type of a getter whose signature can be read without knowing
-/// the object type: a non-generic lambda or function object, a function
-/// pointer, a pointer to a data member or to a const member function.
-/// No `result` member for generic lambdas.
-template <class G>
-struct getter_signature {};
-
-template <class G>
-  requires requires { &G::operator(); }
-struct getter_signature<G> : getter_signature<decltype(&G::operator())> {};
-
-template <class R, class C, class A>
-struct getter_signature<R (C::*)(A) const> {
-  using result = R;
-};
-template <class R, class C, class A>
-struct getter_signature<R (C::*)(A) const noexcept> {
-  using result = R;
-};
-template <class R, class C, class A>
-struct getter_signature<R (C::*)(A)> {
-  using result = R;
-};
-template <class R, class C, class A>
-struct getter_signature<R (C::*)(A) noexcept> {
-  using result = R;
-};
-template <class R, class A>
-struct getter_signature<R (*)(A)> {
-  using result = R;
-};
-template <class R, class A>
-struct getter_signature<R (*)(A) noexcept> {
-  using result = R;
-};
-template <class R, class C>
-struct getter_signature<R (C::*)() const> {
-  using result = R;
-};
-template <class R, class C>
-struct getter_signature<R (C::*)() const noexcept> {
-  using result = R;
-};
-template <class M, class C>
-  requires(!std::is_function_v<M>)
-struct getter_signature<M C::*> {
-  using result = const M&;
-};
-
-/// The value type of a getter read from its signature (optional unwrapped).
-template <class G>
-using getter_value_t = typename unwrap_optional<typename getter_signature<G>::result>::type;
-
-}  // namespace keel::store::detail
-// end keel/store/detail/field.hpp
-// begin keel/store/detail/key_encoding.hpp
-// Order-preserving, prefix-free encodings of index key parts: the bytes the
-// store's radix trees are keyed by. Comparing two encodings as unsigned byte
-// strings (std::string's operator<, memcmp) gives the order of the values,
-// and no encoding of a complete value is a proper prefix of another, so parts
-// can be concatenated (compound keys, index key + id) and split unambiguously.
-//
-// Formats (all big-endian, no length prefixes):
-//
-//   string  each byte b of the value becomes
-//             0x00 -> 0x01 0x01,  0x01 -> 0x01 0x02,  other b -> b
-//           followed by the terminator 0x00. The escaped body never contains
-//           0x00, so the terminator ends it unambiguously and sorts below any
-//           byte that continues a longer string ("a" < "a\0" < "a\1" < "ab").
-//           A string without bytes 0x00/0x01 (all text) encodes as its bytes
-//           plus '\0', exactly as go-memdb's StringFieldIndex.
-//   string prefix
-//           the escaped body without the terminator: a byte-prefix of the
-//           encoding of every string that starts with the prefix, and of no
-//           other string (the escape is a prefix-free code).
-//   unsigned integer of N bytes
-//           its N bytes, most significant first.
-//   signed integer of N bytes
-//           the two's complement bits with the sign bit flipped, most
-//           significant first, so INT_MIN encodes as 00.., -1 as 7f ff..,
-//           0 as 80 00.. and INT_MAX as ff ff...
-//   enum    as its underlying integer type.
-//   bool    one byte: 0x00 false, 0x01 true.
-//
-// Thread safety: pure functions.
-
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <type_traits>
-#include <utility>
-
-namespace keel::store::detail {
-
-/// The escape byte; see the banner.
-inline constexpr char string_escape = '\x01';
-/// Ends an encoded string.
-inline constexpr char string_terminator = '\0';
-
-constexpr char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-/// Appends the escaped body of s (no terminator), ASCII-lower-cased if lower.
-inline void append_string_body(std::string& out, std::string_view s, bool lower) {
-  out.reserve(out.size() + s.size() + 1);
-  for (char c : s) {
-    if (lower) c = ascii_lower(c);
-    if (c == '\0' || c == string_escape) {
-      out.push_back(string_escape);
-      out.push_back(static_cast<char>(c + 1));  // 0x00 -> 0x01, 0x01 -> 0x02
-    } else {
-      out.push_back(c);
-    }
-  }
-}
-
-/// Appends the complete encoding of s: escaped body and terminator.
-inline void append_string(std::string& out, std::string_view s, bool lower) {
-  append_string_body(out, s, lower);
-  out.push_back(string_terminator);
-}
-
-/// Reads one complete string encoding from the front of in, advancing in past
-/// it. Returns false (in unchanged) if in does not start with a well-formed
-/// encoding. The inverse of append_string with lower == false.
-inline bool read_string(std::string_view& in, std::string& value) {
-  std::string decoded;
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == string_terminator) {
-      value = std::move(decoded);
-      in.remove_prefix(i + 1);
-      return true;
-    }
-    if (c == string_escape) {
-      if (i + 1 == in.size()) return false;
-      const char next = in[++i];
-      if (next != '\x01' && next != '\x02') return false;
-      decoded.push_back(static_cast<char>(next - 1));
-    } else {
-      decoded.push_back(c);
-    }
-  }
-  return false;
-}
-
-/// Integer and enum types that have an integer key encoding (bool has its own).
-template <class V>
-concept key_integer =
-    (std::integral<V> && !std::same_as<std::remove_cv_t<V>, bool>) || std::is_enum_v<V>;
-
-template <class V>
-struct key_integer_repr {
-  using type = V;
-};
-template <class V>
-  requires std::is_enum_v<V>
-struct key_integer_repr<V> {
-  using type = std::underlying_type_t<V>;
-};
-
-/// Appends the fixed-width, order-preserving encoding of an integer or enum.
-template <key_integer V>
-void append_integer(std::string& out, V value) {
-  using repr = typename key_integer_repr<V>::type;
-  using bits_t = std::make_unsigned_t<repr>;
-  auto bits = static_cast<bits_t>(static_cast<repr>(value));
-  if constexpr (std::is_signed_v<repr>) {
-    bits = static_cast<bits_t>(bits ^ (bits_t{1} << (8 * sizeof(bits_t) - 1)));
-  }
-  for (std::size_t i = sizeof(bits_t); i-- > 0;) {
-    out.push_back(static_cast<char>(static_cast<unsigned char>(bits >> (8 * i))));
-  }
-}
-
-/// Appends the one-byte encoding of a bool.
-inline void append_bool(std::string& out, bool value) { out.push_back(value ? '\x01' : '\x00'); }
-
-}  // namespace keel::store::detail
-// end keel/store/detail/key_encoding.hpp
-
-namespace keel::store {
-
-// --- the policy ----------------------------------------------------------------
-
-// clang-format off
-/// An indexer of objects of type T.
-///  - ix.append_keys(obj, keys): appends to `keys` the keys obj has in the
-///    index, zero (obj has no value: "missing"), one, or many (a multi-valued
-///    field); never touches the elements already in `keys`. Duplicates are
-///    allowed (the store removes them); order does not matter.
-///  - Keys follow the invariants in this file's banner: order-preserving
-///    encodings, prefix-free within one index, a function of obj alone.
-///  - I is copyable and its members are const: the store shares one indexer
-///    between threads.
-template <class I, class T>
-concept indexer = std::copy_constructible<I> &&
-    requires(const I& ix, const T& obj, std::vector<std::string>& keys) {
-      { ix.append_keys(obj, keys) } -> std::same_as<void>;
-    };
-
-/// An indexer that gives each object at most one key, and can append it to a
-/// key being built without allocating (compound_indexer builds on these).
-///  - ix.append_key(obj, key): appends obj's key to `key` and returns true,
-///    or returns false and leaves `key` as it was when obj has no value.
-template <class I, class T>
-concept single_indexer = indexer<I, T> &&
-    requires(const I& ix, const T& obj, std::string& key) {
-      { ix.append_key(obj, key) } -> std::same_as<bool>;
-    };
-
-/// An indexer whose keys can be built from a query value V: usable as a part
-/// of compound_indexer's queries.
-///  - ix.append_exact(out, v): appends exact(v) to out.
-///  - ix.append_prefix(out, v): appends prefix(v) to out.
-template <class I, class V>
-concept query_encoder = requires(const I& ix, std::string& out, const V& v) {
-  ix.append_exact(out, v);
-  ix.append_prefix(out, v);
-};
-// clang-format on
-
-/// Whether string keys are ASCII-lower-cased (case-insensitive indexes such as
-/// SwarmKit's names). Only A-Z fold: Unicode case folding depends on tables
-/// and versions, and keys must not change between two builds of a cluster.
-enum class case_fold { none, lower };
-
-// --- encoders for custom indexers ---------------------------------------------
-
-/// The key of a string: its escaped bytes and a terminating '\0'.
-inline std::string encode_string(std::string_view value, case_fold fold = case_fold::none) {
-  std::string key;
-  detail::append_string(key, value, fold == case_fold::lower);
-  return key;
-}
-
-/// The prefix of the keys of all strings that start with `value`.
-inline std::string encode_string_prefix(std::string_view value, case_fold fold = case_fold::none) {
-  std::string key;
-  detail::append_string_body(key, value, fold == case_fold::lower);
-  return key;
-}
-
-/// The key of an integer or enum: fixed width, big-endian, sign bit flipped.
-template <detail::key_integer V>
-std::string encode_integer(V value) {
-  std::string key;
-  detail::append_integer(key, value);
-  return key;
-}
-
-/// The key of a bool: one byte, 0 or 1.
-inline std::string encode_bool(bool value) { return std::string(1, value ? '\x01' : '\x00'); }
-
-namespace detail {
-
-/// append_keys of a single indexer, in terms of its append_key.
-template <class I, class T>
-void append_single_key(const I& ix, const T& obj, std::vector<std::string>& keys) {
-  std::string key;
-  if (ix.append_key(obj, key)) keys.push_back(std::move(key));
-}
-
-constexpr bool lower(case_fold fold) noexcept { return fold == case_fold::lower; }
-
-}  // namespace detail
-
-// --- string field ----------------------------------------------------------------
-
-// clang-format off
-/// A getter of a string field of T: yields something convertible to
-/// std::string_view (std::string, string_view), or a std::optional of it.
-template <class Get, class T>
-concept string_getter = std::invocable<const Get&, const T&> &&
-                        std::convertible_to<const detail::field_value_t<Get, T>&, std::string_view>;
-// clang-format on
-
-/// Indexes a string field: key = encode_string(value). The empty string and an
-/// empty optional are missing values (as go-memdb's StringFieldIndex).
-template <class Get>
-class string_indexer {
- public:
-  constexpr explicit string_indexer(Get get, case_fold fold = case_fold::none)
-      : get_(std::move(get)), fold_(fold) {}
-
-  template <class T>
-    requires string_getter<Get, T>
-  bool append_key(const T& obj, std::string& key) const {
-    return detail::visit_field(get_, obj, [&](const auto& value) {
-      const std::string_view s(value);
-      if (s.empty()) return false;
-      detail::append_string(key, s, detail::lower(fold_));
-      return true;
-    });
-  }
-
-  template <class T>
-    requires string_getter<Get, T>
-  void append_keys(const T& obj, std::vector<std::string>& keys) const {
-    detail::append_single_key(*this, obj, keys);
-  }
-
-  /// The key of objects whose field is `value`.
-  std::string exact(std::string_view value) const { return encode_string(value, fold_); }
-  /// The key prefix of objects whose field starts with `value`.
-  std::string prefix(std::string_view value) const { return encode_string_prefix(value, fold_); }
-  void append_exact(std::string& out, std::string_view value) const {
-    detail::append_string(out, value, detail::lower(fold_));
-  }
-  void append_prefix(std::string& out, std::string_view value) const {
-    detail::append_string_body(out, value, detail::lower(fold_));
-  }
-
-  constexpr case_fold fold() const noexcept { return fold_; }
-
- private:
-  [[no_unique_address]] Get get_;
-  case_fold fold_;
-};
-
-// --- integer or enum field --------------------------------------------------------
-
-/// A getter of an integer or enum field of T whose type is exactly Value (or
-/// std::optional<Value>): the key width is sizeof(Value), so queries and
-/// objects must agree on it.
-// clang-format off
-template <class Get, class T, class Value>
-concept integer_getter = std::invocable<const Get&, const T&> &&
-                         std::same_as<detail::field_value_t<Get, T>, Value>;
-// clang-format on
-
-/// Indexes an integer or enum field: key = encode_integer(value), so byte
-/// order is numeric order (signed too). Never missing unless the getter
-/// returns an empty optional. CTAD reads Value from a non-generic getter's
-/// signature; for a generic one, name it: integer_indexer<std::uint64_t, G>.
-template <class Value, class Get>
-class integer_indexer {
-  static_assert(detail::key_integer<Value>,
-                "integer_indexer: the field must have an integer or enum type (for a bool "
-                "use conditional_indexer)");
-
- public:
-  using value_type = Value;
-
-  constexpr explicit integer_indexer(Get get) : get_(std::move(get)) {}
-
-  template <class T>
-    requires integer_getter<Get, T, Value>
-  bool append_key(const T& obj, std::string& key) const {
-    return detail::visit_field(get_, obj, [&](const Value& value) {
-      detail::append_integer(key, value);
-      return true;
-    });
-  }
-
-  template <class T>
-    requires integer_getter<Get, T, Value>
-  void append_keys(const T& obj, std::vector<std::string>& keys) const {
-    detail::append_single_key(*this, obj, keys);
-  }
-
-  /// The key of objects whose field is `value`.
-  std::string exact(Value value) const { return encode_integer(value); }
-  /// Fixed-width values have no shorter prefix: the same as exact(value).
-  std::string prefix(Value value) const { return encode_integer(value); }
-  void append_exact(std::string& out, Value value) const { detail::append_integer(out, value); }
-  void append_prefix(std::string& out, Value value) const { detail::append_integer(out, value); }
-
- private:
-  [[no_unique_address]] Get get_;
-};
-
-template <class Get>
-integer_indexer(Get) -> integer_indexer<detail::getter_value_t<Get>, Get>;
-
-// --- condition ------------------------------------------------------------------------
-
-// clang-format off
-/// A predicate on T: returns bool, or std::optional<bool> (empty: missing).
-template <class Pred, class T>
-concept condition = std::invocable<const Pred&, const T&> &&
-                    std::same_as<detail::field_value_t<Pred, T>, bool>;
-// clang-format on
-
-/// Indexes a condition ("the task is running") or a bool field: key =
-/// encode_bool(pred(obj)), so false sorts before true.
-template <class Pred>
-class conditional_indexer {
- public:
-  constexpr explicit conditional_indexer(Pred pred) : pred_(std::move(pred)) {}
-
-  template <class T>
-    requires condition<Pred, T>
-  bool append_key(const T& obj, std::string& key) const {
-    return detail::visit_field(pred_, obj, [&](bool value) {
-      detail::append_bool(key, value);
-      return true;
-    });
-  }
-
-  template <class T>
-    requires condition<Pred, T>
-  void append_keys(const T& obj, std::vector<std::string>& keys) const {
-    detail::append_single_key(*this, obj, keys);
-  }
-
-  /// The key of objects for which the condition is `value`.
-  std::string exact(bool value) const { return encode_bool(value); }
-  /// The same as exact(value).
-  std::string prefix(bool value) const { return encode_bool(value); }
-  void append_exact(std::string& out, bool value) const { detail::append_bool(out, value); }
-  void append_prefix(std::string& out, bool value) const { detail::append_bool(out, value); }
-
- private:
-  [[no_unique_address]] Pred pred_;
-};
-
-// --- compound -------------------------------------------------------------------------
-
-namespace detail {
-
-// clang-format off
-template <class T, class... Indexers>
-concept all_indexers = (indexer<Indexers, T> && ...);
-
-template <class T, class... Indexers>
-concept all_single_indexers = (single_indexer<Indexers, T> && ...);
-// clang-format on
-
-}  // namespace detail
-
-/// Indexes a tuple of values (SwarmKit's "service id and slot"): the key is
-/// the concatenation of the parts' keys, so entries sort by the first part,
-/// then the second... An object missing any part has no key. Multi-valued
-/// parts give the cartesian product of their keys.
-///
-/// Queries, with one value per part:
-///  - exact(v1, ..., vn): all parts.
-///  - leading(v1, ..., vk), k <= n: the prefix of the keys whose first k
-///    parts are exactly these ("all tasks of service s").
-///  - prefix(v1, ..., vk), k <= n: the first k-1 parts exact and the k-th a
-///    prefix ("tasks of service s whose name starts with p").
-template <class... Parts>
-class compound_indexer {
-  static_assert(sizeof...(Parts) >= 1, "compound_indexer: give at least one part");
-
- public:
-  static constexpr std::size_t size = sizeof...(Parts);
-
-  constexpr explicit compound_indexer(Parts... parts) : parts_(std::move(parts)...) {}
-
-  template <class T>
-    requires detail::all_single_indexers<T, Parts...>
-  bool append_key(const T& obj, std::string& key) const {
-    const std::size_t old_size = key.size();
-    const bool present =
-        std::apply([&](const auto&... part) { return (part.append_key(obj, key) && ...); }, parts_);
-    if (!present) key.resize(old_size);
-    return present;
-  }
-
-  template <class T>
-    requires detail::all_indexers<T, Parts...>
-  void append_keys(const T& obj, std::vector<std::string>& keys) const {
-    if constexpr (detail::all_single_indexers<T, Parts...>) {
-      detail::append_single_key(*this, obj, keys);
-    } else {
-      std::vector<std::string> partial(1), part_keys, next;
-      const bool present = std::apply(
-          [&](const auto&... part) { return (extend(part, obj, partial, part_keys, next) && ...); },
-          parts_);
-      if (!present) return;
-      keys.insert(keys.end(), std::make_move_iterator(partial.begin()),
-                  std::make_move_iterator(partial.end()));
-    }
-  }
-
-  // clang-format off
-  /// The key of objects whose parts are exactly these values.
-  template <class... Args>
-    requires(sizeof...(Args) == size)
-  std::string exact(const Args&... values) const {
-    std::string key;
-    append_query(key, false, std::index_sequence_for<Args...>{}, values...);
-    return key;
-  }
-
-  /// The key prefix of objects whose first k parts are exactly these values.
-  template <class... Args>
-    requires(sizeof...(Args) >= 1 && sizeof...(Args) <= size)
-  std::string leading(const Args&... values) const {
-    std::string key;
-    append_query(key, false, std::index_sequence_for<Args...>{}, values...);
-    return key;
-  }
-
-  /// The key prefix of objects whose first k-1 parts are exactly the first
-  /// k-1 values and whose k-th part starts with the last value.
-  template <class... Args>
-    requires(sizeof...(Args) >= 1 && sizeof...(Args) <= size)
-  std::string prefix(const Args&... values) const {
-    std::string key;
-    append_query(key, true, std::index_sequence_for<Args...>{}, values...);
-    return key;
-  }
-  // clang-format on
-
-  /// Part I, for building queries by hand.
-  template <std::size_t I>
-  constexpr const auto& part() const noexcept {
-    return std::get<I>(parts_);
-  }
-
- private:
-  template <class Part, class T>
-  static bool extend(const Part& part, const T& obj, std::vector<std::string>& partial,
-                     std::vector<std::string>& part_keys, std::vector<std::string>& next) {
-    part_keys.clear();
-    part.append_keys(obj, part_keys);
-    if (part_keys.empty()) return false;
-    next.clear();
-    next.reserve(partial.size() * part_keys.size());
-    for (const auto& head : partial) {
-      for (const auto& tail : part_keys) next.push_back(head + tail);
-    }
-    partial.swap(next);
-    return true;
-  }
-
-  template <std::size_t... I, class... Args>
-  void append_query(std::string& out, bool last_as_prefix, std::index_sequence<I...>,
-                    const Args&... values) const {
-    (append_part<I>(out, last_as_prefix && I + 1 == sizeof...(Args), values), ...);
-  }
-
-  template <std::size_t I, class Arg>
-  void append_part(std::string& out, bool as_prefix, const Arg& value) const {
-    const auto& part = std::get<I>(parts_);
-    static_assert(query_encoder<std::remove_cvref_t<decltype(part)>, Arg>,
-                  "compound_indexer: this part cannot encode a query from that value type");
-    if (as_prefix) {
-      part.append_prefix(out, value);
-    } else {
-      part.append_exact(out, value);
-    }
-  }
-
-  std::tuple<Parts...> parts_;
-};
-
-// --- multi-valued: a set of strings ----------------------------------------------------
-
-/// A getter of a range of strings of T (std::vector<std::string>, a protobuf
-/// repeated string field...): anything with begin()/end() whose elements
-/// convert to std::string_view.
-// clang-format off
-template <class Get, class T>
-concept string_range_getter =
-    std::invocable<const Get&, const T&> &&
-    requires(const detail::field_result_t<Get, T>& range) {
-      { *std::begin(range) } -> std::convertible_to<std::string_view>;
-      std::end(range);
-    };
-// clang-format on
-
-/// Indexes every string of a range field: one key encode_string(element) per
-/// non-empty element (go-memdb's StringSliceFieldIndex). An empty range is a
-/// missing value.
-template <class Get>
-class string_set_indexer {
- public:
-  constexpr explicit string_set_indexer(Get get, case_fold fold = case_fold::none)
-      : get_(std::move(get)), fold_(fold) {}
-
-  template <class T>
-    requires string_range_getter<Get, T>
-  void append_keys(const T& obj, std::vector<std::string>& keys) const {
-    for (const auto& element : std::invoke(get_, obj)) {
-      const std::string_view s(element);
-      if (s.empty()) continue;
-      keys.push_back(encode_string(s, fold_));
-    }
-  }
-
-  /// The key of objects that have `value` among their elements.
-  std::string exact(std::string_view value) const { return encode_string(value, fold_); }
-  /// The key prefix of objects with an element that starts with `value`.
-  std::string prefix(std::string_view value) const { return encode_string_prefix(value, fold_); }
-  void append_exact(std::string& out, std::string_view value) const {
-    detail::append_string(out, value, detail::lower(fold_));
-  }
-  void append_prefix(std::string& out, std::string_view value) const {
-    detail::append_string_body(out, value, detail::lower(fold_));
-  }
-
- private:
-  [[no_unique_address]] Get get_;
-  case_fold fold_;
-};
-
-// --- multi-valued: a map of strings (labels) ------------------------------------------
-
-/// A getter of a string-to-string map of T (std::map, std::unordered_map, a
-/// protobuf map field): a range whose elements have .first and .second
-/// convertible to std::string_view.
-// clang-format off
-template <class Get, class T>
-concept string_map_getter =
-    std::invocable<const Get&, const T&> &&
-    requires(const detail::field_result_t<Get, T>& map) {
-      { (*std::begin(map)).first } -> std::convertible_to<std::string_view>;
-      { (*std::begin(map)).second } -> std::convertible_to<std::string_view>;
-      std::end(map);
-    };
-// clang-format on
-
-/// Indexes every entry of a map field (labels): one key per entry with a
-/// non-empty key, encode_string(key) + encode_string(value), i.e. a compound
-/// (key, value) (go-memdb's StringMapFieldIndex writes the same bytes). Not
-/// "k=v" in one string: a key containing '=' would make ("a=b", "c") and
-/// ("a", "b=c") collide. An empty map is a missing value. The fold applies
-/// to keys and values.
-///
-/// Queries: exact(k, v) has label k=v; leading(k) has label k (any value);
-/// prefix(k) has a label whose key starts with k; prefix(k, v) has label k
-/// with a value that starts with v.
-template <class Get>
-class map_indexer {
- public:
-  constexpr explicit map_indexer(Get get, case_fold fold = case_fold::none)
-      : get_(std::move(get)), fold_(fold) {}
-
-  template <class T>
-    requires string_map_getter<Get, T>
-  void append_keys(const T& obj, std::vector<std::string>& keys) const {
-    for (const auto& entry : std::invoke(get_, obj)) {
-      const std::string_view key(entry.first);
-      if (key.empty()) continue;
-      keys.push_back(exact(key, std::string_view(entry.second)));
-    }
-  }
-
-  /// The key of objects with the entry key -> value.
-  std::string exact(std::string_view key, std::string_view value) const {
-    std::string out;
-    detail::append_string(out, key, detail::lower(fold_));
-    detail::append_string(out, value, detail::lower(fold_));
-    return out;
-  }
-  /// The key prefix of objects with an entry whose key is `key`.
-  std::string leading(std::string_view key) const { return encode_string(key, fold_); }
-  /// The key prefix of objects with an entry whose key starts with `key`.
-  std::string prefix(std::string_view key) const { return encode_string_prefix(key, fold_); }
-  /// The key prefix of objects with an entry `key` whose value starts with `value`.
-  std::string prefix(std::string_view key, std::string_view value) const {
-    std::string out;
-    detail::append_string(out, key, detail::lower(fold_));
-    detail::append_string_body(out, value, detail::lower(fold_));
-    return out;
-  }
-
- private:
-  [[no_unique_address]] Get get_;
-  case_fold fold_;
-};
-
-// --- index schemas ----------------------------------------------------------------------
-
-/// One index of a table (go-memdb's IndexSchema).
-///  - name: what selectors and errors call it; unique within the table, and
-///    "id" is the primary index (object_traits.hpp).
-///  - unique: at most one object per key; a second one is refused.
-///  - allow_missing: an object without a value is left out of the index;
-///    otherwise inserting it fails with errc::missing_index_value.
-template <class Indexer>
-struct index_schema {
-  std::string_view name{};
-  bool unique = false;
-  bool allow_missing = false;
-  Indexer indexer;
-};
-
-template <class S>
-inline constexpr bool is_index_schema_v = false;
-template <class I>
-inline constexpr bool is_index_schema_v<index_schema<I>> = true;
-
-namespace detail {
-
-template <class Tuple, class T>
-inline constexpr bool index_schemas_for_v = false;
-template <class... Indexers, class T>
-inline constexpr bool index_schemas_for_v<std::tuple<index_schema<Indexers>...>, T> =
-    (indexer<Indexers, T> && ...);
-
-}  // namespace detail
-
-// clang-format off
-/// A std::tuple of index_schema whose indexers all index T: what
-/// object_traits<T>::indexes() returns.
-template <class Tuple, class T>
-concept index_schemas_for = detail::index_schemas_for_v<std::remove_cvref_t<Tuple>, T>;
-// clang-format on
-
-/// Whether the names of these schemas are non-empty and distinct. constexpr,
-/// so `static_assert(index_names_valid(traits::indexes()))` checks a schema
-/// at compile time when indexes() is constexpr.
-template <class... Indexers>
-constexpr bool index_names_valid(const std::tuple<index_schema<Indexers>...>& schemas) {
-  const std::array<std::string_view, sizeof...(Indexers)> names = std::apply(
-      [](const auto&... s) {
-        return std::array<std::string_view, sizeof...(Indexers)>{std::string_view(s.name)...};
-      },
-      schemas);
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (names[i].empty()) return false;
-    for (std::size_t j = 0; j < i; ++j) {
-      if (names[i] == names[j]) return false;
-    }
-  }
-  return true;
-}
-
-/// Calls f(schema) with the schema named `name`, if any; returns whether there
-/// was one. Schemas have different types, so f is generic.
-template <class Tuple, class F>
-constexpr bool visit_index(const Tuple& schemas, std::string_view name, F&& f) {
-  return std::apply(
-      [&](const auto&... schema) {
-        return ((schema.name == name ? (std::invoke(f, schema), true) : false) || ...);
-      },
-      schemas);
-}
-
-// --- entries --------------------------------------------------------------------------------
-
-/// Appends the encoded id to an index key, making the entry key of a
-/// non-unique index: key + encode_string(id). See the banner for why exact
-/// and prefix lookups keep working.
-inline void append_entry_id(std::string& key, std::string_view id) {
-  detail::append_string(key, id, false);
-}
-
-/// The entry key of object `id` under `index_key` in a non-unique index.
-inline std::string index_entry_key(std::string_view index_key, std::string_view id) {
-  std::string key;
-  key.reserve(index_key.size() + id.size() + 1);
-  key.append(index_key);
-  append_entry_id(key, id);
-  return key;
-}
-
-/// Appends to `entries` the entry keys of obj (whose id is `id`) in the index
-/// `schema`: its keys sorted and without duplicates, each followed by the
-/// encoded id unless the index is unique. Returns errc::missing_index_value,
-/// with `entries` as it was, when obj has no key and the index does not allow
-/// missing values; otherwise an empty error_code. Allocates only the keys.
-template <class T, indexer<T> Indexer>
-std::error_code append_entry_keys(const index_schema<Indexer>& schema, const T& obj,
-                                  std::string_view id, std::vector<std::string>& entries) {
-  const auto first = static_cast<std::ptrdiff_t>(entries.size());
-  schema.indexer.append_keys(obj, entries);
-  const auto begin = entries.begin() + first;
-  if (begin == entries.end()) {
-    return schema.allow_missing ? std::error_code{} : make_error_code(errc::missing_index_value);
-  }
-  if (entries.end() - begin > 1) {
-    std::sort(begin, entries.end());
-    entries.erase(std::unique(begin, entries.end()), entries.end());
-  }
-  if (!schema.unique) {
-    for (auto it = entries.begin() + first; it != entries.end(); ++it) append_entry_id(*it, id);
-  }
-  return {};
-}
-
-}  // namespace keel::store
-// end keel/store/indexer.hpp
-
-namespace keel::store {
-
-/// The traits of an object type; specialize it for each type kept in a store
-/// (see the `object` concept for what a specialization must provide).
-template <class T>
-struct object_traits;
-
-// clang-format off
-/// An object type the store can keep: object_traits<T> is specialized with
-///  - `static constexpr std::string_view table`: the table's name, non-empty,
-///    unique in the store, stable (it is written in the log and snapshots).
-///  - `static std::string_view id(const T&)`: the primary key, non-empty;
-///    the view may point into the object and lives as long as it is unchanged.
-///  - `static std::uint64_t version(const T&)` and
-///    `static void set_version(T&, std::uint64_t)`: the object's meta.version,
-///    the Raft index of its last write, which updates compare-and-set against.
-///  - `static std::string encode(const T&)`: the bytes written to the log and
-///    snapshots. Need not be canonical (equal objects may encode differently).
-///  - `static keel::result<T> decode(std::string_view)`: the inverse; any
-///    bytes that are not an encoding give an error (errc::invalid_object),
-///    never undefined behaviour or an exception.
-///  - `static auto indexes()`: a std::tuple of index_schema whose indexers
-///    index T (possibly empty); their names are non-empty, distinct and not
-///    "id". Make it constexpr to check the names at compile time.
-/// Optional, detected: `static void set_created_at(T&, std::int64_t)` and
-/// `static void set_updated_at(T&, std::int64_t)` (unix nanoseconds).
-/// T is copyable: reads hand out copies of stored objects.
-template <class T>
-concept object =
-    std::copy_constructible<T> &&
-    requires { sizeof(object_traits<T>); } &&
-    requires(const T& obj, T& mutable_obj, std::string_view bytes, std::uint64_t version) {
-      { object_traits<T>::table } -> std::convertible_to<std::string_view>;
-      typename std::integral_constant<std::size_t,
-                                      std::string_view(object_traits<T>::table).size()>;
-      { object_traits<T>::id(obj) } -> std::convertible_to<std::string_view>;
-      { object_traits<T>::version(obj) } -> std::same_as<std::uint64_t>;
-      object_traits<T>::set_version(mutable_obj, version);
-      { object_traits<T>::encode(obj) } -> std::same_as<std::string>;
-      { object_traits<T>::decode(bytes) } -> std::same_as<result<T>>;
-      { object_traits<T>::indexes() } -> index_schemas_for<T>;
-    };
-
-/// An object whose traits record when it was created.
-template <class T>
-concept object_with_created_at = object<T> && requires(T& obj, std::int64_t unix_nanos) {
-  object_traits<T>::set_created_at(obj, unix_nanos);
-};
-
-/// An object whose traits record when it was last updated.
-template <class T>
-concept object_with_updated_at = object<T> && requires(T& obj, std::int64_t unix_nanos) {
-  object_traits<T>::set_updated_at(obj, unix_nanos);
-};
-// clang-format on
-
-/// Sets obj's creation time if its traits record one; otherwise does nothing.
-template <object T>
-void set_created_at(T& obj, std::int64_t unix_nanos) {
-  if constexpr (object_with_created_at<T>) object_traits<T>::set_created_at(obj, unix_nanos);
-}
-
-/// Sets obj's update time if its traits record one; otherwise does nothing.
-template <object T>
-void set_updated_at(T& obj, std::int64_t unix_nanos) {
-  if constexpr (object_with_updated_at<T>) object_traits<T>::set_updated_at(obj, unix_nanos);
-}
-
-/// The name of every table's primary index.
-inline constexpr std::string_view primary_index_name = "id";
-
-/// Reads an object's id through its traits: the getter of the primary index.
-template <class T>
-struct id_of {
-  std::string_view operator()(const T& obj) const { return object_traits<T>::id(obj); }
-};
-
-/// The primary index's indexer: key = encode_string(id).
-template <class T>
-using id_indexer = string_indexer<id_of<T>>;
-
-/// The primary index of T's table: "id", unique, never missing.
-template <class T>
-constexpr index_schema<id_indexer<T>> primary_index() {
-  return {.name = primary_index_name,
-          .unique = true,
-          .allow_missing = false,
-          .indexer = id_indexer<T>(id_of<T>{})};
-}
-
-/// Every index of T's table: the primary index, then traits::indexes().
-template <object T>
-constexpr auto table_indexes() {
-  return std::tuple_cat(std::tuple{primary_index<T>()}, object_traits<T>::indexes());
-}
-
-/// Checks T's index schemas (names non-empty, distinct, "id" only for the
-/// primary index): errc::invalid_index_schema or an empty error_code.
-template <object T>
-std::error_code check_indexes() {
-  return index_names_valid(table_indexes<T>()) ? std::error_code{}
-                                               : make_error_code(errc::invalid_index_schema);
-}
-
-}  // namespace keel::store
-// end keel/store/object_traits.hpp
-
-namespace keel::store {
-
-/// A stored object: shared, immutable.
-template <class T>
-using object_ptr = std::shared_ptr<const T>;
-
-enum class change_kind : std::uint8_t { create, update, remove };
-
-constexpr const char* to_string(change_kind k) noexcept {
-  switch (k) {
-    case change_kind::create:
-      return "create";
-    case change_kind::update:
-      return "update";
-    case change_kind::remove:
-      return "delete";
-  }
-  return "invalid";
-}
-
-/// The position of T in Ts... (each type appears once).
-template <class T, class... Ts>
-inline constexpr std::size_t type_index_v = [] {
-  constexpr bool matches[] = {std::is_same_v<T, Ts>...};
-  std::size_t i = 0;
-  while (i < sizeof...(Ts) && !matches[i]) ++i;
-  return i;
-}();
-
-template <class T, class... Ts>
-concept one_of = (std::is_same_v<T, Ts> || ...);
-
-/// One object's change in a store over the object types Ts.
-template <object... Ts>
-struct change {
-  using object_variant = std::variant<object_ptr<Ts>...>;
-
-  object_variant before;  ///< Null pointer for a create.
-  object_variant after;   ///< Null pointer for a delete.
-
-  /// Index of the table in Ts.
-  std::size_t table_index() const noexcept { return after.index(); }
-  /// The table's name.
-  std::string_view table() const {
-    return std::visit([](const auto& p) { return table_of(p); }, after);
-  }
-  change_kind kind() const noexcept {
-    const bool had = std::visit([](const auto& p) { return p != nullptr; }, before);
-    const bool has = std::visit([](const auto& p) { return p != nullptr; }, after);
-    return !had ? change_kind::create : has ? change_kind::update : change_kind::remove;
-  }
-  /// Whether the object is a T.
-  template <class T>
-  bool is() const noexcept {
-    return after.index() == type_index_v<T, Ts...>;
-  }
-  /// The object before the change (null for a create, or if it is no T).
-  template <class T>
-  const object_ptr<T>& before_as() const noexcept {
-    static const object_ptr<T> none;
-    return is<T>() ? std::get<object_ptr<T>>(before) : none;
-  }
-  /// The object after the change (null for a delete, or if it is no T).
-  template <class T>
-  const object_ptr<T>& after_as() const noexcept {
-    static const object_ptr<T> none;
-    return is<T>() ? std::get<object_ptr<T>>(after) : none;
-  }
-  /// The object the change is about: after, or before for a delete.
-  template <class T>
-  const object_ptr<T>& object_as() const noexcept {
-    return kind() == change_kind::remove ? before_as<T>() : after_as<T>();
-  }
-
- private:
-  template <class T>
-  static std::string_view table_of(const object_ptr<T>&) {
-    return object_traits<T>::table;
-  }
-};
-
-/// The changes of one write transaction, collapsed per object, in the order
-/// each object was first touched.
-template <object... Ts>
-class change_set {
- public:
-  using change_type = change<Ts...>;
-
-  /// Records that object `id` of table T went from `before` to `after`.
-  template <one_of<Ts...> T>
-  void record(std::string_view id, const object_ptr<T>& before, const object_ptr<T>& after) {
-    const std::size_t table = type_index_v<T, Ts...>;
-    auto [it, fresh] = positions_.try_emplace(std::pair{table, std::string(id)}, changes_.size());
-    constexpr auto at = std::in_place_index<type_index_v<T, Ts...>>;
-    using variant = typename change_type::object_variant;
-    if (fresh) {
-      changes_.push_back(change_type{variant(at, before), variant(at, after)});
-      return;
-    }
-    // Keep the first before and take the latest after.
-    changes_[it->second].after = variant(at, after);
-  }
-
-  /// The collapsed changes; objects created and deleted again are left out.
-  std::vector<change_type> take() {
-    std::vector<change_type> out;
-    out.reserve(changes_.size());
-    for (auto& c : changes_) {
-      const bool had = std::visit([](const auto& p) { return p != nullptr; }, c.before);
-      const bool has = std::visit([](const auto& p) { return p != nullptr; }, c.after);
-      if (had || has) out.push_back(std::move(c));
-    }
-    changes_.clear();
-    positions_.clear();
-    return out;
-  }
-
-  bool empty() const noexcept { return changes_.empty(); }
-
- private:
-  std::vector<change_type> changes_;
-  std::map<std::pair<std::size_t, std::string>, std::size_t> positions_;
-};
-
-// ---- watch filters ----------------------------------------------------------------
-
-/// A filter on changes: the kinds it wants, for objects of type T that pass
-/// every check (checks see the object after the change, before for a delete).
-template <class T, class... Checks>
-struct change_filter {
-  bool create = true;
-  bool update = true;
-  bool remove = true;
-  std::tuple<Checks...> checks;
-
-  template <class Change>
-  bool operator()(const Change& c) const {
-    if (!c.template is<T>()) return false;
-    switch (c.kind()) {
-      case change_kind::create:
-        if (!create) return false;
-        break;
-      case change_kind::update:
-        if (!update) return false;
-        break;
-      case change_kind::remove:
-        if (!remove) return false;
-        break;
-    }
-    const T& obj = *c.template object_as<T>();
-    return std::apply([&](const auto&... check) { return (check(obj) && ...); }, checks);
-  }
-};
-
-/// Creates of T passing every check (SwarmKit's EventCreateTask{Checks...}).
-template <class T, class... Checks>
-change_filter<T, Checks...> on_create(Checks... checks) {
-  return {true, false, false, {std::move(checks)...}};
-}
-/// Updates of T whose new state passes every check.
-template <class T, class... Checks>
-change_filter<T, Checks...> on_update(Checks... checks) {
-  return {false, true, false, {std::move(checks)...}};
-}
-/// Deletes of T whose last state passes every check.
-template <class T, class... Checks>
-change_filter<T, Checks...> on_delete(Checks... checks) {
-  return {false, false, true, {std::move(checks)...}};
-}
-/// Every change of T passing every check.
-template <class T, class... Checks>
-change_filter<T, Checks...> on_any(Checks... checks) {
-  return {true, true, true, {std::move(checks)...}};
-}
-
-/// Accepts a change that any of the filters accepts (a watch on several events).
-template <class... Filters>
-struct any_filter {
-  std::tuple<Filters...> filters;
-  template <class Change>
-  bool operator()(const Change& c) const {
-    return std::apply([&](const auto&... f) { return (f(c) || ...); }, filters);
-  }
-};
-
-template <class... Filters>
-any_filter<Filters...> any_event(Filters... filters) {
-  return {{std::move(filters)...}};
-}
-
-/// A check that the object's id equals id (SwarmKit's TaskCheckID).
-template <class T>
-auto check_id(std::string id) {
-  return [id = std::move(id)](const T& obj) {
-    return object_traits<T>::id(obj) == id;
-  };
-}
-
-}  // namespace keel::store
-// end keel/store/change.hpp
-// begin keel/store/transaction.hpp
-// Read and write transactions over a store of object types Ts.
-//
-// A read_transaction is an atomic snapshot: it holds one immutable version
-// of every table (a shared pointer to the store's state), so it never sees a
-// later commit, never blocks a writer and is never blocked by one.
-//
-// A write_transaction is the single writer's: it starts from the newest
-// version, writes tables through table_writers (all indexes of all touched
-// tables copy-on-write together), reads its own writes, and records its
-// changes collapsed per object. The store commits it by swapping one root
-// pointer, or drops it (abort): nothing it did is visible before commit.
-//
-// Versions: every commit has a version, one more than the last (the node
-// layer makes it the Raft index). create() stamps objects with it; update()
-// is a compare-and-set: the object passed in must carry the stored version,
-// else errc::sequence_conflict (SwarmKit's sequencer).
-//
-// Thread safety: a read_transaction may be copied to and used from any
-// thread; a write_transaction belongs to the thread that holds the store's
-// writer lock (it owns that lock).
-
-#include <cstddef>
-#include <cstdint>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <system_error>
-#include <tuple>
-#include <type_traits>
-#include <unordered_set>
-#include <utility>
-#include <vector>
-
-// begin keel/store/selector.hpp
-// Selectors: which objects of a table a find() returns, in SwarmKit's
-// vocabulary (All, ByIDPrefix, ByName, ByNamePrefix, ByServiceID, ByNodeID,
-// BySlot, ByDesiredState, Or). A selector names an index and carries the
-// query values; the table's indexer turns them into the key (exact) or key
-// prefix (prefix) that the radix tree is searched for, so a selector works
-// on every table that has an index of that name taking those value types.
-// any_of() unions selectors and returns each object once.
-//
-// The values are typed (std::string for names and ids, the field's own type
-// for numbers and enums): a query whose values the index cannot encode is
-// refused with errc::invalid_index at run time, never a compile error, since
-// a table may simply lack the index.
-//
-// Thread safety: plain values.
-
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <tuple>
-#include <type_traits>
-#include <utility>
-
-
-namespace keel::store {
-
-enum class query_mode : std::uint8_t {
-  all,     ///< Every object in the index (entries of objects without a value are absent).
-  exact,   ///< Objects whose index value equals the values.
-  prefix,  ///< Objects whose (last) index value starts with the last value.
-};
-
-/// A query on one index: its name, the mode and the values.
-template <class... Values>
-struct index_query {
-  std::string_view index;
-  query_mode mode = query_mode::exact;
-  std::tuple<Values...> values;
-};
-
-/// Several queries whose results are united, each object once.
-template <class... Queries>
-struct any_of_query {
-  std::tuple<Queries...> queries;
-};
-
-template <class Q>
-inline constexpr bool is_index_query_v = false;
-template <class... V>
-inline constexpr bool is_index_query_v<index_query<V...>> = true;
-template <class Q>
-inline constexpr bool is_any_of_query_v = false;
-template <class... Q>
-inline constexpr bool is_any_of_query_v<any_of_query<Q...>> = true;
-
-/// Something find() accepts.
-template <class S>
-concept selector = is_index_query_v<S> || is_any_of_query_v<S>;
-
-// ---- SwarmKit's selectors -------------------------------------------------------------
-
-/// Every object of the table.
-inline index_query<> all() { return {primary_index_name, query_mode::all, {}}; }
-/// Objects whose id starts with prefix.
-inline index_query<std::string> by_id_prefix(std::string prefix) {
-  return {primary_index_name, query_mode::prefix, {std::move(prefix)}};
-}
-/// The object with this id (at most one).
-inline index_query<std::string> by_id(std::string id) {
-  return {primary_index_name, query_mode::exact, {std::move(id)}};
-}
-inline index_query<std::string> by_name(std::string name) {
-  return {"name", query_mode::exact, {std::move(name)}};
-}
-inline index_query<std::string> by_name_prefix(std::string prefix) {
-  return {"name", query_mode::prefix, {std::move(prefix)}};
-}
-inline index_query<std::string> by_service_id(std::string id) {
-  return {"service_id", query_mode::exact, {std::move(id)}};
-}
-inline index_query<std::string> by_node_id(std::string id) {
-  return {"node_id", query_mode::exact, {std::move(id)}};
-}
-/// The tasks of a service in one slot (index "slot": service id, slot).
-template <class Slot>
-index_query<std::string, Slot> by_slot(std::string service_id, Slot slot) {
-  return {"slot", query_mode::exact, {std::move(service_id), slot}};
-}
-/// Objects in a desired state; pass the field's own (enum) type.
-template <class State>
-index_query<State> by_desired_state(State state) {
-  return {"desired_state", query_mode::exact, {state}};
-}
-/// Objects with a label key=value (a map index named "labels").
-inline index_query<std::string, std::string> by_label(std::string key, std::string value) {
-  return {"labels", query_mode::exact, {std::move(key), std::move(value)}};
-}
-
-/// Any query on any index.
-template <class... Values>
-index_query<std::decay_t<Values>...> by_index(std::string_view index, query_mode mode,
-                                              Values&&... values) {
-  return {index, mode, {std::forward<Values>(values)...}};
-}
-
-/// The union of several selectors; an object matching several appears once.
-/// A function object, not a function: selectors carry std::string, so
-/// argument-dependent lookup would otherwise also find std::any_of.
-inline constexpr struct any_of_fn {
-  template <selector... Selectors>
-  any_of_query<Selectors...> operator()(Selectors... selectors) const {
-    return {{std::move(selectors)...}};
-  }
-} any_of{};
-
-namespace detail {
-
-template <class Indexer, class Tuple>
-struct encodes_query : std::false_type {};
-
-/// Whether indexer I can encode a query of these values: every part of a
-/// compound accepts its value, or the indexer's exact()/prefix() takes them.
-template <class I, class... Values>
-  requires requires(const I& ix, const Values&... v) {
-    ix.exact(v...);
-    ix.prefix(v...);
-  }
-struct encodes_query<I, std::tuple<Values...>> : std::true_type {};
-
-template <class... Parts, class... Values>
-  requires(sizeof...(Parts) == sizeof...(Values))
-struct encodes_query<compound_indexer<Parts...>, std::tuple<Values...>>
-    : std::bool_constant<(query_encoder<Parts, Values> && ...)> {};
-
-}  // namespace detail
-
-/// The key (exact) or key prefix (prefix, all) that a query searches the
-/// entries of `schema` for, or nothing when the index cannot encode it.
-template <class Indexer, class... Values>
-std::optional<std::string> query_key(const index_schema<Indexer>& schema,
-                                     const index_query<Values...>& q) {
-  if (q.mode == query_mode::all) return std::string();
-  if constexpr (sizeof...(Values) == 0) {
-    return std::nullopt;
-  } else if constexpr (detail::encodes_query<Indexer, std::tuple<Values...>>::value) {
-    return std::apply(
-        [&](const auto&... v) -> std::string {
-          return q.mode == query_mode::exact ? schema.indexer.exact(v...)
-                                             : schema.indexer.prefix(v...);
-        },
-        q.values);
-  } else {
-    return std::nullopt;
-  }
-}
-
-}  // namespace keel::store
-// end keel/store/selector.hpp
-// begin keel/store/table.hpp
-// A table: the objects of one type, filed in one radix tree per index. The
-// primary index "id" maps each id's key to the object; a unique index maps
-// its key to the object; a non-unique index maps key + id to it, so every
-// entry is distinct (indexer.hpp explains the key formats).
-//
-// table_state is an immutable version (copying it is a few reference
-// counts); table_writer is the single writer's view: one radix transaction
-// per index, started from a table_state and committed into a new one. A
-// write either happens in every index or, when it is refused (exists,
-// not_found, name_conflict, missing_index_value, sequence_conflict), in none.
-//
-// Thread safety: a table_state may be read from any number of threads; a
-// table_writer belongs to one thread.
-
-#include <array>
-#include <cstddef>
-#include <cstdint>
-#include <memory>
-#include <optional>
-#include <string>
-#include <string_view>
-#include <system_error>
-#include <tuple>
-#include <utility>
-#include <vector>
-
-// begin keel/index/pooled_node_policy.hpp
-// pooled_node_policy: a node_policy that carves small blocks (up to 256
-// bytes, in 8-byte size classes) out of 64 KiB slabs and recycles them
-// through per-thread free lists backed by one shared list per size class.
-// Leaves and small inner nodes are most of a tree, and a slab block has no
-// malloc header and no rounding to 16 bytes: a leaf with a 16-byte key and a
-// pointer-sized value takes 32 bytes instead of glibc's 48. Larger or
-// over-aligned blocks go to operator new.
-//
-// Switching it off (STYLE.md: sanitizers must see real allocations): define
-// KEEL_DISABLE_FREE_LIST, or build with AddressSanitizer (detected), and
-// every call goes to operator new/delete; `enabled` tells which.
-//
-// Memory: slabs are never returned to the system; they are reused for blocks
-// of the same size class. Each thread keeps at most about 32 KiB per class;
-// beyond that half of its list goes back to the shared list, so a thread that
-// only frees (a reader releasing snapshots) does not hoard memory.
-//
-// Thread safety: allocate and deallocate may be called from any thread, and a
-// block may be freed on another thread than the one that allocated it. The
-// shared lists are guarded by one mutex per size class, taken only when a
-// thread's own list runs empty or full. Trees may be destroyed during static
-// destruction: a thread whose cache is gone uses the shared lists directly.
-
-#include <cstddef>
-#include <cstdint>
-#include <mutex>
-#include <new>
-
-
-#if defined(__SANITIZE_ADDRESS__)
-#define KEEL_INDEX_POOL_OFF 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define KEEL_INDEX_POOL_OFF 1
-#endif
-#endif
-#if defined(KEEL_DISABLE_FREE_LIST)
-#undef KEEL_INDEX_POOL_OFF
-#define KEEL_INDEX_POOL_OFF 1
-#endif
-
-namespace keel::index {
-
-namespace detail {
-
-/// The shared half of the pool: one free list and one slab cursor per size
-/// class. Immortal (never destroyed), so late frees always have a home.
-class block_pool {
- public:
-  static constexpr std::size_t granule = 8;
-  static constexpr std::size_t max_block = 256;
-  static constexpr std::size_t classes = max_block / granule;
-  static constexpr std::size_t slab_bytes = std::size_t{64} * 1024;
-
-  struct free_block {
-    free_block* next;
-  };
-
-  static constexpr std::size_t class_of(std::size_t size) noexcept {
-    return (size + granule - 1) / granule - 1;
-  }
-  static constexpr std::size_t block_size(std::size_t cls) noexcept { return (cls + 1) * granule; }
-  /// How many blocks a thread keeps in one class before giving half back.
-  static constexpr std::uint32_t thread_cap(std::size_t cls) noexcept {
-    const std::size_t by_bytes = std::size_t{32} * 1024 / block_size(cls);
-    return static_cast<std::uint32_t>(by_bytes < 32 ? 32 : by_bytes);
-  }
-
-  static block_pool& shared() {
-    static auto* pool = new block_pool();  // Immortal on purpose.
-    return *pool;
-  }
-
-  /// Pops up to `want` blocks of class cls into a list; returns its head and
-  /// sets `got`. Takes new blocks from a slab when the list runs dry.
-  free_block* take(std::size_t cls, std::uint32_t want, std::uint32_t& got) {
-    sized_class& c = classes_[cls];
-    std::lock_guard<std::mutex> lock(c.mutex);
-    free_block* head = nullptr;
-    got = 0;
-    while (got < want && c.head != nullptr) {
-      free_block* b = c.head;
-      c.head = b->next;
-      b->next = head;
-      head = b;
-      ++got;
-    }
-    const std::size_t size = block_size(cls);
-    while (got < want) {
-      if (c.bump == c.bump_end) {
-        // Slabs stay linked from the pool, so leak checkers see them reachable.
-        auto* slab = static_cast<char*>(::operator new(slab_bytes));
-        *reinterpret_cast<char**>(slab) = c.slabs;
-        c.slabs = slab;
-        c.bump = slab + alignof(std::max_align_t);
-        c.bump_end = c.bump + (slab_bytes - alignof(std::max_align_t)) / size * size;
-      }
-      auto* b = reinterpret_cast<free_block*>(c.bump);
-      c.bump += size;
-      b->next = head;
-      head = b;
-      ++got;
-    }
-    return head;
-  }
-
-  /// Pushes a list of `count` blocks of class cls, from head to tail.
-  void give(std::size_t cls, free_block* head, free_block* tail) noexcept {
-    sized_class& c = classes_[cls];
-    std::lock_guard<std::mutex> lock(c.mutex);
-    tail->next = c.head;
-    c.head = head;
-  }
-
- private:
-  struct sized_class {
-    std::mutex mutex;
-    free_block* head = nullptr;
-    char* bump = nullptr;
-    char* bump_end = nullptr;
-    char* slabs = nullptr;
-  };
-  sized_class classes_[classes];
-};
-
-/// A thread's own free lists: trivially destructible, so they can be read
-/// even after the thread's cache_flusher ran (then `closed` is set).
-struct thread_blocks {
-  block_pool::free_block* head[block_pool::classes];
-  std::uint32_t count[block_pool::classes];
-  bool registered;
-  bool closed;
-};
-
-inline constinit thread_local thread_blocks this_thread_blocks{};
-
-/// Gives a thread's blocks back to the shared lists when the thread ends.
-struct cache_flusher {
-  cache_flusher() noexcept = default;
-  cache_flusher(const cache_flusher&) = delete;
-  cache_flusher& operator=(const cache_flusher&) = delete;
-  ~cache_flusher() {
-    thread_blocks& t = this_thread_blocks;
-    for (std::size_t cls = 0; cls < block_pool::classes; ++cls) {
-      block_pool::free_block* head = t.head[cls];
-      if (head == nullptr) continue;
-      block_pool::free_block* tail = head;
-      while (tail->next != nullptr) tail = tail->next;
-      block_pool::shared().give(cls, head, tail);
-      t.head[cls] = nullptr;
-      t.count[cls] = 0;
-    }
-    t.closed = true;
-  }
-};
-
-inline thread_local cache_flusher this_thread_flusher;
-
-}  // namespace detail
-
-/// Size-class pools with per-thread free lists; see the file comment.
-struct pooled_node_policy {
-#if defined(KEEL_INDEX_POOL_OFF)
-  static constexpr bool enabled = false;
-#else
-  static constexpr bool enabled = true;
-#endif
-
-  static void* allocate(std::size_t size, std::size_t align) {
-    if (!enabled || size > detail::block_pool::max_block || align > detail::block_pool::granule) {
-      return default_node_policy::allocate(size, align);
-    }
-    const std::size_t cls = detail::block_pool::class_of(size);
-    detail::thread_blocks& t = detail::this_thread_blocks;
-    if (t.head[cls] == nullptr) {
-      if (t.closed) {
-        std::uint32_t got = 0;
-        return detail::block_pool::shared().take(cls, 1, got);
-      }
-      if (!t.registered) {
-        t.registered = true;
-        (void)&detail::this_thread_flusher;  // Constructs it, so it runs at thread exit.
-      }
-      std::uint32_t got = 0;
-      t.head[cls] =
-          detail::block_pool::shared().take(cls, detail::block_pool::thread_cap(cls) / 2, got);
-      t.count[cls] = got;
-    }
-    detail::block_pool::free_block* b = t.head[cls];
-    t.head[cls] = b->next;
-    --t.count[cls];
-    return b;
-  }
-
-  static void deallocate(void* block, std::size_t size, std::size_t align) noexcept {
-    if (!enabled || size > detail::block_pool::max_block || align > detail::block_pool::granule) {
-      default_node_policy::deallocate(block, size, align);
-      return;
-    }
-    const std::size_t cls = detail::block_pool::class_of(size);
-    auto* b = static_cast<detail::block_pool::free_block*>(block);
-    detail::thread_blocks& t = detail::this_thread_blocks;
-    if (t.closed) {
-      b->next = nullptr;
-      detail::block_pool::shared().give(cls, b, b);
-      return;
-    }
-    b->next = t.head[cls];
-    t.head[cls] = b;
-    if (++t.count[cls] >= detail::block_pool::thread_cap(cls)) {
-      // Keep half, give the other half (the older blocks) back.
-      const std::uint32_t keep = t.count[cls] / 2;
-      detail::block_pool::free_block* last_kept = t.head[cls];
-      for (std::uint32_t i = 1; i < keep; ++i) last_kept = last_kept->next;
-      detail::block_pool::free_block* head = last_kept->next;
-      detail::block_pool::free_block* tail = head;
-      while (tail->next != nullptr) tail = tail->next;
-      last_kept->next = nullptr;
-      t.count[cls] = keep;
-      detail::block_pool::shared().give(cls, head, tail);
-    }
-  }
-};
-
-static_assert(node_policy<pooled_node_policy>);
-
-}  // namespace keel::index
-// end keel/index/pooled_node_policy.hpp
-
-namespace keel::store {
-
-/// The compile-time facts of T's table: its index schemas.
-template <object T>
-struct table_schema {
-  using schemas_type = decltype(table_indexes<T>());
-  static constexpr std::size_t index_count = std::tuple_size_v<schemas_type>;
-
-  static const schemas_type& indexes() {
-    static const schemas_type schemas = table_indexes<T>();
-    return schemas;
-  }
-
-  /// The position of the index called `name`, or nothing.
-  static std::optional<std::size_t> position(std::string_view name) {
-    std::optional<std::size_t> found;
-    for_each_index([&](auto i, const auto& schema) {
-      if (!found && schema.name == name) found = decltype(i)::value;
-    });
-    return found;
-  }
-
-  /// Calls f(std::integral_constant<size_t, I>, schema I) for every index.
-  template <class F>
-  static void for_each_index(F&& f) {
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (f(std::integral_constant<std::size_t, I>{}, std::get<I>(indexes())), ...);
-    }
-    (std::make_index_sequence<index_count>{});
-  }
-};
-
-/// Index nodes come from size-class pools: tables allocate and free nodes
-/// at a high rate (disabled under sanitizers and by KEEL_DISABLE_FREE_LIST).
-using index_node_policy = index::pooled_node_policy;
-
-template <object T>
-using index_tree = index::tree<object_ptr<T>, index_node_policy>;
-template <object T>
-using index_transaction = index::transaction<object_ptr<T>, index_node_policy>;
-
-/// One version of T's table.
-template <object T>
-struct table_state {
-  std::array<index_tree<T>, table_schema<T>::index_count> indexes{};
-
-  const index_tree<T>& primary() const noexcept { return indexes[0]; }
-  std::size_t size() const noexcept { return primary().size(); }
-
-  /// The object with this id, or null. `scratch` holds the encoded key.
-  object_ptr<T> get(std::string_view id, std::string& scratch) const {
-    scratch.clear();
-    append_entry_id(scratch, id);  // The primary key is the encoded id.
-    const object_ptr<T>* found = primary().find(scratch);
-    return found == nullptr ? nullptr : *found;
-  }
-};
-
-/// The writer of one table inside a write transaction.
-template <object T>
-class table_writer {
- public:
-  using schema = table_schema<T>;
-  static constexpr std::size_t index_count = schema::index_count;
-
-  explicit table_writer(const table_state<T>& base) {
-    for (std::size_t i = 0; i < index_count; ++i) {
-      txns_[i].emplace(base.indexes[i].begin_transaction());
-    }
-  }
-
-  object_ptr<T> get(std::string_view id) const {
-    scratch_.clear();
-    append_entry_id(scratch_, id);
-    const object_ptr<T>* found = txns_[0]->find(scratch_);
-    return found == nullptr ? nullptr : *found;
-  }
-
-  /// The radix transaction of index i (reads see this transaction's writes).
-  const index_transaction<T>& index(std::size_t i) const { return *txns_[i]; }
-
-  /// Adds a new object. errc::exists if its id is taken.
-  std::error_code create(const object_ptr<T>& obj) {
-    const std::string_view id = object_traits<T>::id(*obj);
-    if (auto ec = entry_keys(*obj, id, new_keys_)) return ec;
-    if (txns_[0]->find(new_keys_[0].front()) != nullptr) return errc::exists;
-    if (auto ec = check_unique(id)) return ec;
-    insert_all(obj);
-    return {};
-  }
-
-  /// Replaces the stored object with the same id by obj; errc::not_found if
-  /// there is none. Returns the replaced object through `old`.
-  std::error_code replace(const object_ptr<T>& obj, object_ptr<T>& old) {
-    const std::string_view id = object_traits<T>::id(*obj);
-    old = get(id);
-    if (old == nullptr) return errc::not_found;
-    if (auto ec = entry_keys(*obj, id, new_keys_)) return ec;
-    if (auto ec = check_unique(id)) return ec;
-    // old_keys_ borrows nothing from old: it stays alive in `old` anyway.
-    if (auto ec = entry_keys(*old, id, old_keys_)) return ec;
-    for (std::size_t i = 0; i < index_count; ++i) {
-      for (const std::string& key : old_keys_[i]) {
-        if (!contains(new_keys_[i], key)) txns_[i]->erase(key);
-      }
-    }
-    insert_all(obj);
-    return {};
-  }
-
-  /// Removes the object with this id; errc::not_found if there is none.
-  std::error_code remove(std::string_view id, object_ptr<T>& old) {
-    old = get(id);
-    if (old == nullptr) return errc::not_found;
-    if (auto ec = entry_keys(*old, object_traits<T>::id(*old), old_keys_)) return ec;
-    for (std::size_t i = 0; i < index_count; ++i) {
-      for (const std::string& key : old_keys_[i]) txns_[i]->erase(key);
-    }
-    return {};
-  }
-
-  /// The new version of the table. The writer must not be used afterwards.
-  table_state<T> commit() {
-    table_state<T> out;
-    for (std::size_t i = 0; i < index_count; ++i) out.indexes[i] = txns_[i]->commit();
-    return out;
-  }
-
- private:
-  using keys_type = std::array<std::vector<std::string>, index_count>;
-
-  static bool contains(const std::vector<std::string>& keys, const std::string& key) {
-    for (const auto& k : keys) {
-      if (k == key) return true;
-    }
-    return false;
-  }
-
-  /// Computes obj's entry keys in every index; errc::missing_index_value
-  /// if an index that needs a value has none.
-  static std::error_code entry_keys(const T& obj, std::string_view id, keys_type& keys) {
-    std::error_code ec;
-    schema::for_each_index([&](auto i, const auto& s) {
-      keys[i].clear();
-      if (!ec) ec = append_entry_keys(s, obj, id, keys[i]);
-    });
-    return ec;
-  }
-
-  /// errc::name_conflict if a unique index already files another object
-  /// under one of new_keys_.
-  std::error_code check_unique(std::string_view id) const {
-    std::error_code ec;
-    schema::for_each_index([&](auto i, const auto& s) {
-      if (ec || !s.unique || decltype(i)::value == 0) return;
-      for (const std::string& key : new_keys_[i]) {
-        const object_ptr<T>* other = txns_[i]->find(key);
-        if (other != nullptr && object_traits<T>::id(**other) != id) {
-          ec = errc::name_conflict;
-          return;
-        }
-      }
-    });
-    return ec;
-  }
-
-  void insert_all(const object_ptr<T>& obj) {
-    for (std::size_t i = 0; i < index_count; ++i) {
-      for (const std::string& key : new_keys_[i]) txns_[i]->insert(key, obj);
-    }
-  }
-
-  std::array<std::optional<index_transaction<T>>, index_count> txns_;
-  keys_type new_keys_;
-  keys_type old_keys_;
-  mutable std::string scratch_;
-};
-
-}  // namespace keel::store
-// end keel/store/table.hpp
-
-namespace keel::store {
-
-/// One immutable version of every table.
-template <object... Ts>
-struct store_state {
-  std::tuple<table_state<Ts>...> tables{};
-  std::uint64_t version = 0;
-};
-
-namespace detail {
-
-/// Calls f(object_ptr) for every object one index query selects in `view`
-/// (a tree or a radix transaction), ascending; f returns false to stop.
-/// Returns errc::invalid_index if the table has no such index or it cannot
-/// encode the query's values.
-template <class T, class Views, class... Values, class F>
-std::error_code scan_query(const Views& views, const index_query<Values...>& q, F&& f) {
-  using schema = table_schema<T>;
-  std::error_code ec = errc::invalid_index;
-  schema::for_each_index([&](auto i, const auto& s) {
-    if (s.name != q.index) return;
-    auto key = query_key(s, q);
-    if (!key) return;
-    ec = {};
-    views(decltype(i)::value, [&](const auto& view) {
-      for (const auto& e : view.seek_prefix(*key)) {
-        if (!f(e.value)) break;
-      }
-    });
-  });
-  return ec;
-}
-
-/// The smallest key greater than every key that starts with prefix, or
-/// nothing if there is none (prefix is empty or all 0xff bytes).
-inline std::optional<std::string> prefix_successor(std::string prefix) {
-  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xff) prefix.pop_back();
-  if (prefix.empty()) return std::nullopt;
-  prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
-  return prefix;
-}
-
-template <class T, class Views, class S, class F>
-std::error_code scan(const Views& views, const S& sel, F&& f) {
-  if constexpr (is_index_query_v<S>) {
-    return scan_query<T>(views, sel, f);
-  } else {
-    // A union: report each object once, in the order first seen.
-    std::unordered_set<const T*> seen;
-    std::error_code ec;
-    bool stopped = false;
-    std::apply(
-        [&](const auto&... q) {
-          ((ec || stopped ? void()
-                          : void(ec = scan_query<T>(views, q,
-                                                    [&](const object_ptr<T>& obj) {
-                                                      if (!seen.insert(obj.get()).second)
-                                                        return true;
-                                                      if (!f(obj)) stopped = true;
-                                                      return !stopped;
-                                                    }))),
-           ...);
-        },
-        sel.queries);
-    return ec;
-  }
-}
-
-/// Adapts f returning void or bool to "continue?".
-template <class F, class Arg>
-bool call_continue(F& f, const Arg& arg) {
-  if constexpr (std::is_void_v<std::invoke_result_t<F&, const Arg&>>) {
-    f(arg);
-    return true;
-  } else {
-    return static_cast<bool>(f(arg));
-  }
-}
-
-}  // namespace detail
-
-/// The reads both transactions offer, over `Derived::visit_index<T>(i, f)`.
-template <class Derived, object... Ts>
-class reads {
- public:
-  /// The object with this id, or null.
-  template <one_of<Ts...> T>
-  object_ptr<T> get(std::string_view id) const {
-    return self().template get_object<T>(id);
-  }
-
-  /// Calls f(const object_ptr<T>&) for each selected object (ascending in the
-  /// index the selector uses); f may return false to stop.
-  template <one_of<Ts...> T, selector S, class F>
-  std::error_code for_each(const S& sel, F&& f) const {
-    auto views = [this](std::size_t i, auto&& g) {
-      self().template visit_index<T>(i, g);
-    };
-    return detail::scan<T>(views, sel,
-                           [&](const object_ptr<T>& obj) { return detail::call_continue(f, obj); });
-  }
-
-  /// The selected objects (SwarmKit's FindTasks and friends).
-  template <one_of<Ts...> T, selector S>
-  result<std::vector<object_ptr<T>>> find(const S& sel) const {
-    std::vector<object_ptr<T>> out;
-    if (auto ec = for_each<T>(sel, [&](const object_ptr<T>& obj) { out.push_back(obj); })) {
-      return ec;
-    }
-    return out;
-  }
-
-  /// Calls f for the objects of index `index` from the first whose value is
-  /// >= values (ascending): the lower bound of a range query.
-  template <one_of<Ts...> T, class F, class... Values>
-  std::error_code for_each_from(std::string_view index, F&& f, const Values&... values) const {
-    auto ascending = [&](const auto& view, const std::string& key) {
-      for (auto it = view.lower_bound(key); it != view.end(); ++it) {
-        if (!detail::call_continue(f, (*it).value)) break;
-      }
-    };
-    return with_range_key<T>(index, ascending, values...);
-  }
-
-  /// Calls f for the objects of index `index` in descending order, starting
-  /// at the last whose value is <= values (all of them with no values).
-  template <one_of<Ts...> T, class F, class... Values>
-  std::error_code for_each_reverse(std::string_view index, F&& f, const Values&... values) const {
-    auto descending = [&](const auto& view, const std::string& key) {
-      // Start below the first key past every entry of values: entries of a
-      // non-unique index extend the value's key with the object's id.
-      const auto bound = detail::prefix_successor(key);
-      auto it = bound ? view.reverse_lower_bound(*bound) : view.rbegin();
-      if (bound && it != view.rend() && (*it).key == *bound) ++it;
-      for (; it != view.rend(); ++it) {
-        if (!detail::call_continue(f, (*it).value)) break;
-      }
-    };
-    return with_range_key<T>(index, descending, values...);
-  }
-
-  /// The number of objects in T's table.
-  template <one_of<Ts...> T>
-  std::size_t count() const {
-    std::size_t n = 0;
-    self().template visit_index<T>(0, [&](const auto& view) { n = view.size(); });
-    return n;
-  }
-
- private:
-  const Derived& self() const { return static_cast<const Derived&>(*this); }
-
-  /// Calls range(view, key) with index `index` of T and the key of values
-  /// (the whole index with none); errc::invalid_index if T has no such
-  /// index or it cannot encode the values.
-  template <class T, class Range, class... Values>
-  std::error_code with_range_key(std::string_view index, Range&& range,
-                                 const Values&... values) const {
-    const index_query<Values...> q{
-        index, sizeof...(Values) == 0 ? query_mode::all : query_mode::exact, {values...}};
-    std::error_code ec = errc::invalid_index;
-    table_schema<T>::for_each_index([&](auto i, const auto& s) {
-      if (s.name != index) return;
-      auto key = query_key(s, q);
-      if (!key) return;
-      ec = {};
-      self().template visit_index<T>(decltype(i)::value,
-                                     [&](const auto& view) { range(view, *key); });
-    });
-    return ec;
-  }
-};
-
-/// An atomic snapshot of the store.
-template <object... Ts>
-class read_transaction : public reads<read_transaction<Ts...>, Ts...> {
- public:
-  using state_type = store_state<Ts...>;
-
-  explicit read_transaction(std::shared_ptr<const state_type> state) : state_(std::move(state)) {}
-
-  /// The version of the last commit this snapshot includes.
-  std::uint64_t version() const noexcept { return state_->version; }
-
-  /// T's table as of this snapshot.
-  template <one_of<Ts...> T>
-  const table_state<T>& table() const noexcept {
-    return std::get<table_state<T>>(state_->tables);
-  }
-
- private:
-  friend class reads<read_transaction<Ts...>, Ts...>;
-
-  template <class T>
-  object_ptr<T> get_object(std::string_view id) const {
-    // Per thread, not per snapshot: a snapshot may be read by many threads.
-    thread_local std::string key;
-    return table<T>().get(id, key);
-  }
-  template <class T, class F>
-  void visit_index(std::size_t i, F&& f) const {
-    f(table<T>().indexes[i]);
-  }
-
-  std::shared_ptr<const state_type> state_;
-};
-
-template <object... Ts>
-class store;
-
-/// The single writer's transaction. Obtain it from store::begin_write() (or
-/// through store::update) and hand it back to store::commit().
-template <object... Ts>
-class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
- public:
-  using state_type = store_state<Ts...>;
-  using change_type = change<Ts...>;
-
-  /// A moved-from transaction is closed: every write answers errc::transaction_closed.
-  write_transaction(write_transaction&& other) noexcept
-      : base_(std::move(other.base_)),
-        lock_(std::move(other.lock_)),
-        writers_(std::move(other.writers_)),
-        changes_(std::move(other.changes_)),
-        open_(std::exchange(other.open_, false)) {}
-  write_transaction& operator=(write_transaction&& other) noexcept {
-    if (this != &other) {
-      base_ = std::move(other.base_);
-      lock_ = std::move(other.lock_);
-      writers_ = std::move(other.writers_);
-      changes_ = std::move(other.changes_);
-      open_ = std::exchange(other.open_, false);
-    }
-    return *this;
-  }
-
-  /// The version this transaction's commit will have (0 once closed).
-  std::uint64_t version() const noexcept { return base_ ? base_->version + 1 : 0; }
-
-  /// Adds obj; errc::exists if its id is taken, errc::name_conflict if a
-  /// unique index already holds its value, errc::missing_index_value if it
-  /// lacks a required value. Stamps obj with this commit's version.
-  template <one_of<Ts...> T>
-  std::error_code create(T obj) {
-    if (!open_) return errc::transaction_closed;
-    object_traits<T>::set_version(obj, version());
-    auto ptr = std::make_shared<const T>(std::move(obj));
-    if (auto ec = writer<T>().create(ptr)) return ec;
-    changes_.template record<T>(object_traits<T>::id(*ptr), nullptr, ptr);
-    return {};
-  }
-
-  /// Replaces the stored object with obj's id. obj must carry the stored
-  /// version (errc::sequence_conflict otherwise); errc::not_found if absent.
-  template <one_of<Ts...> T>
-  std::error_code update(T obj) {
-    if (!open_) return errc::transaction_closed;
-    const object_ptr<T> current = this->template get<T>(object_traits<T>::id(obj));
-    if (current == nullptr) return errc::not_found;
-    if (object_traits<T>::version(obj) != object_traits<T>::version(*current)) {
-      return errc::sequence_conflict;
-    }
-    object_traits<T>::set_version(obj, version());
-    return put(std::move(obj));
-  }
-
-  /// Deletes the object with this id; errc::not_found if absent.
-  template <one_of<Ts...> T>
-  std::error_code remove(std::string_view id) {
-    if (!open_) return errc::transaction_closed;
-    object_ptr<T> old;
-    if (auto ec = writer<T>().remove(id, old)) return ec;
-    changes_.template record<T>(object_traits<T>::id(*old), old, nullptr);
-    return {};
-  }
-
-  /// Creates or replaces obj as given, keeping its version: how followers
-  /// replay the leader's changes (its meta is authoritative).
-  template <one_of<Ts...> T>
-  std::error_code put(T obj) {
-    if (!open_) return errc::transaction_closed;
-    auto ptr = std::make_shared<const T>(std::move(obj));
-    object_ptr<T> old;
-    std::error_code ec = writer<T>().replace(ptr, old);
-    if (ec == errc::not_found) ec = writer<T>().create(ptr);
-    if (ec) return ec;
-    changes_.template record<T>(object_traits<T>::id(*ptr), old, ptr);
-    return {};
-  }
-
- private:
-  friend class store<Ts...>;
-  friend class reads<write_transaction<Ts...>, Ts...>;
-
-  write_transaction(std::shared_ptr<const state_type> base, std::unique_lock<std::mutex> lock)
-      : base_(std::move(base)), lock_(std::move(lock)) {}
-
-  template <class T>
-  table_writer<T>& writer() {
-    auto& w = std::get<std::optional<table_writer<T>>>(writers_);
-    if (!w) w.emplace(std::get<table_state<T>>(base_->tables));
-    return *w;
-  }
-
-  template <class T>
-  object_ptr<T> get_object(std::string_view id) const {
-    const auto& w = std::get<std::optional<table_writer<T>>>(writers_);
-    if (w) return w->get(id);
-    return base_ ? std::get<table_state<T>>(base_->tables).get(id, scratch_) : nullptr;
-  }
-
-  /// Calls f with index i of T's table as this transaction sees it: the
-  /// radix transaction of a table it writes, else the base version's tree
-  /// (both offer the same reads).
-  template <class T, class F>
-  void visit_index(std::size_t i, F&& f) const {
-    const auto& w = std::get<std::optional<table_writer<T>>>(writers_);
-    if (w) {
-      f(w->index(i));
-    } else if (base_) {
-      f(std::get<table_state<T>>(base_->tables).indexes[i]);
-    } else {
-      f(index_tree<T>{});  // A moved-from transaction reads as empty.
-    }
-  }
-
-  /// Builds the committed state and the collapsed changes; closes the transaction.
-  std::pair<std::shared_ptr<const state_type>, std::vector<change_type>> finish() {
-    open_ = false;
-    auto next = std::make_shared<state_type>(*base_);
-    next->version = version();
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (commit_table<Ts>(*next), ...); }
-    (std::index_sequence_for<Ts...>{});
-    return {std::move(next), changes_.take()};
-  }
-
-  template <class T>
-  void commit_table(state_type& next) {
-    auto& w = std::get<std::optional<table_writer<T>>>(writers_);
-    if (w) std::get<table_state<T>>(next.tables) = w->commit();
-  }
-
-  std::shared_ptr<const state_type> base_;
-  std::unique_lock<std::mutex> lock_;
-  std::tuple<std::optional<table_writer<Ts>>...> writers_;
-  change_set<Ts...> changes_;
-  bool open_ = true;
-  mutable std::string scratch_;
-};
-
-}  // namespace keel::store
-// end keel/store/transaction.hpp
 // begin keel/store/watch.hpp
 // watch_queue: the store's local watches, in the style of SwarmKit's watch
 // queue. The store's single writer publishes each commit's events once the
@@ -8720,15 +9023,26 @@ class store {
     return std::forward<F>(f)(tx);
   }
 
-  /// The writer's transaction; blocks while another one is open.
-  write_type begin_write() {
+  /// The writer's transaction; blocks while another one is open. Its
+  /// commit's version is one more than the last.
+  write_type begin_write() { return begin_write_at(0); }
+
+  /// The same, with the commit's version chosen by the caller (the node
+  /// layer uses the Raft index of the entry that carries the write); 0
+  /// means one more than the last. Requires: 0 or above the store's
+  /// version (std::invalid_argument otherwise: versions never go back).
+  write_type begin_write_at(std::uint64_t version) {
     std::unique_lock writer(writer_mutex_);
     std::shared_ptr<const state_type> base;
     {
       std::lock_guard lock(root_mutex_);
       base = root_;
     }
-    return write_type(std::move(base), std::move(writer));
+    if (version == 0) version = base->version + 1;
+    if (version <= base->version) {
+      throw std::invalid_argument("keel::store: a write's version must exceed the store's");
+    }
+    return write_type(std::move(base), std::move(writer), version);
   }
 
   /// Makes tx's writes visible and publishes its changes; returns them.
@@ -8798,6 +9112,840 @@ class store {
 
 }  // namespace keel::store
 // end keel/store/store.hpp
+// begin keel/transport/in_process.hpp
+// A deterministic in-process network for tests and the cluster simulation:
+// every node of a cluster in one process connects to one in_process_network
+// and gets an `endpoint`, its transport (it satisfies keel::transport::
+// transport). Nothing moves until the owner of the network drives it:
+// advance(ticks) moves logical time and delivers what is due; deliver_all()
+// delivers everything in flight regardless of delays.
+//
+// Model:
+//  - Time is a logical tick counter that only advance() moves. Each message
+//    gets a due time, now + a delay drawn from [min, max] (set_delay), and
+//    is delivered in (due time, send sequence) order. Different delays
+//    reorder messages; set_reorder(false) keeps each link FIFO by never
+//    letting a message fall due before the previous one on its link.
+//  - Every random choice (loss, duplication, delay) is drawn at send time,
+//    in send order, from one generator seeded by the constructor: one seed
+//    and one sequence of calls replay one run exactly.
+//  - A send succeeds only to a peer of the sender (endpoint::add_peer) that
+//    is connected to the network. A send to a disconnected or never
+//    connected node, or over a link at its in-flight cap (set_link_capacity),
+//    is refused: dropped, counted, and reported to the sender's
+//    handler::unreachable, like a failed dial or a full send queue (etcd's
+//    rafthttp reports ReportUnreachable for both). A send to a node that is
+//    not a peer is dropped and counted, not reported.
+//  - The network loses messages silently (counted, never reported): random
+//    loss (set_drop_rate, per link or overall), and link rules (partition,
+//    cut, isolate), checked both when a message is sent and when it would be
+//    delivered, so a partition loses what it finds on the wire too.
+//  - Duplication (set_duplicate_rate) puts a second copy in flight with its
+//    own delay.
+//  - Crash and restart: disconnect(id) drops the messages in flight to id
+//    (the connection died with the process); messages id already sent stay
+//    in flight. The old endpoint is dead: its sends are dropped and counted.
+//    connect(id, ...) again starts a new incarnation with no peers.
+//  - Unreachable reports are queued like messages (due now, in sequence),
+//    one per sender and peer at a time, and handed out by advance() and
+//    deliver_all(), never from inside send.
+//  - Bounded: at most link_capacity() messages in flight per link, and at
+//    most one pending unreachable report per sender and peer.
+//  - Accounting, per sender: sent + duplicated == delivered + dropped +
+//    (messages still in flight).
+//
+// Thread safety: every member of the network and of its endpoints may be
+// called from any thread; one mutex guards the state. Handlers run without
+// the mutex held, on the thread that called advance() or deliver_all(), so
+// a handler may send, connect or disconnect. After disconnect(id) returns,
+// id's old handler is not running and is never called again (unless
+// disconnect was called from inside that handler, whose call then finishes
+// normally). Delivery order is deterministic when one thread delivers.
+//
+// Requires: the network outlives its endpoints and is not destroyed while a
+// call to it is in progress.
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+// begin keel/transport/transport.hpp
+// The transport policy: how a node hands raft messages to its peers and how
+// messages for it come back. A node gives its transport a `handler` (two
+// callbacks) when it connects, and drives it through the `transport` concept
+// below: send, add_peer, remove_peer, status. The in-process network
+// (in_process.hpp) and the gRPC adapter (adapters/grpc/) implement it.
+//
+// Contract of every transport:
+//  - send never blocks on the network and never calls the node's handler from
+//    inside send (a handler call may re-enter the node, which may hold its own
+//    locks while it sends). Delivery and failure reports come later, from
+//    whatever thread the transport runs them on.
+//  - A message may be lost, duplicated or reordered across links, as on a real
+//    network; Raft tolerates all three. A loss the transport cannot know about
+//    (a packet dropped on the wire, a partition) is silent. A send the
+//    transport knows failed (no connection to the peer, a full send queue) is
+//    reported through handler::unreachable, as etcd's rafthttp reports
+//    ReportUnreachable, so raft probes the peer instead of streaming to it.
+//  - Snapshot data is not streamed here: a snap message carries the
+//    snapshot's handle only; the chunker (a later layer) moves the bytes.
+//
+// Thread safety: a transport's members may be called from several threads.
+
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+
+
+namespace keel::transport {
+
+/// What a node gives its transport: where to hand what arrives for it.
+struct handler {
+  /// A message for this node arrived. May be called from any thread.
+  std::function<void(raft::message)> deliver;
+  /// A message to this peer could not be sent (no connection, a full queue);
+  /// the node reports it to raft (raw_node::report_unreachable). Optional.
+  std::function<void(raft::node_id)> unreachable;
+};
+
+/// What a transport knows about one peer, for the node's status API.
+struct peer_status {
+  /// False after a send the transport knew failed; true again after the next
+  /// send it accepted.
+  bool reachable = true;
+  /// The last transport error with this peer, in words; kept after recovery.
+  std::string last_error{};
+  /// Messages to this peer the transport accepted.
+  std::uint64_t sent = 0;
+  /// Messages to this peer the transport knew it dropped (silent losses on
+  /// the network are not counted here: the sender cannot see them).
+  std::uint64_t dropped = 0;
+
+  friend bool operator==(const peer_status&, const peer_status&) = default;
+};
+
+/// The transport policy.
+///  - `t.send(std::move(m))`: queues m for peer m.to and returns without
+///    blocking on the network. A send to a node that is not a peer (never
+///    added, or removed) is dropped and counted.
+///  - `t.add_peer(id, address)`: makes id a peer at address, or updates the
+///    address of an existing peer.
+///  - `t.remove_peer(id)`: id is no longer a peer; later sends to it are
+///    dropped and counted.
+///  - `t.status(id)`: the transport's view of peer id (see peer_status).
+template <class T>
+concept transport = requires(T& t, raft::message m, raft::node_id id, const std::string& address) {
+  t.send(std::move(m));
+  t.add_peer(id, address);
+  t.remove_peer(id);
+  { t.status(id) } -> std::same_as<peer_status>;
+};
+
+}  // namespace keel::transport
+// end keel/transport/transport.hpp
+
+namespace keel::transport {
+
+/// Why the in-process network dropped a message.
+enum class drop_reason : std::uint8_t {
+  not_a_peer,    ///< The target is not a peer of the sender (never added, or removed).
+  sender_down,   ///< Sent through the endpoint of a disconnected incarnation.
+  peer_down,     ///< The target is not connected (reported unreachable).
+  congested,     ///< The link was at its in-flight cap (reported unreachable).
+  partitioned,   ///< A partition, cut or isolation was in the way (silent).
+  lost,          ///< Random loss (silent).
+  peer_crashed,  ///< The target disconnected while the message was in flight (silent).
+};
+inline constexpr std::size_t drop_reason_count =
+    static_cast<std::size_t>(drop_reason::peer_crashed) + 1;
+
+constexpr const char* to_string(drop_reason r) noexcept {
+  switch (r) {
+    case drop_reason::not_a_peer:
+      return "not a peer";
+    case drop_reason::sender_down:
+      return "sender down";
+    case drop_reason::peer_down:
+      return "peer down";
+    case drop_reason::congested:
+      return "congested";
+    case drop_reason::partitioned:
+      return "partitioned";
+    case drop_reason::lost:
+      return "lost";
+    case drop_reason::peer_crashed:
+      return "peer crashed";
+  }
+  return "invalid";
+}
+
+/// Message counts of one node (as a sender, except `received`) or of the
+/// whole network.
+struct traffic_stats {
+  std::uint64_t sent = 0;        ///< send() calls.
+  std::uint64_t delivered = 0;   ///< Copies handed to their target's handler.
+  std::uint64_t dropped = 0;     ///< Copies dropped, for any reason.
+  std::uint64_t duplicated = 0;  ///< Extra copies the network made.
+  std::uint64_t received = 0;    ///< Copies handed to this node's handler.
+  std::array<std::uint64_t, drop_reason_count> dropped_by{};  ///< `dropped`, by reason.
+
+  std::uint64_t dropped_for(drop_reason r) const noexcept {
+    return dropped_by[static_cast<std::size_t>(r)];
+  }
+
+  traffic_stats& operator+=(const traffic_stats& o) noexcept {
+    sent += o.sent;
+    delivered += o.delivered;
+    dropped += o.dropped;
+    duplicated += o.duplicated;
+    received += o.received;
+    for (std::size_t i = 0; i < drop_reason_count; ++i) dropped_by[i] += o.dropped_by[i];
+    return *this;
+  }
+
+  friend bool operator==(const traffic_stats&, const traffic_stats&) = default;
+};
+
+/// Messages a link holds in flight at most, unless set_link_capacity says otherwise.
+inline constexpr std::size_t default_link_capacity = 10'000;
+/// Events advance() and deliver_all() handle at most per call, unless told otherwise.
+inline constexpr std::size_t default_delivery_limit = 1'000'000;
+
+class in_process_network;
+
+/// One node's transport on an in_process_network; made by connect(). A cheap
+/// handle: copies refer to the same connection.
+class endpoint {
+ public:
+  /// Queues m for m.to (see the model in the file comment); never blocks on delivery.
+  void send(raft::message m);
+  /// Makes id a peer, or updates its address (kept for bookkeeping only).
+  void add_peer(raft::node_id id, const std::string& address);
+  /// id is no longer a peer: later sends to it are dropped and counted.
+  void remove_peer(raft::node_id id);
+  /// What this node's transport knows about peer id.
+  peer_status status(raft::node_id id) const;
+  /// The peers and their addresses, by id.
+  std::vector<std::pair<raft::node_id, std::string>> peers() const;
+  /// The node this endpoint belongs to.
+  raft::node_id id() const noexcept { return id_; }
+  /// False once its node was disconnected (or connected again, anew).
+  bool connected() const;
+
+ private:
+  friend class in_process_network;
+  endpoint(in_process_network& net, raft::node_id id, std::uint64_t generation) noexcept
+      : net_(&net), id_(id), generation_(generation) {}
+
+  in_process_network* net_;
+  raft::node_id id_;
+  std::uint64_t generation_;
+};
+
+static_assert(transport<endpoint>);
+
+/// The network shared by the nodes of an in-process cluster.
+class in_process_network {
+ public:
+  explicit in_process_network(std::uint64_t seed) : seed_(seed), random_(seed) {}
+  in_process_network(const in_process_network&) = delete;
+  in_process_network& operator=(const in_process_network&) = delete;
+  ~in_process_network() = default;
+
+  /// The seed this network draws every random choice from.
+  std::uint64_t seed() const noexcept { return seed_; }
+
+  // --- membership ----------------------------------------------------------
+
+  /// Connects node id, whose messages arrive through h, and returns its
+  /// transport. Connecting a connected id disconnects it first (a restart).
+  /// Requires: id != raft::no_node and h.deliver is set.
+  endpoint connect(raft::node_id id, handler h) {
+    assert(id != raft::no_node && "node id 0 means none");
+    assert(h.deliver && "a handler must deliver");
+    std::unique_lock lock(mutex_);
+    disconnect_locked(lock, id);
+    node_state& node = nodes_[id];
+    node.connected = true;
+    node.generation = ++generations_;
+    node.callbacks = std::make_shared<const handler>(std::move(h));
+    return {*this, id, node.generation};
+  }
+
+  /// Crashes node id: drops what is in flight to it, kills its endpoint and
+  /// waits until its handler is not running. No-op if id is not connected.
+  void disconnect(raft::node_id id) {
+    std::unique_lock lock(mutex_);
+    disconnect_locked(lock, id);
+  }
+
+  bool connected(raft::node_id id) const {
+    std::lock_guard lock(mutex_);
+    auto it = nodes_.find(id);
+    return it != nodes_.end() && it->second.connected;
+  }
+
+  // --- time and delivery ---------------------------------------------------
+
+  std::uint64_t now() const {
+    std::lock_guard lock(mutex_);
+    return now_;
+  }
+
+  /// Moves time forward by `ticks`, delivering in (due, sequence) order every
+  /// message and report that falls due meanwhile, those sent by handlers on
+  /// the way included; now() is each message's due time while its handler
+  /// runs. Handles at most `limit` events, so a livelock ends; returns how
+  /// many messages were delivered. Time ends at the old now() + ticks.
+  std::size_t advance(std::uint64_t ticks, std::size_t limit = default_delivery_limit) {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t until = saturating_add(now_, ticks);
+    const std::size_t delivered = run(lock, until, limit);
+    now_ = std::max(now_, until);
+    return delivered;
+  }
+
+  /// Delivers everything in flight, delays ignored (in due, sequence order),
+  /// and what handlers send meanwhile, until nothing is in flight or `limit`
+  /// events were handled. Time does not move. Returns how many messages were
+  /// delivered.
+  std::size_t deliver_all(std::size_t limit = default_delivery_limit) {
+    std::unique_lock lock(mutex_);
+    return run(lock, std::nullopt, limit);
+  }
+
+  /// Messages in flight (not yet delivered or dropped).
+  std::size_t in_flight() const {
+    std::lock_guard lock(mutex_);
+    return messages_in_flight_;
+  }
+
+  /// Messages in flight from `from` to `to`.
+  std::size_t in_flight(raft::node_id from, raft::node_id to) const {
+    std::lock_guard lock(mutex_);
+    auto it = links_.find({from, to});
+    return it == links_.end() ? 0 : it->second.in_flight;
+  }
+
+  /// When the earliest message or report in flight falls due, if any.
+  std::optional<std::uint64_t> next_due() const {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty()) return std::nullopt;
+    return queue_.begin()->first.due;
+  }
+
+  // --- faults --------------------------------------------------------------
+
+  /// Loses each later message with probability p, except on links with their
+  /// own rate. Requires: 0 <= p <= 1.
+  void set_drop_rate(double p) {
+    assert(p >= 0 && p <= 1 && "a drop rate is a probability");
+    std::lock_guard lock(mutex_);
+    drop_rate_ = p;
+  }
+
+  /// Loses each later message from `from` to `to` with probability p,
+  /// whatever the overall rate. Requires: 0 <= p <= 1.
+  void set_drop_rate(raft::node_id from, raft::node_id to, double p) {
+    assert(p >= 0 && p <= 1 && "a drop rate is a probability");
+    std::lock_guard lock(mutex_);
+    links_[{from, to}].drop_rate = p;
+  }
+
+  /// The link from `from` to `to` follows the overall drop rate again.
+  void reset_drop_rate(raft::node_id from, raft::node_id to) {
+    std::lock_guard lock(mutex_);
+    if (auto it = links_.find({from, to}); it != links_.end()) it->second.drop_rate.reset();
+  }
+
+  /// Duplicates each later message with probability p. Requires: 0 <= p <= 1.
+  void set_duplicate_rate(double p) {
+    assert(p >= 0 && p <= 1 && "a duplicate rate is a probability");
+    std::lock_guard lock(mutex_);
+    duplicate_rate_ = p;
+  }
+
+  /// Each later message falls due after a delay drawn uniformly from
+  /// [min_ticks, max_ticks]. Requires: min_ticks <= max_ticks.
+  void set_delay(std::uint64_t min_ticks, std::uint64_t max_ticks) {
+    assert(min_ticks <= max_ticks && "the delay range is [min, max]");
+    std::lock_guard lock(mutex_);
+    min_delay_ = std::min(min_ticks, max_ticks);
+    max_delay_ = std::max(min_ticks, max_ticks);
+  }
+
+  /// Whether messages of one link may overtake each other when their delays
+  /// differ (the default); false keeps every link FIFO, as a stream would.
+  void set_reorder(bool on) {
+    std::lock_guard lock(mutex_);
+    reorder_ = on;
+  }
+
+  /// Nothing crosses between a node of `a` and a node of `b`, either way.
+  void partition(std::vector<raft::node_id> a, std::vector<raft::node_id> b) {
+    std::lock_guard lock(mutex_);
+    partitions_.emplace_back(std::set<raft::node_id>(a.begin(), a.end()),
+                             std::set<raft::node_id>(b.begin(), b.end()));
+  }
+
+  /// Nothing crosses from `from` to `to` (the other way is untouched).
+  void cut(raft::node_id from, raft::node_id to) {
+    std::lock_guard lock(mutex_);
+    cuts_.insert({from, to});
+  }
+
+  /// Nothing crosses between id and any other node.
+  void isolate(raft::node_id id) {
+    std::lock_guard lock(mutex_);
+    isolated_.insert(id);
+  }
+
+  /// Removes every partition, cut and isolation (not loss, delay or duplication).
+  void heal() {
+    std::lock_guard lock(mutex_);
+    partitions_.clear();
+    cuts_.clear();
+    isolated_.clear();
+  }
+
+  /// Whether a partition, cut or isolation stops messages from `from` to `to`.
+  bool blocked(raft::node_id from, raft::node_id to) const {
+    std::lock_guard lock(mutex_);
+    return blocked_locked(from, to);
+  }
+
+  /// Back to a perfect network: heal(), no loss (overall and per link), no
+  /// duplication, no delay, reordering allowed. The link capacity stays.
+  void reset_faults() {
+    std::lock_guard lock(mutex_);
+    partitions_.clear();
+    cuts_.clear();
+    isolated_.clear();
+    drop_rate_ = 0;
+    duplicate_rate_ = 0;
+    min_delay_ = 0;
+    max_delay_ = 0;
+    reorder_ = true;
+    for (auto& [key, link] : links_) link.drop_rate.reset();
+  }
+
+  /// At most n messages in flight per link; later sends are refused as
+  /// congested. Requires: n >= 1.
+  void set_link_capacity(std::size_t n) {
+    assert(n >= 1 && "a link must hold a message");
+    std::lock_guard lock(mutex_);
+    link_capacity_ = std::max<std::size_t>(n, 1);
+  }
+
+  std::size_t link_capacity() const {
+    std::lock_guard lock(mutex_);
+    return link_capacity_;
+  }
+
+  // --- statistics ----------------------------------------------------------
+
+  /// Counts of the whole network.
+  traffic_stats stats() const {
+    std::lock_guard lock(mutex_);
+    traffic_stats total;
+    for (const auto& [id, node] : nodes_) total += node.stats;
+    return total;
+  }
+
+  /// Counts of node id, over all its incarnations (zero if it never connected).
+  traffic_stats stats(raft::node_id id) const {
+    std::lock_guard lock(mutex_);
+    auto it = nodes_.find(id);
+    return it == nodes_.end() ? traffic_stats{} : it->second.stats;
+  }
+
+ private:
+  friend class endpoint;
+
+  struct peer_entry {
+    std::string address;
+    peer_status status;
+  };
+
+  struct node_state {
+    std::shared_ptr<const handler> callbacks;  ///< Shared with the calls in progress.
+    bool connected = false;
+    std::uint64_t generation = 0;  ///< Of the current (or last) incarnation.
+    std::map<raft::node_id, peer_entry> peers;
+    traffic_stats stats;
+    std::size_t active = 0;  ///< Handler calls in progress.
+  };
+
+  struct link_state {
+    std::size_t in_flight = 0;
+    std::uint64_t last_due = 0;  ///< Of the last message queued, for FIFO links.
+    std::optional<double> drop_rate;
+  };
+
+  /// A message in flight, or an unreachable report (from: the sender to
+  /// notify, to: the peer it could not reach).
+  struct flight {
+    raft::message message;
+    raft::node_id from = raft::no_node;
+    raft::node_id to = raft::no_node;
+    std::uint64_t generation = 0;  ///< The target's (message) or the sender's (report).
+    bool report = false;
+  };
+
+  struct flight_key {
+    std::uint64_t due = 0;
+    std::uint64_t sequence = 0;
+    friend bool operator<(const flight_key& a, const flight_key& b) noexcept {
+      return a.due != b.due ? a.due < b.due : a.sequence < b.sequence;
+    }
+  };
+
+  using link_key = std::pair<raft::node_id, raft::node_id>;
+
+  static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
+    return b > std::numeric_limits<std::uint64_t>::max() - a
+               ? std::numeric_limits<std::uint64_t>::max()
+               : a + b;
+  }
+
+  /// The handler calls this thread is inside, innermost last, so disconnect
+  /// from inside a handler does not wait for itself.
+  static std::vector<std::pair<const in_process_network*, raft::node_id>>& calls_on_this_thread() {
+    static thread_local std::vector<std::pair<const in_process_network*, raft::node_id>> calls;
+    return calls;
+  }
+
+  std::size_t own_calls(raft::node_id id) const {
+    const auto& calls = calls_on_this_thread();
+    return static_cast<std::size_t>(std::count(
+        calls.begin(), calls.end(), std::pair<const in_process_network*, raft::node_id>(this, id)));
+  }
+
+  // --- randomness (callers hold the mutex) ---------------------------------
+
+  bool chance(double p) {
+    if (p <= 0) return false;
+    if (p >= 1) return true;
+    // 53 random bits: a uniform double in [0, 1), the same on every platform.
+    const double u = static_cast<double>(random_.next() >> 11) * 0x1.0p-53;
+    return u < p;
+  }
+
+  std::uint64_t draw_delay() {
+    if (max_delay_ == min_delay_) return min_delay_;
+    const std::uint64_t span = max_delay_ - min_delay_;
+    const std::uint64_t r = random_.next();
+    return min_delay_ + (span == std::numeric_limits<std::uint64_t>::max() ? r : r % (span + 1));
+  }
+
+  // --- state changes (callers hold the mutex) ------------------------------
+
+  bool blocked_locked(raft::node_id from, raft::node_id to) const {
+    if (from == to) return false;
+    if (isolated_.contains(from) || isolated_.contains(to)) return true;
+    if (cuts_.contains({from, to})) return true;
+    return std::any_of(partitions_.begin(), partitions_.end(), [&](const auto& p) {
+      return (p.first.contains(from) && p.second.contains(to)) ||
+             (p.second.contains(from) && p.first.contains(to));
+    });
+  }
+
+  static void count_drop(node_state& sender, drop_reason r) noexcept {
+    ++sender.stats.dropped;
+    ++sender.stats.dropped_by[static_cast<std::size_t>(r)];
+  }
+
+  void disconnect_locked(std::unique_lock<std::mutex>& lock, raft::node_id id) {
+    auto it = nodes_.find(id);
+    if (it == nodes_.end() || !it->second.connected) return;
+    node_state& node = it->second;
+    node.connected = false;
+    node.peers.clear();
+    for (auto q = queue_.begin(); q != queue_.end();) {
+      flight& f = q->second;
+      if (f.report && f.from == id) {
+        pending_reports_.erase({f.from, f.to});
+      } else if (!f.report && f.to == id) {
+        --links_[{f.from, f.to}].in_flight;
+        --messages_in_flight_;
+        count_drop(nodes_.at(f.from), drop_reason::peer_crashed);
+      } else {
+        ++q;
+        continue;
+      }
+      q = queue_.erase(q);
+    }
+    const std::size_t own = own_calls(id);
+    idle_.wait(lock, [&] { return node.active <= own; });
+    node.callbacks.reset();  // A call still running on this thread holds its own reference.
+  }
+
+  /// Refuses a send the sender's transport knows failed: counted, the peer
+  /// marked unreachable, and a report queued for the sender's handler.
+  void refuse(node_state& sender, raft::node_id from, peer_status& peer, raft::node_id to,
+              drop_reason reason, std::string error) {
+    peer.reachable = false;
+    peer.last_error = std::move(error);
+    ++peer.dropped;
+    count_drop(sender, reason);
+    if (pending_reports_.insert({from, to}).second) {
+      queue_.emplace(flight_key{now_, sequence_++}, flight{.message = {},
+                                                           .from = from,
+                                                           .to = to,
+                                                           .generation = sender.generation,
+                                                           .report = true});
+    }
+  }
+
+  void enqueue(link_state& link, raft::node_id from, raft::node_id to, std::uint64_t generation,
+               raft::message m) {
+    std::uint64_t due = saturating_add(now_, draw_delay());
+    if (!reorder_) due = std::max(due, link.last_due);
+    link.last_due = std::max(link.last_due, due);
+    ++link.in_flight;
+    ++messages_in_flight_;
+    queue_.emplace(
+        flight_key{due, sequence_++},
+        flight{.message = std::move(m), .from = from, .to = to, .generation = generation});
+  }
+
+  void send_from(raft::node_id from, std::uint64_t generation, raft::message m) {
+    std::lock_guard lock(mutex_);
+    node_state& sender = nodes_.at(from);
+    ++sender.stats.sent;
+    if (!sender.connected || sender.generation != generation) {
+      count_drop(sender, drop_reason::sender_down);
+      return;
+    }
+    const raft::node_id to = m.to;
+    auto peer = sender.peers.find(to);
+    if (peer == sender.peers.end()) {
+      count_drop(sender, drop_reason::not_a_peer);
+      return;
+    }
+    peer_status& status = peer->second.status;
+    auto target = nodes_.find(to);
+    if (target == nodes_.end() || !target->second.connected) {
+      refuse(sender, from, status, to, drop_reason::peer_down,
+             "node " + std::to_string(to) + " is not connected to the network (down or unknown)");
+      return;
+    }
+    link_state& link = links_[{from, to}];
+    if (link.in_flight >= link_capacity_) {
+      refuse(sender, from, status, to, drop_reason::congested,
+             "link " + std::to_string(from) + " -> " + std::to_string(to) + " is congested: " +
+                 std::to_string(link.in_flight) + " messages in flight, the link's capacity");
+      return;
+    }
+    status.reachable = true;
+    ++status.sent;
+    // From here on the network loses messages silently.
+    if (blocked_locked(from, to)) {
+      count_drop(sender, drop_reason::partitioned);
+      return;
+    }
+    if (chance(link.drop_rate.value_or(drop_rate_))) {
+      count_drop(sender, drop_reason::lost);
+      return;
+    }
+    const std::uint64_t target_generation = target->second.generation;
+    if (chance(duplicate_rate_) && link.in_flight + 2 <= link_capacity_) {
+      raft::message copy = m;
+      enqueue(link, from, to, target_generation, std::move(m));
+      enqueue(link, from, to, target_generation, std::move(copy));
+      ++sender.stats.duplicated;
+    } else {
+      enqueue(link, from, to, target_generation, std::move(m));
+    }
+  }
+
+  /// Calls call(handler) for node id without the mutex, keeping id's
+  /// disconnect waiting meanwhile.
+  template <class Call>
+  void call_handler(std::unique_lock<std::mutex>& lock, raft::node_id id, node_state& node,
+                    Call&& call) {
+    std::shared_ptr<const handler> h = node.callbacks;
+    calls_on_this_thread().emplace_back(this, id);
+    ++node.active;
+    lock.unlock();
+    struct relock {
+      std::unique_lock<std::mutex>& lock;
+      node_state& node;
+      std::condition_variable& idle;
+      ~relock() {
+        calls_on_this_thread().pop_back();
+        lock.lock();
+        --node.active;
+        idle.notify_all();
+      }
+    } guard{lock, node, idle_};
+    std::forward<Call>(call)(*h);
+  }
+
+  /// The delivery loop: handles events in (due, sequence) order, those due
+  /// by `until` only if given, at most `limit` of them.
+  std::size_t run(std::unique_lock<std::mutex>& lock, std::optional<std::uint64_t> until,
+                  std::size_t limit) {
+    std::size_t delivered = 0;
+    for (std::size_t handled = 0; handled < limit && !queue_.empty(); ++handled) {
+      auto first = queue_.begin();
+      if (until && first->first.due > *until) break;
+      if (until) now_ = std::max(now_, first->first.due);
+      flight f = std::move(first->second);
+      queue_.erase(first);
+
+      if (f.report) {
+        pending_reports_.erase({f.from, f.to});
+        node_state& sender = nodes_.at(f.from);
+        if (!sender.connected || sender.generation != f.generation ||
+            !sender.callbacks->unreachable) {
+          continue;
+        }
+        call_handler(lock, f.from, sender, [&](const handler& h) { h.unreachable(f.to); });
+        continue;
+      }
+
+      --links_[{f.from, f.to}].in_flight;
+      --messages_in_flight_;
+      node_state& sender = nodes_.at(f.from);
+      if (blocked_locked(f.from, f.to)) {
+        count_drop(sender, drop_reason::partitioned);
+        continue;
+      }
+      auto target = nodes_.find(f.to);
+      if (target == nodes_.end() || !target->second.connected ||
+          target->second.generation != f.generation) {
+        count_drop(sender, drop_reason::peer_crashed);  // Normally purged by disconnect already.
+        continue;
+      }
+      ++sender.stats.delivered;
+      ++target->second.stats.received;
+      ++delivered;
+      call_handler(lock, f.to, target->second,
+                   [&](const handler& h) { h.deliver(std::move(f.message)); });
+    }
+    return delivered;
+  }
+
+  // --- endpoint operations -------------------------------------------------
+
+  /// Node `id`'s state if `generation` is its live incarnation.
+  node_state* live(raft::node_id id, std::uint64_t generation) {
+    return find_live(nodes_, id, generation);
+  }
+  const node_state* live(raft::node_id id, std::uint64_t generation) const {
+    return find_live(nodes_, id, generation);
+  }
+  template <class Nodes>
+  static auto find_live(Nodes& nodes, raft::node_id id, std::uint64_t generation)
+      -> decltype(&nodes.begin()->second) {
+    auto it = nodes.find(id);
+    if (it == nodes.end() || !it->second.connected || it->second.generation != generation) {
+      return nullptr;
+    }
+    return &it->second;
+  }
+
+  void add_peer(raft::node_id self, std::uint64_t generation, raft::node_id id,
+                const std::string& address) {
+    std::lock_guard lock(mutex_);
+    if (node_state* node = live(self, generation)) node->peers[id].address = address;
+  }
+
+  void remove_peer(raft::node_id self, std::uint64_t generation, raft::node_id id) {
+    std::lock_guard lock(mutex_);
+    if (node_state* node = live(self, generation)) node->peers.erase(id);
+  }
+
+  peer_status status(raft::node_id self, std::uint64_t generation, raft::node_id id) const {
+    std::lock_guard lock(mutex_);
+    const node_state* node = live(self, generation);
+    if (!node) {
+      return peer_status{.reachable = false,
+                         .last_error = "node " + std::to_string(self) +
+                                       " is disconnected from the network; connect it again"};
+    }
+    auto it = node->peers.find(id);
+    if (it == node->peers.end()) {
+      return peer_status{.reachable = false,
+                         .last_error = "node " + std::to_string(id) + " is not a peer of node " +
+                                       std::to_string(self) + " (never added, or removed)"};
+    }
+    return it->second.status;
+  }
+
+  std::vector<std::pair<raft::node_id, std::string>> peers(raft::node_id self,
+                                                           std::uint64_t generation) const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<raft::node_id, std::string>> out;
+    if (const node_state* node = live(self, generation)) {
+      for (const auto& [id, peer] : node->peers) out.emplace_back(id, peer.address);
+    }
+    return out;
+  }
+
+  bool is_live(raft::node_id self, std::uint64_t generation) const {
+    std::lock_guard lock(mutex_);
+    return live(self, generation) != nullptr;
+  }
+
+  const std::uint64_t seed_;
+  mutable std::mutex mutex_;
+  std::condition_variable idle_;  ///< Signalled when a handler call ends.
+  raft::splitmix_random random_;
+  std::uint64_t now_ = 0;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t generations_ = 0;
+  std::map<raft::node_id, node_state> nodes_;  ///< Never erased: node_state addresses are stable.
+  std::map<link_key, link_state> links_;
+  std::map<flight_key, flight> queue_;  ///< Messages and reports in flight, in delivery order.
+  std::set<link_key> pending_reports_;  ///< (sender, peer) with a report queued.
+  std::size_t messages_in_flight_ = 0;
+  std::size_t link_capacity_ = default_link_capacity;
+  double drop_rate_ = 0;
+  double duplicate_rate_ = 0;
+  std::uint64_t min_delay_ = 0;
+  std::uint64_t max_delay_ = 0;
+  bool reorder_ = true;
+  std::vector<std::pair<std::set<raft::node_id>, std::set<raft::node_id>>> partitions_;
+  std::set<link_key> cuts_;
+  std::set<raft::node_id> isolated_;
+};
+
+inline void endpoint::send(raft::message m) { net_->send_from(id_, generation_, std::move(m)); }
+
+inline void endpoint::add_peer(raft::node_id id, const std::string& address) {
+  net_->add_peer(id_, generation_, id, address);
+}
+
+inline void endpoint::remove_peer(raft::node_id id) { net_->remove_peer(id_, generation_, id); }
+
+inline peer_status endpoint::status(raft::node_id id) const {
+  return net_->status(id_, generation_, id);
+}
+
+inline std::vector<std::pair<raft::node_id, std::string>> endpoint::peers() const {
+  return net_->peers(id_, generation_);
+}
+
+inline bool endpoint::connected() const { return net_->is_live(id_, generation_); }
+
+}  // namespace keel::transport
+// end keel/transport/in_process.hpp
 // begin keel/wal/snapshot_store.hpp
 // The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
 // has their names and format). It installs new snapshots durably, keeps the
@@ -10145,10 +11293,15 @@ class snapshot_store {
 //
 // The log is kept as etcd-io/raft's MemoryStorage keeps it: an anchor (the
 // index and term of the entry before the first one held: the last
-// compaction or installed snapshot) and the entries after it.
+// compaction or installed snapshot) and the entries after it. Each entry
+// also knows where its record is on disk, so that only the newest ones
+// need their payload in memory: evict() drops the payloads of the oldest
+// until the rest fit a budget, and the WAL reads those back from their
+// segments. Evicted entries always precede cached ones.
 //
 // Thread safety: none; the WAL serializes access.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -10238,82 +11391,12 @@ inline std::uint32_t segment_seed(std::uint64_t sequence) noexcept {
   return crc32c(std::as_bytes(std::span(raw)));
 }
 
-// --- little-endian fields --------------------------------------------------------
-
-inline void put_u32(std::byte* p, std::uint32_t v) noexcept {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-inline void put_u64(std::byte* p, std::uint64_t v) noexcept {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
-}
-inline std::uint32_t get_u32(const std::byte* p) noexcept {
-  std::uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
-  return v;
-}
-inline std::uint64_t get_u64(const std::byte* p) noexcept {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-  return v;
-}
-
-/// Appends little-endian fields to a body under construction.
-class body_writer {
- public:
-  explicit body_writer(std::byte* at) noexcept : at_(at) {}
-  void u8(std::uint8_t v) noexcept { *at_++ = static_cast<std::byte>(v); }
-  void u32(std::uint32_t v) noexcept { put_u32(at_, v), at_ += 4; }
-  void u64(std::uint64_t v) noexcept { put_u64(at_, v), at_ += 8; }
-  void raw(std::string_view s) noexcept {
-    if (!s.empty()) std::memcpy(at_, s.data(), s.size());
-    at_ += s.size();
-  }
-  void string(std::string_view s) noexcept {
-    u32(static_cast<std::uint32_t>(s.size()));
-    raw(s);
-  }
-
- private:
-  std::byte* at_;
-};
-
-/// Reads little-endian fields of a body, refusing to read past its end.
-class body_reader {
- public:
-  explicit body_reader(std::span<const std::byte> body) noexcept : body_(body) {}
-  bool u8(std::uint8_t& v) noexcept {
-    if (left() < 1) return false;
-    v = static_cast<std::uint8_t>(body_[at_++]);
-    return true;
-  }
-  bool u32(std::uint32_t& v) noexcept {
-    if (left() < 4) return false;
-    v = get_u32(body_.data() + at_), at_ += 4;
-    return true;
-  }
-  bool u64(std::uint64_t& v) noexcept {
-    if (left() < 8) return false;
-    v = get_u64(body_.data() + at_), at_ += 8;
-    return true;
-  }
-  bool string(std::string& s) {
-    std::uint32_t n = 0;
-    if (!u32(n) || left() < n) return false;
-    s.assign(reinterpret_cast<const char*>(body_.data() + at_), n);
-    at_ += n;
-    return true;
-  }
-  std::span<const std::byte> rest() noexcept {
-    auto r = body_.subspan(at_);
-    at_ = body_.size();
-    return r;
-  }
-  std::size_t left() const noexcept { return body_.size() - at_; }
-
- private:
-  std::span<const std::byte> body_;
-  std::size_t at_ = 0;
-};
+using keel::detail::body_reader;
+using keel::detail::body_writer;
+using keel::detail::get_u32;
+using keel::detail::get_u64;
+using keel::detail::put_u32;
+using keel::detail::put_u64;
 
 /// Frames a record whose body the caller already wrote at out + 8: writes
 /// the header, the padding and the trailer. out has record_size(body) bytes.
@@ -10576,13 +11659,31 @@ inline std::optional<compaction_point> read_compaction(std::span<const std::byte
 
 namespace keel::wal {
 
+/// Where an entry's record is.
+struct record_location {
+  std::uint64_t segment = 0;
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+};
+
+/// One entry of the log: its term and type always, its payload while cached.
+struct entry_slot {
+  std::uint64_t term = 0;
+  raft::entry_type type = raft::entry_type::normal;
+  bool cached = true;
+  record_location location{};
+  keel::bytes data{};
+};
+
 struct log_state {
   compaction_point anchor{};
-  std::deque<raft::entry> entries{};
+  std::deque<entry_slot> entries{};
   raft::hard_state hard_state{};
   snapshot_marker snapshot{};
   std::optional<wal_metadata> metadata{};
-  bool anchor_unknown = false;  ///< Set by restart_at until a compaction point covers it.
+  bool anchor_unknown = false;     ///< Set by restart_at until a compaction point covers it.
+  std::uint64_t cached_bytes = 0;  ///< Payload bytes of the cached entries.
+  std::size_t evicted = 0;         ///< entries[0, evicted) have no payload in memory.
 
   std::uint64_t first_index() const noexcept { return anchor.index + 1; }
   std::uint64_t last_index() const noexcept { return anchor.index + entries.size(); }
@@ -10594,25 +11695,45 @@ struct log_state {
     return entries[i - anchor.index - 1].term;
   }
 
+  /// Requires: first_index() <= i <= last_index().
+  const entry_slot& slot(std::uint64_t i) const noexcept { return entries[i - anchor.index - 1]; }
+
+  /// Entry i as raft sees it. Requires: held and cached.
+  raft::entry entry(std::uint64_t i) const {
+    const entry_slot& s = slot(i);
+    return raft::entry{.term = s.term, .index = i, .type = s.type, .data = s.data};
+  }
+
+  /// Drops the payloads of the oldest entries until the cached ones take at
+  /// most `budget` bytes.
+  void evict(std::uint64_t budget) noexcept {
+    while (cached_bytes > budget && evicted < entries.size()) {
+      entry_slot& s = entries[evicted++];
+      cached_bytes -= s.data.size();
+      s.data = {};
+      s.cached = false;
+    }
+  }
+
   /// An entry: below the anchor it is ignored (compacted), at or below the
   /// last index it replaces the suffix from its index (Raft's overwrite);
   /// false if it would leave a gap.
-  bool apply(const raft::entry& e) {
+  bool apply(const raft::entry& e, const record_location& where = {}) {
     if (e.index <= anchor.index) return true;
     if (e.index > last_index() + 1) return false;
-    entries.resize(e.index - anchor.index - 1);
-    entries.push_back(e);
+    truncate(e.index - anchor.index - 1);
+    push(e, where);
     return true;
   }
 
   /// Recovery, first entry of the oldest segment kept: the entries before
   /// it went with released segments, so the log restarts at it. The anchor's
   /// term is unknown until the compaction point that covers it is replayed.
-  void restart_at(const raft::entry& e) {
-    entries.clear();
+  void restart_at(const raft::entry& e, const record_location& where = {}) {
+    truncate(0);
     anchor = {e.index - 1, 0};
     anchor_unknown = true;
-    entries.push_back(e);
+    push(e, where);
   }
 
   void apply(const raft::hard_state& hs) noexcept { hard_state = hs; }
@@ -10622,7 +11743,7 @@ struct log_state {
     snapshot = m;
     snapshot.replaces_log = false;  // Once applied, it is a plain marker.
     if (m.replaces_log) {
-      entries.clear();
+      truncate(0);
       anchor = {m.snapshot.metadata.index, m.snapshot.metadata.term};
       anchor_unknown = false;
     }
@@ -10631,13 +11752,27 @@ struct log_state {
   void apply(const compaction_point& c) {
     if (c.index < anchor.index || (c.index == anchor.index && !anchor_unknown)) return;
     anchor_unknown = false;
-    if (c.index >= last_index()) {
-      entries.clear();
-    } else {
-      entries.erase(entries.begin(),
-                    entries.begin() + static_cast<std::ptrdiff_t>(c.index - anchor.index));
-    }
+    const std::size_t n = c.index >= last_index() ? entries.size() : c.index - anchor.index;
+    for (std::size_t k = 0; k < n; ++k) cached_bytes -= entries[k].data.size();
+    entries.erase(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(n));
+    evicted -= std::min(evicted, n);
     anchor = c;
+  }
+
+ private:
+  /// Keeps the first n entries.
+  void truncate(std::size_t n) noexcept {
+    while (entries.size() > n) {
+      cached_bytes -= entries.back().data.size();
+      entries.pop_back();
+    }
+    evicted = std::min(evicted, n);
+  }
+
+  void push(const raft::entry& e, const record_location& where) {
+    entries.push_back(entry_slot{
+        .term = e.term, .type = e.type, .cached = true, .location = where, .data = e.data});
+    cached_bytes += e.data.size();
   }
 };
 
@@ -10946,7 +12081,8 @@ inline bool intact_record_after(std::span<const std::byte> data, std::uint64_t o
 namespace detail {
 
 /// Applies one record to the state; a problem string if its body is bad.
-inline const char* replay(log_state& state, const frame& f, segment_info& info, bool& seen_entry) {
+inline const char* replay(log_state& state, const frame& f, std::uint64_t offset,
+                          segment_info& info, bool& seen_entry) {
   switch (f.type) {
     case record_type::segment_header:
       return "segment header in the middle of a segment";
@@ -10959,9 +12095,10 @@ inline const char* replay(log_state& state, const frame& f, segment_info& info, 
     case record_type::entry: {
       auto e = read_entry(f.body);
       if (!e) return "bad entry record";
-      if (!state.apply(*e)) {
+      const record_location where{info.sequence, offset, f.size};
+      if (!state.apply(*e, where)) {
         if (seen_entry) return "entry index leaves a gap in the log";
-        state.restart_at(*e);
+        state.restart_at(*e, where);
       }
       seen_entry = true;
       info.last_entry = std::max(info.last_entry, e->index);
@@ -11008,22 +12145,31 @@ result<std::vector<std::uint64_t>> list_segments(FS& fs, const std::string& dir)
   return seqs;
 }
 
-/// Reads a whole file.
+/// Reads a whole file into `data` (reused across files: no fresh memory per segment).
 template <file_system FS>
-result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
+std::error_code read_file_into(FS& fs, const std::string& path, std::vector<std::byte>& data) {
   auto file = fs.open(path, open_mode::read_only);
   if (!file) return file.error();
   auto size = file->size();
   if (!size) return size.error();
-  std::vector<std::byte> data(*size);
+  data.resize(*size);
   auto n = file->read(0, data);
   if (!n) return n.error();
   data.resize(*n);
+  return {};
+}
+
+/// Reads a whole file.
+template <file_system FS>
+result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
+  std::vector<std::byte> data;
+  if (auto ec = read_file_into(fs, path, data)) return ec;
   return data;
 }
 
 template <file_system FS>
-result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& report) {
+result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& report,
+                              std::uint64_t cache_bytes = UINT64_MAX) {
   auto seqs = list_segments(fs, dir);
   if (!seqs) return seqs.error();
   recovered_wal out;
@@ -11040,28 +12186,44 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
                          segment_name((*seqs)[i]) + ")");
     }
   }
-  // Trailing all-zero segments are spares; the one before is the last written.
-  std::size_t written = seqs->size();
-  while (written > 0) {
-    auto data = read_file(fs, dir + "/" + segment_name((*seqs)[written - 1]));
-    if (!data) return data.error();
-    if (!detail::all_zero(*data)) break;
-    out.segments.insert(out.segments.begin(),
-                        segment_info{.sequence = (*seqs)[written - 1], .size = data->size()});
-    --written;
-  }
-  std::vector<segment_info> infos;
+  // One pass, one buffer. All-zero segments are spares, legal only after
+  // the last written one; a torn stop is legal only in the last written one.
+  std::vector<std::byte> data;
+  std::vector<segment_info> written, spares;
+  struct torn_stop {
+    std::uint64_t sequence;
+    std::uint64_t offset;
+    std::string problem;
+  };
+  std::optional<torn_stop> torn;
+  auto cut_torn = [&](segment_info& info, std::uint64_t at, std::string problem) {
+    std::uint64_t until = data.size();
+    while (until > at && data[until - 1] == std::byte{0}) --until;
+    info.zero_until = until;
+    report.torn_file = dir + "/" + segment_name(info.sequence);
+    report.torn_offset = at;
+    report.torn_bytes = until - at;
+    torn = torn_stop{info.sequence, at, std::move(problem)};
+  };
   bool seen_entry = false;
-  for (std::size_t i = 0; i < written; ++i) {
-    const std::uint64_t seq = (*seqs)[i];
-    const bool last = i + 1 == written;
-    auto data = read_file(fs, dir + "/" + segment_name(seq));
-    if (!data) return data.error();
-    segment_info info{.sequence = seq, .size = data->size()};
+  for (const std::uint64_t seq : *seqs) {
+    if (auto ec = read_file_into(fs, dir + "/" + segment_name(seq), data)) return ec;
+    if (detail::all_zero(data)) {
+      spares.push_back(segment_info{.sequence = seq, .size = data.size()});
+      continue;
+    }
+    if (!spares.empty()) {
+      return corrupt(spares.front().sequence, 0,
+                     "segment has no segment header, and a later segment is written");
+    }
+    if (torn) {
+      return corrupt(torn->sequence, torn->offset, torn->problem + " (not in the last segment)");
+    }
+    segment_info info{.sequence = seq, .size = data.size()};
     const char* problem = nullptr;
     std::uint64_t problem_at = 0;
     bool first = true;
-    auto [stop, at] = scan_segment(*data, seq, [&](std::uint64_t offset, const frame& f) {
+    auto [stop, at] = scan_segment(data, seq, [&](std::uint64_t offset, const frame& f) {
       if (problem != nullptr) return;
       ++report.records;
       report.record_bytes += f.size;
@@ -11075,43 +12237,34 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
         }
         return;
       }
-      if (const char* p = detail::replay(out.state, f, info, seen_entry)) {
+      if (const char* p = detail::replay(out.state, f, offset, info, seen_entry)) {
         problem = p;
         problem_at = offset;
       }
     });
     if (problem != nullptr) return corrupt(seq, problem_at, problem);
-    if (first && last && stop.status == frame_status::torn &&
-        !intact_record_after(*data, 0, segment_seed(seq))) {
+    const std::uint32_t seed = segment_seed(seq);
+    if (first) {
+      if (stop.status != frame_status::torn || intact_record_after(data, 0, seed)) {
+        return corrupt(seq, 0, "segment has no segment header");
+      }
       // A segment that was being started when the power went: its header
       // never became durable, so nothing in it was acknowledged.
-      std::uint64_t until = data->size();
-      while (until > 0 && (*data)[until - 1] == std::byte{0}) --until;
-      info.zero_until = until;
-      report.torn_file = dir + "/" + segment_name(seq);
-      report.torn_offset = 0;
-      report.torn_bytes = until;
-      infos.push_back(info);
+      cut_torn(info, 0, "segment header was not completely written");
+      written.push_back(info);
       continue;
     }
-    if (first) return corrupt(seq, 0, "segment has no segment header");
     info.end = at;
     if (stop.status != frame_status::end) {
-      if (!last) return corrupt(seq, at, std::string(stop.problem) + " (not in the last segment)");
-      const std::uint32_t seed = segment_seed(seq);
       if (stop.status == frame_status::damaged) return corrupt(seq, at, stop.problem);
-      if (intact_record_after(*data, at, seed)) {
+      if (intact_record_after(data, at, seed)) {
         return corrupt(seq, at, std::string(stop.problem) + ", and intact records follow it");
       }
-      // Torn tail: clear everything after it that is not zero.
-      std::uint64_t until = data->size();
-      while (until > at && (*data)[until - 1] == std::byte{0}) --until;
-      info.zero_until = until;
-      report.torn_file = dir + "/" + segment_name(seq);
-      report.torn_offset = at;
-      report.torn_bytes = until - at;
+      cut_torn(info, at, stop.problem);
     }
-    infos.push_back(info);
+    written.push_back(info);
+    // Keep only the newest payloads in memory; older ones stay on disk.
+    out.state.evict(cache_bytes);
   }
   if (out.state.anchor_unknown) {
     return corrupt((*seqs)[0], 0,
@@ -11120,7 +12273,8 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
                        " but no compaction point covers the entries before it");
   }
   report.segments = seqs->size();
-  out.segments.insert(out.segments.begin(), infos.begin(), infos.end());
+  out.segments = std::move(written);
+  out.segments.insert(out.segments.end(), spares.begin(), spares.end());
   return out;
 }
 
@@ -11136,6 +12290,9 @@ struct options {
   write_mode mode = write_mode::mmap;
   /// The next segment is preallocated once the current one is this full.
   unsigned preallocate_at_percent = 50;
+  /// Payload bytes of the newest entries kept in memory; older entries are
+  /// read back from their segments when Raft asks for them.
+  std::uint64_t cache_bytes = std::uint64_t{64} << 20;
   /// pwrite path: buffered bytes pushed to the file before a sync.
   std::uint64_t flush_bytes = std::uint64_t{4} << 20;
 };
@@ -11161,7 +12318,7 @@ class wal {
     recovery_report& rep = report != nullptr ? *report : local;
     if (opts.segment_size < 4096) return errc::invalid_argument;
     if (auto ec = make_durable_directory(fs, dir)) return ec;
-    auto rec = recover(fs, dir, rep);
+    auto rec = recover(fs, dir, rep, opts.cache_bytes);
     if (!rec) return rec.error();
     wal w(std::move(fs), std::move(dir), opts);
     w.state_ = std::move(rec->state);
@@ -11185,11 +12342,18 @@ class wal {
     std::vector<raft::entry> out;
     out.reserve(std::min<std::uint64_t>(hi - lo, 1024));
     std::uint64_t bytes = 0;
+    record_reader reader{*this};
     for (std::uint64_t i = lo; i < hi; ++i) {
-      const raft::entry& e = state_.entries[i - state_.anchor.index - 1];
-      bytes += raft::payload_size(e);
+      const entry_slot& s = state_.slot(i);
+      bytes += s.cached ? s.data.size() : s.location.size;
       if (!out.empty() && bytes > max_bytes) break;
-      out.push_back(e);
+      if (s.cached) {
+        out.push_back(state_.entry(i));
+      } else {
+        auto e = reader.read(i, s);
+        if (!e) return e.error();
+        out.push_back(std::move(*e));
+      }
     }
     return out;
   }
@@ -11224,17 +12388,21 @@ class wal {
     const bool write_hs = !hs.empty() && hs != state_.hard_state;
     const std::uint64_t start_seq = current_->sequence();
     const std::uint64_t start_offset = current_->offset();
+    locations_.clear();
     for (auto it = first; it != ents.end(); ++it) {
       if (auto ec = write(record_type::entry, entry_body_size(*it), *it)) {
         return undo(ec, start_seq, start_offset);
       }
+      locations_.push_back(last_record_);
     }
     if (write_hs) {
       if (auto ec = write(record_type::hard_state, hard_state_body_size, hs)) {
         return undo(ec, start_seq, start_offset);
       }
     }
-    for (auto it = first; it != ents.end(); ++it) state_.apply(*it);
+    for (auto it = first; it != ents.end(); ++it) {
+      state_.apply(*it, locations_[static_cast<std::size_t>(it - first)]);
+    }
     if (write_hs) state_.apply(hs);
     ++stats_.appends;
     if (current_->buffered() >= opts_.flush_bytes) {
@@ -11250,6 +12418,8 @@ class wal {
       if (auto ec = current_->sync()) return fail(ec);
       ++stats_.syncs;
     }
+    // Everything is on disk now: the oldest payloads can be read back from there.
+    state_.evict(opts_.cache_bytes);
     return preallocate_if_due();
   }
 
@@ -11315,6 +12485,40 @@ class wal {
  private:
   wal(FS fs, std::string dir, options opts)
       : fs_(std::move(fs)), dir_(std::move(dir)), opts_(opts) {}
+
+  /// Reads evicted entries back from their segments, keeping the last file
+  /// open for the next entry (entries() asks for runs of them).
+  class record_reader {
+   public:
+    explicit record_reader(const wal& w) : wal_(w) {}
+
+    result<raft::entry> read(std::uint64_t index, const entry_slot& s) {
+      if (!file_ || sequence_ != s.location.segment) {
+        auto f = wal_.fs_.open(wal_.path(s.location.segment), open_mode::read_only);
+        if (!f) return f.error();
+        file_.emplace(std::move(*f));
+        sequence_ = s.location.segment;
+      }
+      buffer_.resize(s.location.size);
+      auto n = file_->read(s.location.offset, buffer_);
+      if (!n) return n.error();
+      const frame f =
+          read_frame(std::span<const std::byte>(buffer_.data(), *n), 0, segment_seed(sequence_));
+      std::optional<raft::entry> e;
+      if (f.status == frame_status::record && f.type == record_type::entry) e = read_entry(f.body);
+      if (!e || e->index != index || e->term != s.term) {
+        // The record was intact at recovery or when written: the disk changed under us.
+        return errc::corrupt_wal;
+      }
+      return std::move(*e);
+    }
+
+   private:
+    const wal& wal_;
+    std::optional<typename FS::file_type> file_;
+    std::uint64_t sequence_ = 0;
+    std::vector<std::byte> buffer_;
+  };
 
   /// Creates dir if needed; its entry in the parent is durable afterwards.
   static std::error_code make_durable_directory(FS& fs, const std::string& dir) {
@@ -11431,6 +12635,7 @@ class wal {
   template <class Body>
   void write_raw(record_type type, std::uint64_t body_size, const Body& body) {
     const std::uint64_t size = record_size(body_size);
+    last_record_ = {current_->sequence(), current_->offset(), size};
     std::byte* p = current_->reserve(size);
     write_body(p + record_header_size, body);
     seal_record(p, type, body_size, segment_seed(current_->sequence()));
@@ -11521,13 +12726,15 @@ class wal {
     return fs_.sync_directory(dir_);
   }
 
-  FS fs_;
+  mutable FS fs_;  ///< Mutable: entries() reads evicted records through it.
   std::string dir_;
   options opts_;
   log_state state_;
   std::vector<segment_info> segments_;
   std::optional<segment_writer<FS>> current_;
   std::optional<std::uint64_t> spare_;
+  record_location last_record_{};           ///< Where write_raw put the last record.
+  std::vector<record_location> locations_;  ///< Scratch of append().
   std::error_code failed_;
   wal_stats stats_;
 };

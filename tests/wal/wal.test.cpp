@@ -307,3 +307,38 @@ TEST_CASE("wal: compaction after an append that spanned segments keeps what it m
   CHECK(r.last_index() == 40);
   CHECK(all_entries(r) == make_entries(21, 40, 1, 300));
 }
+
+TEST_CASE("wal: entries beyond the cache are read back from their segments", "[wal]") {
+  temp_dir dir;
+  auto mode = GENERATE(write_mode::mmap, write_mode::pwrite);
+  const options opts{.segment_size = 8192, .mode = mode, .cache_bytes = 1000};
+  const auto ents = make_entries(1, 200, 3, 250);
+  {
+    auto w = open_ok(dir.path(), opts);
+    for (std::size_t i = 0; i < ents.size(); i += 20) {
+      REQUIRE_FALSE(w.append(std::span(ents).subspan(i, 20)));
+      REQUIRE_FALSE(w.sync());
+    }
+    // Overwrite a suffix, crossing the cached/evicted boundary.
+    const auto newer = make_entries(190, 205, 4, 90);
+    REQUIRE_FALSE(w.append(newer));
+    REQUIRE_FALSE(w.sync());
+    auto expected = std::vector<entry>(ents.begin(), ents.begin() + 189);
+    expected.insert(expected.end(), newer.begin(), newer.end());
+    CHECK(all_entries(w) == expected);
+    CHECK(w.entries(10, 12, UINT64_MAX).value() ==
+          std::vector<entry>(ents.begin() + 9, ents.begin() + 11));
+    // max_bytes counts evicted entries too.
+    CHECK(w.entries(1, 100, 1000).value().size() < 5);
+  }
+  auto r = open_ok(dir.path(), opts);
+  CHECK(r.last_index() == 205);
+  CHECK(all_entries(r).front() == ents.front());
+  CHECK(r.term(205).value() == 4);
+  // A record damaged after recovery is reported, not returned.
+  const std::string seg = dir.path() + "/" + keel::wal::segment_name(1);
+  auto data = keel::test::read_bytes(seg);
+  data[200] ^= 0x01;
+  keel::test::write_bytes(seg, data);
+  CHECK(r.entries(1, 3, UINT64_MAX).error() == errc::corrupt_wal);
+}

@@ -107,7 +107,8 @@ inline bool intact_record_after(std::span<const std::byte> data, std::uint64_t o
 namespace detail {
 
 /// Applies one record to the state; a problem string if its body is bad.
-inline const char* replay(log_state& state, const frame& f, segment_info& info, bool& seen_entry) {
+inline const char* replay(log_state& state, const frame& f, std::uint64_t offset,
+                          segment_info& info, bool& seen_entry) {
   switch (f.type) {
     case record_type::segment_header:
       return "segment header in the middle of a segment";
@@ -120,9 +121,10 @@ inline const char* replay(log_state& state, const frame& f, segment_info& info, 
     case record_type::entry: {
       auto e = read_entry(f.body);
       if (!e) return "bad entry record";
-      if (!state.apply(*e)) {
+      const record_location where{info.sequence, offset, f.size};
+      if (!state.apply(*e, where)) {
         if (seen_entry) return "entry index leaves a gap in the log";
-        state.restart_at(*e);
+        state.restart_at(*e, where);
       }
       seen_entry = true;
       info.last_entry = std::max(info.last_entry, e->index);
@@ -192,7 +194,8 @@ result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
 }
 
 template <file_system FS>
-result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& report) {
+result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& report,
+                              std::uint64_t cache_bytes = UINT64_MAX) {
   auto seqs = list_segments(fs, dir);
   if (!seqs) return seqs.error();
   recovered_wal out;
@@ -260,7 +263,7 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
         }
         return;
       }
-      if (const char* p = detail::replay(out.state, f, info, seen_entry)) {
+      if (const char* p = detail::replay(out.state, f, offset, info, seen_entry)) {
         problem = p;
         problem_at = offset;
       }
@@ -286,6 +289,8 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
       cut_torn(info, at, stop.problem);
     }
     written.push_back(info);
+    // Keep only the newest payloads in memory; older ones stay on disk.
+    out.state.evict(cache_bytes);
   }
   if (out.state.anchor_unknown) {
     return corrupt((*seqs)[0], 0,

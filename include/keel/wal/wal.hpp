@@ -50,6 +50,9 @@ struct options {
   write_mode mode = write_mode::mmap;
   /// The next segment is preallocated once the current one is this full.
   unsigned preallocate_at_percent = 50;
+  /// Payload bytes of the newest entries kept in memory; older entries are
+  /// read back from their segments when Raft asks for them.
+  std::uint64_t cache_bytes = std::uint64_t{64} << 20;
   /// pwrite path: buffered bytes pushed to the file before a sync.
   std::uint64_t flush_bytes = std::uint64_t{4} << 20;
 };
@@ -75,7 +78,7 @@ class wal {
     recovery_report& rep = report != nullptr ? *report : local;
     if (opts.segment_size < 4096) return errc::invalid_argument;
     if (auto ec = make_durable_directory(fs, dir)) return ec;
-    auto rec = recover(fs, dir, rep);
+    auto rec = recover(fs, dir, rep, opts.cache_bytes);
     if (!rec) return rec.error();
     wal w(std::move(fs), std::move(dir), opts);
     w.state_ = std::move(rec->state);
@@ -99,11 +102,18 @@ class wal {
     std::vector<raft::entry> out;
     out.reserve(std::min<std::uint64_t>(hi - lo, 1024));
     std::uint64_t bytes = 0;
+    record_reader reader{*this};
     for (std::uint64_t i = lo; i < hi; ++i) {
-      const raft::entry& e = state_.entries[i - state_.anchor.index - 1];
-      bytes += raft::payload_size(e);
+      const entry_slot& s = state_.slot(i);
+      bytes += s.cached ? s.data.size() : s.location.size;
       if (!out.empty() && bytes > max_bytes) break;
-      out.push_back(e);
+      if (s.cached) {
+        out.push_back(state_.entry(i));
+      } else {
+        auto e = reader.read(i, s);
+        if (!e) return e.error();
+        out.push_back(std::move(*e));
+      }
     }
     return out;
   }
@@ -138,17 +148,21 @@ class wal {
     const bool write_hs = !hs.empty() && hs != state_.hard_state;
     const std::uint64_t start_seq = current_->sequence();
     const std::uint64_t start_offset = current_->offset();
+    locations_.clear();
     for (auto it = first; it != ents.end(); ++it) {
       if (auto ec = write(record_type::entry, entry_body_size(*it), *it)) {
         return undo(ec, start_seq, start_offset);
       }
+      locations_.push_back(last_record_);
     }
     if (write_hs) {
       if (auto ec = write(record_type::hard_state, hard_state_body_size, hs)) {
         return undo(ec, start_seq, start_offset);
       }
     }
-    for (auto it = first; it != ents.end(); ++it) state_.apply(*it);
+    for (auto it = first; it != ents.end(); ++it) {
+      state_.apply(*it, locations_[static_cast<std::size_t>(it - first)]);
+    }
     if (write_hs) state_.apply(hs);
     ++stats_.appends;
     if (current_->buffered() >= opts_.flush_bytes) {
@@ -164,6 +178,8 @@ class wal {
       if (auto ec = current_->sync()) return fail(ec);
       ++stats_.syncs;
     }
+    // Everything is on disk now: the oldest payloads can be read back from there.
+    state_.evict(opts_.cache_bytes);
     return preallocate_if_due();
   }
 
@@ -229,6 +245,40 @@ class wal {
  private:
   wal(FS fs, std::string dir, options opts)
       : fs_(std::move(fs)), dir_(std::move(dir)), opts_(opts) {}
+
+  /// Reads evicted entries back from their segments, keeping the last file
+  /// open for the next entry (entries() asks for runs of them).
+  class record_reader {
+   public:
+    explicit record_reader(const wal& w) : wal_(w) {}
+
+    result<raft::entry> read(std::uint64_t index, const entry_slot& s) {
+      if (!file_ || sequence_ != s.location.segment) {
+        auto f = wal_.fs_.open(wal_.path(s.location.segment), open_mode::read_only);
+        if (!f) return f.error();
+        file_.emplace(std::move(*f));
+        sequence_ = s.location.segment;
+      }
+      buffer_.resize(s.location.size);
+      auto n = file_->read(s.location.offset, buffer_);
+      if (!n) return n.error();
+      const frame f =
+          read_frame(std::span<const std::byte>(buffer_.data(), *n), 0, segment_seed(sequence_));
+      std::optional<raft::entry> e;
+      if (f.status == frame_status::record && f.type == record_type::entry) e = read_entry(f.body);
+      if (!e || e->index != index || e->term != s.term) {
+        // The record was intact at recovery or when written: the disk changed under us.
+        return errc::corrupt_wal;
+      }
+      return std::move(*e);
+    }
+
+   private:
+    const wal& wal_;
+    std::optional<typename FS::file_type> file_;
+    std::uint64_t sequence_ = 0;
+    std::vector<std::byte> buffer_;
+  };
 
   /// Creates dir if needed; its entry in the parent is durable afterwards.
   static std::error_code make_durable_directory(FS& fs, const std::string& dir) {
@@ -345,6 +395,7 @@ class wal {
   template <class Body>
   void write_raw(record_type type, std::uint64_t body_size, const Body& body) {
     const std::uint64_t size = record_size(body_size);
+    last_record_ = {current_->sequence(), current_->offset(), size};
     std::byte* p = current_->reserve(size);
     write_body(p + record_header_size, body);
     seal_record(p, type, body_size, segment_seed(current_->sequence()));
@@ -435,13 +486,15 @@ class wal {
     return fs_.sync_directory(dir_);
   }
 
-  FS fs_;
+  mutable FS fs_;  ///< Mutable: entries() reads evicted records through it.
   std::string dir_;
   options opts_;
   log_state state_;
   std::vector<segment_info> segments_;
   std::optional<segment_writer<FS>> current_;
   std::optional<std::uint64_t> spare_;
+  record_location last_record_{};           ///< Where write_raw put the last record.
+  std::vector<record_location> locations_;  ///< Scratch of append().
   std::error_code failed_;
   wal_stats stats_;
 };
