@@ -11547,15 +11547,23 @@ inline void write_body(std::byte* at, const raft::entry& e) noexcept {
   w.u8(static_cast<std::uint8_t>(e.type));
   w.raw(e.data.view());
 }
-inline std::optional<raft::entry> read_entry(std::span<const std::byte> b) {
+/// An entry record's body without its payload: what recovery keeps of the
+/// entries whose payload stays on disk.
+inline std::optional<raft::entry> read_entry_header(std::span<const std::byte> b) {
   body_reader r(b);
   raft::entry e;
   std::uint8_t type = 0;
   if (!r.u64(e.index) || !r.u64(e.term) || !r.u8(type)) return {};
   if (type > static_cast<std::uint8_t>(raft::entry_type::conf_change)) return {};
   e.type = static_cast<raft::entry_type>(type);
-  const auto data = r.rest();
-  e.data = keel::bytes(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  return e;
+}
+
+inline std::optional<raft::entry> read_entry(std::span<const std::byte> b) {
+  auto e = read_entry_header(b);
+  if (!e) return {};
+  const auto data = b.subspan(17);
+  e->data = keel::bytes(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
   return e;
 }
 
@@ -11704,6 +11712,16 @@ struct log_state {
     return raft::entry{.term = s.term, .index = i, .type = s.type, .data = s.data};
   }
 
+  /// Gives entry i its payload back. Requires: every entry after i gets its
+  /// payload back too (recovery loads a suffix of the log).
+  void cache(std::uint64_t i, keel::bytes data) {
+    entry_slot& s = entries[i - anchor.index - 1];
+    if (!s.cached) cached_bytes += data.size();
+    s.data = std::move(data);
+    s.cached = true;
+    evicted = std::min<std::size_t>(evicted, i - anchor.index - 1);
+  }
+
   /// Drops the payloads of the oldest entries until the cached ones take at
   /// most `budget` bytes.
   void evict(std::uint64_t budget) noexcept {
@@ -11717,23 +11735,24 @@ struct log_state {
 
   /// An entry: below the anchor it is ignored (compacted), at or below the
   /// last index it replaces the suffix from its index (Raft's overwrite);
-  /// false if it would leave a gap.
-  bool apply(const raft::entry& e, const record_location& where = {}) {
+  /// false if it would leave a gap. Recovery passes cached = false: the
+  /// payload stays on disk until it loads the newest ones (cache()).
+  bool apply(const raft::entry& e, const record_location& where = {}, bool cached = true) {
     if (e.index <= anchor.index) return true;
     if (e.index > last_index() + 1) return false;
     truncate(e.index - anchor.index - 1);
-    push(e, where);
+    push(e, where, cached);
     return true;
   }
 
   /// Recovery, first entry of the oldest segment kept: the entries before
   /// it went with released segments, so the log restarts at it. The anchor's
   /// term is unknown until the compaction point that covers it is replayed.
-  void restart_at(const raft::entry& e, const record_location& where = {}) {
+  void restart_at(const raft::entry& e, const record_location& where = {}, bool cached = true) {
     truncate(0);
     anchor = {e.index - 1, 0};
     anchor_unknown = true;
-    push(e, where);
+    push(e, where, cached);
   }
 
   void apply(const raft::hard_state& hs) noexcept { hard_state = hs; }
@@ -11769,10 +11788,15 @@ struct log_state {
     evicted = std::min(evicted, n);
   }
 
-  void push(const raft::entry& e, const record_location& where) {
+  void push(const raft::entry& e, const record_location& where, bool cached) {
     entries.push_back(entry_slot{
-        .term = e.term, .type = e.type, .cached = true, .location = where, .data = e.data});
-    cached_bytes += e.data.size();
+        .term = e.term, .type = e.type, .cached = cached, .location = where, .data = e.data});
+    if (cached) {
+      cached_bytes += e.data.size();
+    } else {
+      // Requires: every entry before it is evicted too (recovery caches none).
+      evicted = entries.size();
+    }
   }
 };
 
@@ -12093,12 +12117,12 @@ inline const char* replay(log_state& state, const frame& f, std::uint64_t offset
       return nullptr;
     }
     case record_type::entry: {
-      auto e = read_entry(f.body);
+      auto e = read_entry_header(f.body);
       if (!e) return "bad entry record";
       const record_location where{info.sequence, offset, f.size};
-      if (!state.apply(*e, where)) {
+      if (!state.apply(*e, where, false)) {
         if (seen_entry) return "entry index leaves a gap in the log";
-        state.restart_at(*e, where);
+        state.restart_at(*e, where, false);
       }
       seen_entry = true;
       info.last_entry = std::max(info.last_entry, e->index);
@@ -12165,6 +12189,36 @@ result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
   std::vector<std::byte> data;
   if (auto ec = read_file_into(fs, path, data)) return ec;
   return data;
+}
+
+/// Reads the payloads of the newest entries, as many as `budget` bytes
+/// hold, back into memory (replay kept none), a segment at a time.
+template <file_system FS>
+std::error_code load_payloads(FS& fs, const std::string& dir, log_state& state,
+                              std::uint64_t budget, std::vector<std::byte>& buffer) {
+  const std::uint64_t first = state.first_index();
+  std::uint64_t from = state.last_index() + 1;
+  std::uint64_t bytes = 0;
+  while (from > first) {
+    const record_location& at = state.slot(from - 1).location;
+    const std::uint64_t payload = at.size > record_size(17) ? at.size - record_size(17) : 0;
+    if (bytes + payload > budget) break;
+    bytes += payload;
+    --from;
+  }
+  std::uint64_t loaded_segment = 0;
+  for (std::uint64_t i = from; i <= state.last_index(); ++i) {
+    const record_location at = state.slot(i).location;
+    if (loaded_segment != at.segment) {
+      if (auto ec = read_file_into(fs, dir + "/" + segment_name(at.segment), buffer)) return ec;
+      loaded_segment = at.segment;
+    }
+    const frame f = read_frame(buffer, at.offset, segment_seed(at.segment));
+    auto e = f.status == frame_status::record ? read_entry(f.body) : std::nullopt;
+    if (!e || e->index != i) return errc::corrupt_wal;
+    state.cache(i, std::move(e->data));
+  }
+  return {};
 }
 
 template <file_system FS>
@@ -12263,14 +12317,16 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
       cut_torn(info, at, stop.problem);
     }
     written.push_back(info);
-    // Keep only the newest payloads in memory; older ones stay on disk.
-    out.state.evict(cache_bytes);
   }
   if (out.state.anchor_unknown) {
     return corrupt((*seqs)[0], 0,
                    "the oldest segment starts at entry " +
                        std::to_string(out.state.anchor.index + 1) +
                        " but no compaction point covers the entries before it");
+  }
+  if (auto ec = load_payloads(fs, dir, out.state, cache_bytes, data)) {
+    return corrupt(out.state.first_index(), 0,
+                   "an entry record changed while it was being recovered (" + ec.message() + ")");
   }
   report.segments = seqs->size();
   out.segments = std::move(written);

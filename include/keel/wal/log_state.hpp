@@ -71,6 +71,16 @@ struct log_state {
     return raft::entry{.term = s.term, .index = i, .type = s.type, .data = s.data};
   }
 
+  /// Gives entry i its payload back. Requires: every entry after i gets its
+  /// payload back too (recovery loads a suffix of the log).
+  void cache(std::uint64_t i, keel::bytes data) {
+    entry_slot& s = entries[i - anchor.index - 1];
+    if (!s.cached) cached_bytes += data.size();
+    s.data = std::move(data);
+    s.cached = true;
+    evicted = std::min<std::size_t>(evicted, i - anchor.index - 1);
+  }
+
   /// Drops the payloads of the oldest entries until the cached ones take at
   /// most `budget` bytes.
   void evict(std::uint64_t budget) noexcept {
@@ -84,23 +94,24 @@ struct log_state {
 
   /// An entry: below the anchor it is ignored (compacted), at or below the
   /// last index it replaces the suffix from its index (Raft's overwrite);
-  /// false if it would leave a gap.
-  bool apply(const raft::entry& e, const record_location& where = {}) {
+  /// false if it would leave a gap. Recovery passes cached = false: the
+  /// payload stays on disk until it loads the newest ones (cache()).
+  bool apply(const raft::entry& e, const record_location& where = {}, bool cached = true) {
     if (e.index <= anchor.index) return true;
     if (e.index > last_index() + 1) return false;
     truncate(e.index - anchor.index - 1);
-    push(e, where);
+    push(e, where, cached);
     return true;
   }
 
   /// Recovery, first entry of the oldest segment kept: the entries before
   /// it went with released segments, so the log restarts at it. The anchor's
   /// term is unknown until the compaction point that covers it is replayed.
-  void restart_at(const raft::entry& e, const record_location& where = {}) {
+  void restart_at(const raft::entry& e, const record_location& where = {}, bool cached = true) {
     truncate(0);
     anchor = {e.index - 1, 0};
     anchor_unknown = true;
-    push(e, where);
+    push(e, where, cached);
   }
 
   void apply(const raft::hard_state& hs) noexcept { hard_state = hs; }
@@ -136,10 +147,15 @@ struct log_state {
     evicted = std::min(evicted, n);
   }
 
-  void push(const raft::entry& e, const record_location& where) {
+  void push(const raft::entry& e, const record_location& where, bool cached) {
     entries.push_back(entry_slot{
-        .term = e.term, .type = e.type, .cached = true, .location = where, .data = e.data});
-    cached_bytes += e.data.size();
+        .term = e.term, .type = e.type, .cached = cached, .location = where, .data = e.data});
+    if (cached) {
+      cached_bytes += e.data.size();
+    } else {
+      // Requires: every entry before it is evicted too (recovery caches none).
+      evicted = entries.size();
+    }
   }
 };
 

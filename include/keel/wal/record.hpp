@@ -243,15 +243,23 @@ inline void write_body(std::byte* at, const raft::entry& e) noexcept {
   w.u8(static_cast<std::uint8_t>(e.type));
   w.raw(e.data.view());
 }
-inline std::optional<raft::entry> read_entry(std::span<const std::byte> b) {
+/// An entry record's body without its payload: what recovery keeps of the
+/// entries whose payload stays on disk.
+inline std::optional<raft::entry> read_entry_header(std::span<const std::byte> b) {
   body_reader r(b);
   raft::entry e;
   std::uint8_t type = 0;
   if (!r.u64(e.index) || !r.u64(e.term) || !r.u8(type)) return {};
   if (type > static_cast<std::uint8_t>(raft::entry_type::conf_change)) return {};
   e.type = static_cast<raft::entry_type>(type);
-  const auto data = r.rest();
-  e.data = keel::bytes(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
+  return e;
+}
+
+inline std::optional<raft::entry> read_entry(std::span<const std::byte> b) {
+  auto e = read_entry_header(b);
+  if (!e) return {};
+  const auto data = b.subspan(17);
+  e->data = keel::bytes(std::string_view(reinterpret_cast<const char*>(data.data()), data.size()));
   return e;
 }
 

@@ -119,12 +119,12 @@ inline const char* replay(log_state& state, const frame& f, std::uint64_t offset
       return nullptr;
     }
     case record_type::entry: {
-      auto e = read_entry(f.body);
+      auto e = read_entry_header(f.body);
       if (!e) return "bad entry record";
       const record_location where{info.sequence, offset, f.size};
-      if (!state.apply(*e, where)) {
+      if (!state.apply(*e, where, false)) {
         if (seen_entry) return "entry index leaves a gap in the log";
-        state.restart_at(*e, where);
+        state.restart_at(*e, where, false);
       }
       seen_entry = true;
       info.last_entry = std::max(info.last_entry, e->index);
@@ -191,6 +191,36 @@ result<std::vector<std::byte>> read_file(FS& fs, const std::string& path) {
   std::vector<std::byte> data;
   if (auto ec = read_file_into(fs, path, data)) return ec;
   return data;
+}
+
+/// Reads the payloads of the newest entries, as many as `budget` bytes
+/// hold, back into memory (replay kept none), a segment at a time.
+template <file_system FS>
+std::error_code load_payloads(FS& fs, const std::string& dir, log_state& state,
+                              std::uint64_t budget, std::vector<std::byte>& buffer) {
+  const std::uint64_t first = state.first_index();
+  std::uint64_t from = state.last_index() + 1;
+  std::uint64_t bytes = 0;
+  while (from > first) {
+    const record_location& at = state.slot(from - 1).location;
+    const std::uint64_t payload = at.size > record_size(17) ? at.size - record_size(17) : 0;
+    if (bytes + payload > budget) break;
+    bytes += payload;
+    --from;
+  }
+  std::uint64_t loaded_segment = 0;
+  for (std::uint64_t i = from; i <= state.last_index(); ++i) {
+    const record_location at = state.slot(i).location;
+    if (loaded_segment != at.segment) {
+      if (auto ec = read_file_into(fs, dir + "/" + segment_name(at.segment), buffer)) return ec;
+      loaded_segment = at.segment;
+    }
+    const frame f = read_frame(buffer, at.offset, segment_seed(at.segment));
+    auto e = f.status == frame_status::record ? read_entry(f.body) : std::nullopt;
+    if (!e || e->index != i) return errc::corrupt_wal;
+    state.cache(i, std::move(e->data));
+  }
+  return {};
 }
 
 template <file_system FS>
@@ -289,14 +319,16 @@ result<recovered_wal> recover(FS& fs, const std::string& dir, recovery_report& r
       cut_torn(info, at, stop.problem);
     }
     written.push_back(info);
-    // Keep only the newest payloads in memory; older ones stay on disk.
-    out.state.evict(cache_bytes);
   }
   if (out.state.anchor_unknown) {
     return corrupt((*seqs)[0], 0,
                    "the oldest segment starts at entry " +
                        std::to_string(out.state.anchor.index + 1) +
                        " but no compaction point covers the entries before it");
+  }
+  if (auto ec = load_payloads(fs, dir, out.state, cache_bytes, data)) {
+    return corrupt(out.state.first_index(), 0,
+                   "an entry record changed while it was being recovered (" + ec.message() + ")");
   }
   report.segments = seqs->size();
   out.segments = std::move(written);
