@@ -181,3 +181,27 @@ TEST_CASE("take_changes leaves the store untouched and frees the writer", "[node
   CHECK_THROWS_AS(s.begin_write_at(1), std::invalid_argument);
   CHECK(s.begin_write_at(10).version() == 10);
 }
+
+TEST_CASE("store actions built on a state that changed since fail on every replica",
+          "[node][actions]") {
+  plain_store leader, follower;
+  const std::string create =
+      propose(leader, 1, [](auto& tx) { return tx.create(make_task("t", "s", 1)); });
+  for (plain_store* s : {&leader, &follower}) REQUIRE_FALSE(apply(*s, 1, create));
+  // Two writes proposed before either is applied, both from version 1.
+  auto bump = [](std::uint64_t slot) {
+    return [slot](auto& tx) {
+      task t = *tx.template get<task>("t");
+      t.slot = slot;
+      return tx.update(t);
+    };
+  };
+  const std::string first = propose(leader, 2, bump(10));
+  const std::string second = propose(leader, 3, bump(20));
+  for (plain_store* s : {&leader, &follower}) {
+    REQUIRE_FALSE(apply(*s, 2, first));
+    CHECK(apply(*s, 3, second) == errc::sequence_conflict);
+    CHECK(s->begin_read().get<task>("t")->slot == 10);
+    CHECK(s->version() == 2);  // The refused entry changed nothing.
+  }
+}

@@ -12,8 +12,15 @@
 //   u8   format (1)
 //   u64  version: the Raft index the leader expects the entry to get
 //   u32  number of actions
-//   per action: u8 kind (1 create, 2 update, 3 remove), then table, id and
-//   object bytes as u32-length-prefixed strings (no object for a remove)
+//   per action: u8 kind (1 create, 2 update, 3 remove), u64 base version
+//   (the version the leader's transaction saw; 0 for a create), then table,
+//   id and object bytes as u32-length-prefixed strings (no object for a
+//   remove)
+//
+// Applying checks each base version against the replica's store: a write
+// that was built on a state another committed write has changed since
+// fails with errc::sequence_conflict, the same on every replica, so
+// optimistic writes proposed concurrently can never lose an update.
 //
 // Decoding checks every length against the payload before using it: a
 // damaged or hostile entry is errc::invalid_object, never a crash.
@@ -44,6 +51,7 @@ enum class action_kind : std::uint8_t { create = 1, update = 2, remove = 3 };
 /// One decoded action; its views point into the payload it came from.
 struct store_action {
   action_kind kind = action_kind::create;
+  std::uint64_t base_version = 0;
   std::string_view table{};
   std::string_view id{};
   std::string_view object{};  ///< Encoded with the table's object traits; empty for a remove.
@@ -75,6 +83,7 @@ template <store::object... Ts>
 std::string encode_actions(std::uint64_t version, std::span<const store::change<Ts...>> changes) {
   struct encoded {
     action_kind kind;
+    std::uint64_t base_version;
     std::string_view table;
     std::string_view id;
     std::string object;
@@ -83,8 +92,11 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
   parts.reserve(changes.size());
   std::size_t size = 1 + 8 + 4;
   for (const auto& c : changes) {
-    encoded e{
-        .kind = action_kind::create, .table = c.table(), .id = detail::id_of(c), .object = {}};
+    encoded e{.kind = action_kind::create,
+              .base_version = 0,
+              .table = c.table(),
+              .id = detail::id_of(c),
+              .object = {}};
     switch (c.kind()) {
       case store::change_kind::create:
         e.kind = action_kind::create;
@@ -96,6 +108,14 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
         e.kind = action_kind::remove;
         break;
     }
+    if (e.kind != action_kind::create) {
+      e.base_version = std::visit(
+          [](const auto& p) {
+            using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
+            return store::object_traits<T>::version(*p);
+          },
+          c.before);
+    }
     if (e.kind != action_kind::remove) {
       e.object = std::visit(
           [](const auto& p) {
@@ -104,7 +124,7 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
           },
           c.after);
     }
-    size += 1 + 12 + e.table.size() + e.id.size() + e.object.size();
+    size += 1 + 8 + 12 + e.table.size() + e.id.size() + e.object.size();
     parts.push_back(std::move(e));
   }
   std::string out(size, '\0');
@@ -114,6 +134,7 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
   w.u32(static_cast<std::uint32_t>(parts.size()));
   for (const encoded& e : parts) {
     w.u8(static_cast<std::uint8_t>(e.kind));
+    w.u64(e.base_version);
     w.string(e.table);
     w.string(e.id);
     w.string(e.object);
@@ -130,14 +151,14 @@ inline result<decoded_actions> decode_actions(std::string_view payload) {
   if (!r.u8(format) || format != store_actions_format || !r.u64(out.version) || !r.u32(count)) {
     return errc::invalid_object;
   }
-  // Each action takes at least 13 bytes: never reserve what is not there.
-  if (count > r.left() / 13) return errc::invalid_object;
+  // Each action takes at least 21 bytes: never reserve what is not there.
+  if (count > r.left() / 21) return errc::invalid_object;
   out.actions.reserve(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     store_action a;
     std::uint8_t kind = 0;
-    if (!r.u8(kind) || kind < 1 || kind > 3 || !r.view(a.table) || !r.view(a.id) ||
-        !r.view(a.object)) {
+    if (!r.u8(kind) || kind < 1 || kind > 3 || !r.u64(a.base_version) || !r.view(a.table) ||
+        !r.view(a.id) || !r.view(a.object)) {
       return errc::invalid_object;
     }
     a.kind = static_cast<action_kind>(kind);
@@ -154,25 +175,29 @@ namespace detail {
 
 template <class T, store::object... Ts>
 std::error_code apply_one(store::write_transaction<Ts...>& tx, const store_action& a) {
+  const auto current = tx.template get<T>(a.id);
+  if (a.kind == action_kind::create) {
+    if (current != nullptr) return errc::exists;
+  } else {
+    if (current == nullptr) return errc::not_found;
+    if (store::object_traits<T>::version(*current) != a.base_version) {
+      return errc::sequence_conflict;
+    }
+  }
   if (a.kind == action_kind::remove) return tx.template remove<T>(a.id);
   auto obj = store::object_traits<T>::decode(a.object);
   if (!obj) return errc::invalid_object;
   if (store::object_traits<T>::id(*obj) != a.id) return errc::invalid_object;
-  const bool exists = tx.template get<T>(a.id) != nullptr;
-  if (exists != (a.kind == action_kind::update)) {
-    // A create of an existing object or an update of a missing one: this
-    // replica's store is not the leader's.
-    return a.kind == action_kind::create ? errc::exists : errc::not_found;
-  }
   return tx.put(std::move(*obj));
 }
 
 }  // namespace detail
 
 /// Applies decoded actions in a write transaction (whose version is the
-/// entry's index). Stops at the first error: errc::invalid_object for an
-/// unknown table or undecodable object, exists / not_found when the
-/// replica's store disagrees with the action.
+/// entry's index). Stops at the first error, and the caller then drops the
+/// transaction, so an entry applies whole or not at all: errc::invalid_object
+/// for an unknown table or undecodable object; exists, not_found or
+/// sequence_conflict when the store changed since the leader built it.
 template <store::object... Ts>
 std::error_code apply_actions(store::write_transaction<Ts...>& tx,
                               std::span<const store_action> actions) {
