@@ -52,6 +52,11 @@ enum class errc {
   wal_io_error,
   no_space,
   corrupt_snapshot,
+
+  // node
+  lost_leadership,
+  request_too_large,
+  node_stopped,
 };
 
 /// The error category of keel::errc.
@@ -146,6 +151,15 @@ class error_category final : public std::error_category {
       case errc::no_space:
         return "no space left on the device for the write-ahead log or a snapshot; nothing "
                "was acknowledged; free space and retry";
+      case errc::lost_leadership:
+        return "this node lost its leadership before the write was committed; the write may or "
+               "may not have taken effect: read again, then retry on the new leader";
+      case errc::request_too_large:
+        return "the write's changes exceed the maximum proposal size; split it (batch) or raise "
+               "the limit";
+      case errc::node_stopped:
+        return "the node stopped (its storage failed, or it was removed from the cluster); "
+               "restart it or send the request to another member";
       case errc::corrupt_snapshot:
         return "a snapshot file is corrupt (bad header, size or checksum); it is ignored, and "
                "a snapshot must be fetched from a peer";

@@ -6,6 +6,7 @@
 #include "keel/bytes.hpp"
 #include "keel/errc.hpp"
 #include "keel/index/tree.hpp"
+#include "keel/node/replica.hpp"
 #include "keel/node/store_actions.hpp"
 #include "keel/raft/memory_storage.hpp"
 #include "keel/raft/raw_node.hpp"

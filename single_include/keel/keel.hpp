@@ -167,6 +167,11 @@ enum class errc {
   wal_io_error,
   no_space,
   corrupt_snapshot,
+
+  // node
+  lost_leadership,
+  request_too_large,
+  node_stopped,
 };
 
 /// The error category of keel::errc.
@@ -261,6 +266,15 @@ class error_category final : public std::error_category {
       case errc::no_space:
         return "no space left on the device for the write-ahead log or a snapshot; nothing "
                "was acknowledged; free space and retry";
+      case errc::lost_leadership:
+        return "this node lost its leadership before the write was committed; the write may or "
+               "may not have taken effect: read again, then retry on the new leader";
+      case errc::request_too_large:
+        return "the write's changes exceed the maximum proposal size; split it (batch) or raise "
+               "the limit";
+      case errc::node_stopped:
+        return "the node stopped (its storage failed, or it was removed from the cluster); "
+               "restart it or send the request to another member";
       case errc::corrupt_snapshot:
         return "a snapshot file is corrupt (bad header, size or checksum); it is ignored, and "
                "a snapshot must be fetched from a peer";
@@ -2618,6 +2632,42 @@ class transaction {
 }  // namespace keel::index
 // end keel/index/transaction.hpp
 // end keel/index/tree.hpp
+// begin keel/node/replica.hpp
+// A replica: one member of a keel cluster. It joins the Raft core, the WAL,
+// a transport and the object store: the run loop takes each ready of the
+// Raft core, persists its entries and hard state in the WAL (durable before
+// any message that acknowledges them goes out), sends its messages, applies
+// committed entries to the store, answers the writers waiting for them and
+// advances.
+//
+// Writes: only the leader writes. propose(fn) runs fn on a write
+// transaction whose version is the index the entry will get, encodes its
+// changes as store actions (store_actions.hpp) and proposes them; the
+// store changes on every replica, the leader's included, only when Raft
+// has committed the entry. The writer learns the outcome from its
+// write_outcome: success with the entry's index, or the error (the
+// store's own, sequence_conflict when a concurrent write got there first,
+// lost_leadership when the leader changed before the commit).
+//
+// This class is the deterministic core: no threads, no clock. tick() is
+// one Raft tick; run_once() does the work that is due. The simulation
+// drives it directly; a threaded runner drives it from a loop.
+//
+// Thread safety: one thread calls everything, except that the transport
+// may deliver messages from any thread (they wait in an inbox).
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
 // begin keel/node/store_actions.hpp
 // Store actions: how a write transaction travels through the Raft log.
 //
@@ -2633,8 +2683,15 @@ class transaction {
 //   u8   format (1)
 //   u64  version: the Raft index the leader expects the entry to get
 //   u32  number of actions
-//   per action: u8 kind (1 create, 2 update, 3 remove), then table, id and
-//   object bytes as u32-length-prefixed strings (no object for a remove)
+//   per action: u8 kind (1 create, 2 update, 3 remove), u64 base version
+//   (the version the leader's transaction saw; 0 for a create), then table,
+//   id and object bytes as u32-length-prefixed strings (no object for a
+//   remove)
+//
+// Applying checks each base version against the replica's store: a write
+// that was built on a state another committed write has changed since
+// fails with errc::sequence_conflict, the same on every replica, so
+// optimistic writes proposed concurrently can never lose an update.
 //
 // Decoding checks every length against the payload before using it: a
 // damaged or hostile entry is errc::invalid_object, never a crash.
@@ -5066,6 +5123,7 @@ enum class action_kind : std::uint8_t { create = 1, update = 2, remove = 3 };
 /// One decoded action; its views point into the payload it came from.
 struct store_action {
   action_kind kind = action_kind::create;
+  std::uint64_t base_version = 0;
   std::string_view table{};
   std::string_view id{};
   std::string_view object{};  ///< Encoded with the table's object traits; empty for a remove.
@@ -5097,6 +5155,7 @@ template <store::object... Ts>
 std::string encode_actions(std::uint64_t version, std::span<const store::change<Ts...>> changes) {
   struct encoded {
     action_kind kind;
+    std::uint64_t base_version;
     std::string_view table;
     std::string_view id;
     std::string object;
@@ -5105,8 +5164,11 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
   parts.reserve(changes.size());
   std::size_t size = 1 + 8 + 4;
   for (const auto& c : changes) {
-    encoded e{
-        .kind = action_kind::create, .table = c.table(), .id = detail::id_of(c), .object = {}};
+    encoded e{.kind = action_kind::create,
+              .base_version = 0,
+              .table = c.table(),
+              .id = detail::id_of(c),
+              .object = {}};
     switch (c.kind()) {
       case store::change_kind::create:
         e.kind = action_kind::create;
@@ -5118,6 +5180,14 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
         e.kind = action_kind::remove;
         break;
     }
+    if (e.kind != action_kind::create) {
+      e.base_version = std::visit(
+          [](const auto& p) {
+            using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
+            return store::object_traits<T>::version(*p);
+          },
+          c.before);
+    }
     if (e.kind != action_kind::remove) {
       e.object = std::visit(
           [](const auto& p) {
@@ -5126,7 +5196,7 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
           },
           c.after);
     }
-    size += 1 + 12 + e.table.size() + e.id.size() + e.object.size();
+    size += 1 + 8 + 12 + e.table.size() + e.id.size() + e.object.size();
     parts.push_back(std::move(e));
   }
   std::string out(size, '\0');
@@ -5136,6 +5206,7 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
   w.u32(static_cast<std::uint32_t>(parts.size()));
   for (const encoded& e : parts) {
     w.u8(static_cast<std::uint8_t>(e.kind));
+    w.u64(e.base_version);
     w.string(e.table);
     w.string(e.id);
     w.string(e.object);
@@ -5152,14 +5223,14 @@ inline result<decoded_actions> decode_actions(std::string_view payload) {
   if (!r.u8(format) || format != store_actions_format || !r.u64(out.version) || !r.u32(count)) {
     return errc::invalid_object;
   }
-  // Each action takes at least 13 bytes: never reserve what is not there.
-  if (count > r.left() / 13) return errc::invalid_object;
+  // Each action takes at least 21 bytes: never reserve what is not there.
+  if (count > r.left() / 21) return errc::invalid_object;
   out.actions.reserve(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     store_action a;
     std::uint8_t kind = 0;
-    if (!r.u8(kind) || kind < 1 || kind > 3 || !r.view(a.table) || !r.view(a.id) ||
-        !r.view(a.object)) {
+    if (!r.u8(kind) || kind < 1 || kind > 3 || !r.u64(a.base_version) || !r.view(a.table) ||
+        !r.view(a.id) || !r.view(a.object)) {
       return errc::invalid_object;
     }
     a.kind = static_cast<action_kind>(kind);
@@ -5176,25 +5247,29 @@ namespace detail {
 
 template <class T, store::object... Ts>
 std::error_code apply_one(store::write_transaction<Ts...>& tx, const store_action& a) {
+  const auto current = tx.template get<T>(a.id);
+  if (a.kind == action_kind::create) {
+    if (current != nullptr) return errc::exists;
+  } else {
+    if (current == nullptr) return errc::not_found;
+    if (store::object_traits<T>::version(*current) != a.base_version) {
+      return errc::sequence_conflict;
+    }
+  }
   if (a.kind == action_kind::remove) return tx.template remove<T>(a.id);
   auto obj = store::object_traits<T>::decode(a.object);
   if (!obj) return errc::invalid_object;
   if (store::object_traits<T>::id(*obj) != a.id) return errc::invalid_object;
-  const bool exists = tx.template get<T>(a.id) != nullptr;
-  if (exists != (a.kind == action_kind::update)) {
-    // A create of an existing object or an update of a missing one: this
-    // replica's store is not the leader's.
-    return a.kind == action_kind::create ? errc::exists : errc::not_found;
-  }
   return tx.put(std::move(*obj));
 }
 
 }  // namespace detail
 
 /// Applies decoded actions in a write transaction (whose version is the
-/// entry's index). Stops at the first error: errc::invalid_object for an
-/// unknown table or undecodable object, exists / not_found when the
-/// replica's store disagrees with the action.
+/// entry's index). Stops at the first error, and the caller then drops the
+/// transaction, so an entry applies whole or not at all: errc::invalid_object
+/// for an unknown table or undecodable object; exists, not_found or
+/// sequence_conflict when the store changed since the leader built it.
 template <store::object... Ts>
 std::error_code apply_actions(store::write_transaction<Ts...>& tx,
                               std::span<const store_action> actions) {
@@ -5211,34 +5286,26 @@ std::error_code apply_actions(store::write_transaction<Ts...>& tx,
 
 }  // namespace keel::node
 // end keel/node/store_actions.hpp
-// begin keel/raft/memory_storage.hpp
-// memory_storage: the in-memory log storage policy. Holds the log, the hard
-// state and the latest snapshot in memory; tests, benchmarks and nodes that
-// keep durability elsewhere use it.
+// begin keel/raft/conf_change.hpp
+// Membership changes as raft proposes and logs them, and their byte
+// encoding inside a conf_change entry.
 //
-// Invariant: entries_[0] is a dummy whose index and term are those of the
-// latest snapshot (0, 0 for a fresh log); entries_[k].index ==
-// entries_[0].index + k.
+// One conf_change holds any number of single changes and a transition:
+//  - auto_: one change is applied in a single step; several enter a joint
+//    configuration that raft leaves by itself once it is committed;
+//  - joint_implicit: always joint, left automatically;
+//  - joint_explicit: always joint, left by proposing an empty conf_change.
+// An empty conf_change (no changes) leaves the joint configuration.
 //
-// Thread safety: none; callers serialize access (raft reads it on the same
-// thread that appends to it).
+// Encoding (little endian): u8 format version (1), u8 transition, u32 count,
+// count x (u8 type, u64 node), u32 context length, context bytes. Decoding
+// validates every field and the exact length.
+//
+// Thread safety: plain values.
 
-#include <algorithm>
 #include <cstdint>
-#include <vector>
-
-// begin keel/raft/storage.hpp
-// The log storage policy of the Raft core: what raft reads from durable
-// storage. raft never writes through it; the node layer persists each ready's
-// entries, hard state and snapshot into the storage and then calls advance().
-//
-// Index ranges (as etcd-io/raft's Storage): the storage holds entries
-// [first_index(), last_index()]; the entry just before first_index() is
-// described by the latest snapshot, so term(first_index() - 1) must answer.
-// An empty log has first_index() == last_index() + 1.
-
-#include <concepts>
-#include <cstdint>
+#include <cstring>
+#include <string>
 #include <vector>
 
 // begin keel/raft/types.hpp
@@ -5451,235 +5518,6 @@ struct read_state {
 
 namespace keel::raft {
 
-/// What a node recovers from storage when it starts.
-struct initial_state {
-  raft::hard_state hard_state{};
-  raft::conf_state conf_state{};
-};
-
-// clang-format off
-/// A durable log that the Raft core reads.
-///  - initial_state(): the last persisted hard state and the configuration as
-///    of the latest snapshot.
-///  - entries(lo, hi, max_bytes): entries [lo, hi); stops before the total
-///    payload would exceed max_bytes but always returns at least one entry;
-///    errc::compacted if lo < first_index(), errc::unavailable if hi >
-///    last_index() + 1.
-///  - term(i): term of entry i for i in [first_index() - 1, last_index()];
-///    errc::compacted below, errc::unavailable above.
-///  - first_index(), last_index(): the stored range (see above).
-///  - snapshot(): the latest snapshot; errc::snapshot_temporarily_unavailable
-///    if it is being built (raft retries later).
-template <class S>
-concept log_storage = requires(const S& s, std::uint64_t i, std::uint64_t max_bytes) {
-  { s.initial_state() } -> std::same_as<raft::initial_state>;
-  { s.entries(i, i, max_bytes) } -> std::same_as<result<std::vector<entry>>>;
-  { s.term(i) } -> std::same_as<result<std::uint64_t>>;
-  { s.first_index() } -> std::same_as<std::uint64_t>;
-  { s.last_index() } -> std::same_as<std::uint64_t>;
-  { s.snapshot() } -> std::same_as<result<raft::snapshot>>;
-};
-// clang-format on
-
-}  // namespace keel::raft
-// end keel/raft/storage.hpp
-
-namespace keel::raft {
-
-class memory_storage {
- public:
-  memory_storage() : entries_(1) {}
-
-  raft::initial_state initial_state() const { return {hard_state_, snapshot_.metadata.conf}; }
-
-  result<std::vector<entry>> entries(std::uint64_t lo, std::uint64_t hi,
-                                     std::uint64_t max_bytes) const {
-    const std::uint64_t offset = entries_.front().index;
-    if (lo <= offset) return errc::compacted;
-    if (hi > last_index() + 1 || lo > hi) return errc::unavailable;
-    std::vector<entry> out;
-    // Bounded: a lagging follower may ask for far more than max_bytes allows.
-    out.reserve(std::min<std::uint64_t>(hi - lo, 1024));
-    std::uint64_t bytes = 0;
-    for (std::uint64_t i = lo; i < hi; ++i) {
-      const entry& e = entries_[i - offset];
-      bytes += payload_size(e);
-      if (!out.empty() && bytes > max_bytes) break;
-      out.push_back(e);
-    }
-    return out;
-  }
-
-  result<std::uint64_t> term(std::uint64_t i) const {
-    const std::uint64_t offset = entries_.front().index;
-    if (i < offset) return errc::compacted;
-    if (i - offset >= entries_.size()) return errc::unavailable;
-    return entries_[i - offset].term;
-  }
-
-  std::uint64_t first_index() const { return entries_.front().index + 1; }
-  std::uint64_t last_index() const { return entries_.front().index + entries_.size() - 1; }
-
-  result<raft::snapshot> snapshot() const { return snapshot_; }
-
-  /// Persists the hard state.
-  void set_hard_state(const raft::hard_state& hs) { hard_state_ = hs; }
-
-  /// Replaces the whole log by a snapshot (a follower installing one).
-  std::error_code apply_snapshot(raft::snapshot snap) {
-    if (snap.metadata.index <= snapshot_.metadata.index) return errc::snapshot_out_of_date;
-    entries_.assign(1, entry{.term = snap.metadata.term, .index = snap.metadata.index});
-    snapshot_ = std::move(snap);
-    return {};
-  }
-
-  /// Records a snapshot taken by the application at index i (<= last
-  /// applied), with the configuration cs and the handle data. Entries stay
-  /// until compact().
-  result<raft::snapshot> create_snapshot(std::uint64_t i, const raft::conf_state& cs,
-                                         std::string data) {
-    if (i <= snapshot_.metadata.index) return errc::snapshot_out_of_date;
-    if (i < entries_.front().index) return errc::compacted;
-    if (i > last_index()) return errc::index_out_of_range;
-    snapshot_.metadata = {
-        .index = i, .term = entries_[i - entries_.front().index].term, .conf = cs};
-    snapshot_.data = std::move(data);
-    return snapshot_;
-  }
-
-  /// Discards entries before `compact_index`; the entry at compact_index
-  /// becomes the dummy. Requires a snapshot at or after it for followers.
-  std::error_code compact(std::uint64_t compact_index) {
-    const std::uint64_t offset = entries_.front().index;
-    if (compact_index <= offset) return errc::compacted;
-    if (compact_index > last_index()) return errc::index_out_of_range;
-    const auto k = static_cast<std::ptrdiff_t>(compact_index - offset);
-    entries_.front() = {.term = entries_[k].term, .index = entries_[k].index};
-    entries_.erase(entries_.begin() + 1, entries_.begin() + k + 1);
-    return {};
-  }
-
-  /// Appends entries, truncating any conflicting suffix first. Entries below
-  /// the first index are ignored (already compacted).
-  std::error_code append(std::vector<entry> ents) {
-    if (ents.empty()) return {};
-    const std::uint64_t first = first_index();
-    if (ents.back().index < first) return {};
-    if (ents.front().index > last_index() + 1) return errc::index_out_of_range;
-    auto begin = ents.begin();
-    if (ents.front().index < first)
-      begin += static_cast<std::ptrdiff_t>(first - ents.front().index);
-    const std::uint64_t at = begin->index - entries_.front().index;
-    entries_.resize(at);
-    entries_.insert(entries_.end(), std::make_move_iterator(begin),
-                    std::make_move_iterator(ents.end()));
-    return {};
-  }
-
-  const raft::hard_state& hard_state() const { return hard_state_; }
-
- private:
-  std::vector<entry> entries_;
-  raft::hard_state hard_state_;
-  raft::snapshot snapshot_;
-};
-
-}  // namespace keel::raft
-// end keel/raft/memory_storage.hpp
-// begin keel/raft/raw_node.hpp
-// raw_node: the interface the node layer drives, as etcd-io/raft's RawNode.
-// Inputs go in (tick, step, propose, ...); whenever has_ready() is true the
-// caller takes a ready, acts on it, and calls advance():
-//
-//   1. persist ready.hard_state, ready.entries and ready.snapshot (in that
-//      storage's own order; a snapshot replaces the log before entries append);
-//   2. send ready.messages; those without after_persist may be sent before or
-//      during step 1, the others only after it completed;
-//   3. apply ready.committed_entries (after step 1) and, for conf_change
-//      entries, call apply_conf_change();
-//   4. call advance().
-//
-// A snapshot message hands the node layer a snapshot whose data is a handle;
-// after sending it the node layer reports report_snapshot(to, status).
-//
-// Thread safety: none; one thread drives a raw_node at a time.
-
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <system_error>
-#include <utility>
-#include <vector>
-
-// begin keel/raft/raft.hpp
-// core: the Raft consensus state machine (Ongaro's thesis; etcd-io/raft's
-// feature set): elections with pre-vote and check-quorum, log replication
-// with per-peer flow control, snapshots, joint consensus and learners,
-// leadership transfer and ReadIndex.
-//
-// It is pure: step(), tick() and the proposal calls only change memory and
-// queue outgoing messages; it never blocks, reads a clock, touches a file or
-// draws randomness except from its random policy. raw_node (raw_node.hpp)
-// wraps it into the ready/advance interface that the node layer drives.
-//
-// Durability: the leader counts its own log towards a commit only after the
-// node layer reported it durable (on_persisted), and replies that depend on
-// the hard state or the log are marked after_persist, so a node may persist
-// in parallel with sending (Raft thesis 10.2.1) without ever acknowledging
-// what it could lose.
-//
-// Thread safety: none; one thread drives a raft at a time.
-
-#include <algorithm>
-#include <cassert>
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <system_error>
-#include <utility>
-#include <vector>
-
-// begin keel/raft/changer.hpp
-// Applying membership changes to a progress tracker's configuration, the
-// rules of joint consensus (Raft thesis 4.3) as etcd-io/raft's confchange:
-//  - simple(): at most one voter added or removed, outside a joint config;
-//  - enter_joint(): the current voters become the outgoing half, the changes
-//    build the incoming half; a voter demoted to learner stays a voter of the
-//    outgoing half until the joint config is left (learners_next);
-//  - leave_joint(): drops the outgoing half and promotes learners_next.
-// Every function works on a copy and returns it, or an error leaving the
-// input untouched.
-//
-// Thread safety: pure functions.
-
-#include <cstdint>
-#include <utility>
-
-// begin keel/raft/conf_change.hpp
-// Membership changes as raft proposes and logs them, and their byte
-// encoding inside a conf_change entry.
-//
-// One conf_change holds any number of single changes and a transition:
-//  - auto_: one change is applied in a single step; several enter a joint
-//    configuration that raft leaves by itself once it is committed;
-//  - joint_implicit: always joint, left automatically;
-//  - joint_explicit: always joint, left by proposing an empty conf_change.
-// An empty conf_change (no changes) leaves the joint configuration.
-//
-// Encoding (little endian): u8 format version (1), u8 transition, u32 count,
-// count x (u8 type, u64 node), u32 context length, context bytes. Decoding
-// validates every field and the exact length.
-//
-// Thread safety: plain values.
-
-#include <cstdint>
-#include <cstring>
-#include <string>
-#include <vector>
-
-
-namespace keel::raft {
-
 enum class conf_change_type : std::uint8_t { add_node, remove_node, add_learner };
 enum class conf_change_transition : std::uint8_t { auto_, joint_implicit, joint_explicit };
 
@@ -5769,6 +5607,75 @@ inline result<conf_change> decode_conf_change(std::string_view in) {
 
 }  // namespace keel::raft
 // end keel/raft/conf_change.hpp
+// begin keel/raft/raw_node.hpp
+// raw_node: the interface the node layer drives, as etcd-io/raft's RawNode.
+// Inputs go in (tick, step, propose, ...); whenever has_ready() is true the
+// caller takes a ready, acts on it, and calls advance():
+//
+//   1. persist ready.hard_state, ready.entries and ready.snapshot (in that
+//      storage's own order; a snapshot replaces the log before entries append);
+//   2. send ready.messages; those without after_persist may be sent before or
+//      during step 1, the others only after it completed;
+//   3. apply ready.committed_entries (after step 1) and, for conf_change
+//      entries, call apply_conf_change();
+//   4. call advance().
+//
+// A snapshot message hands the node layer a snapshot whose data is a handle;
+// after sending it the node layer reports report_snapshot(to, status).
+//
+// Thread safety: none; one thread drives a raw_node at a time.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin keel/raft/raft.hpp
+// core: the Raft consensus state machine (Ongaro's thesis; etcd-io/raft's
+// feature set): elections with pre-vote and check-quorum, log replication
+// with per-peer flow control, snapshots, joint consensus and learners,
+// leadership transfer and ReadIndex.
+//
+// It is pure: step(), tick() and the proposal calls only change memory and
+// queue outgoing messages; it never blocks, reads a clock, touches a file or
+// draws randomness except from its random policy. raw_node (raw_node.hpp)
+// wraps it into the ready/advance interface that the node layer drives.
+//
+// Durability: the leader counts its own log towards a commit only after the
+// node layer reported it durable (on_persisted), and replies that depend on
+// the hard state or the log are marked after_persist, so a node may persist
+// in parallel with sending (Raft thesis 10.2.1) without ever acknowledging
+// what it could lose.
+//
+// Thread safety: none; one thread drives a raft at a time.
+
+#include <algorithm>
+#include <cassert>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin keel/raft/changer.hpp
+// Applying membership changes to a progress tracker's configuration, the
+// rules of joint consensus (Raft thesis 4.3) as etcd-io/raft's confchange:
+//  - simple(): at most one voter added or removed, outside a joint config;
+//  - enter_joint(): the current voters become the outgoing half, the changes
+//    build the incoming half; a voter demoted to learner stays a voter of the
+//    outgoing half until the joint config is left (learners_next);
+//  - leave_joint(): drops the outgoing half and promotes learners_next.
+// Every function works on a copy and returns it, or an error leaving the
+// input untouched.
+//
+// Thread safety: pure functions.
+
+#include <cstdint>
+#include <utility>
+
 // begin keel/raft/tracker.hpp
 // progress_tracker: the leader's view of the cluster: the active
 // configuration (joint voters, learners), one progress per member, and the
@@ -6570,6 +6477,55 @@ struct null_logger {
 #include <span>
 #include <vector>
 
+// begin keel/raft/storage.hpp
+// The log storage policy of the Raft core: what raft reads from durable
+// storage. raft never writes through it; the node layer persists each ready's
+// entries, hard state and snapshot into the storage and then calls advance().
+//
+// Index ranges (as etcd-io/raft's Storage): the storage holds entries
+// [first_index(), last_index()]; the entry just before first_index() is
+// described by the latest snapshot, so term(first_index() - 1) must answer.
+// An empty log has first_index() == last_index() + 1.
+
+#include <concepts>
+#include <cstdint>
+#include <vector>
+
+
+namespace keel::raft {
+
+/// What a node recovers from storage when it starts.
+struct initial_state {
+  raft::hard_state hard_state{};
+  raft::conf_state conf_state{};
+};
+
+// clang-format off
+/// A durable log that the Raft core reads.
+///  - initial_state(): the last persisted hard state and the configuration as
+///    of the latest snapshot.
+///  - entries(lo, hi, max_bytes): entries [lo, hi); stops before the total
+///    payload would exceed max_bytes but always returns at least one entry;
+///    errc::compacted if lo < first_index(), errc::unavailable if hi >
+///    last_index() + 1.
+///  - term(i): term of entry i for i in [first_index() - 1, last_index()];
+///    errc::compacted below, errc::unavailable above.
+///  - first_index(), last_index(): the stored range (see above).
+///  - snapshot(): the latest snapshot; errc::snapshot_temporarily_unavailable
+///    if it is being built (raft retries later).
+template <class S>
+concept log_storage = requires(const S& s, std::uint64_t i, std::uint64_t max_bytes) {
+  { s.initial_state() } -> std::same_as<raft::initial_state>;
+  { s.entries(i, i, max_bytes) } -> std::same_as<result<std::vector<entry>>>;
+  { s.term(i) } -> std::same_as<result<std::uint64_t>>;
+  { s.first_index() } -> std::same_as<std::uint64_t>;
+  { s.last_index() } -> std::same_as<std::uint64_t>;
+  { s.snapshot() } -> std::same_as<result<raft::snapshot>>;
+};
+// clang-format on
+
+}  // namespace keel::raft
+// end keel/raft/storage.hpp
 // begin keel/raft/unstable.hpp
 // unstable: the tail of the log that raft has accepted but the node layer has
 // not yet made durable, plus a snapshot waiting to be persisted. Entries move
@@ -8199,117 +8155,6 @@ class raw_node {
 
 }  // namespace keel::raft
 // end keel/raft/raw_node.hpp
-// begin keel/store/protobuf_traits.hpp
-// Object traits for protobuf messages shaped like keel's example objects
-// (proto/keel/objects.proto): a `string id` field and a `Meta meta` field with
-// `uint64 version` (and optionally `int64 created_at`, `int64 updated_at`).
-//
-// This header includes nothing from protobuf: it calls the generated members
-// (id(), meta(), mutable_meta(), SerializeToString, ParseFromArray) of the
-// type it is instantiated with, so keel's core builds without protobuf and a
-// program that uses these traits already includes its generated headers and
-// links libprotobuf.
-//
-// Use: inherit, and add what only the user knows, the table and its indexes:
-//
-//   template <>
-//   struct keel::store::object_traits<Task> : keel::store::protobuf_traits<Task> {
-//     static constexpr std::string_view table = "task";
-//     static constexpr auto indexes() { return std::tuple{ ... }; }
-//   };
-//
-// Encoding: the message's protobuf wire format. It is not canonical (map
-// entries are written in hash order), so compare objects, not their bytes.
-//
-// Thread safety: static functions; see object_traits.hpp.
-
-#include <cassert>
-#include <climits>
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <string>
-#include <string_view>
-
-
-namespace keel::store {
-
-// clang-format off
-/// A generated protobuf message with an id and a Meta carrying the version:
-///  - m.id() converts to std::string_view;
-///  - m.meta().version() is the version, m.mutable_meta()->set_version(v) sets it;
-///  - m.SerializeToString(std::string*) and m.ParseFromArray(const void*, int)
-///    are protobuf's (MessageLite) codec.
-template <class M>
-concept protobuf_object =
-    std::copy_constructible<M> && std::default_initializable<M> &&
-    requires(const M& obj, M& mutable_obj, std::string* out, const void* data, int size,
-             std::uint64_t version) {
-      { obj.id() } -> std::convertible_to<std::string_view>;
-      { obj.meta().version() } -> std::convertible_to<std::uint64_t>;
-      mutable_obj.mutable_meta()->set_version(version);
-      { obj.SerializeToString(out) } -> std::same_as<bool>;
-      { mutable_obj.ParseFromArray(data, size) } -> std::same_as<bool>;
-    };
-// clang-format on
-
-/// The traits of a protobuf object, minus `table` and `indexes()`, which the
-/// user's specialization of object_traits adds.
-template <protobuf_object M>
-struct protobuf_traits {
-  /// The message's id field.
-  static std::string_view id(const M& obj) { return obj.id(); }
-
-  /// meta.version.
-  static std::uint64_t version(const M& obj) { return obj.meta().version(); }
-
-  /// Sets meta.version.
-  static void set_version(M& obj, std::uint64_t version) {
-    obj.mutable_meta()->set_version(version);
-  }
-
-  // clang-format off
-  /// Sets meta.created_at, when the message's Meta has it.
-  static void set_created_at(M& obj, std::int64_t unix_nanos)
-    requires requires { obj.mutable_meta()->set_created_at(unix_nanos); }
-  {
-    obj.mutable_meta()->set_created_at(unix_nanos);
-  }
-
-  /// Sets meta.updated_at, when the message's Meta has it.
-  static void set_updated_at(M& obj, std::int64_t unix_nanos)
-    requires requires { obj.mutable_meta()->set_updated_at(unix_nanos); }
-  {
-    obj.mutable_meta()->set_updated_at(unix_nanos);
-  }
-  // clang-format on
-
-  /// The message in protobuf's wire format.
-  /// Requires: the encoding is under 2 GiB, protobuf's limit (a proto3
-  /// message cannot fail to serialize otherwise); the store bounds object
-  /// sizes well below that.
-  static std::string encode(const M& obj) {
-    std::string bytes;
-    [[maybe_unused]] const bool ok = obj.SerializeToString(&bytes);
-    assert(ok && "protobuf_traits::encode: the message is too large to serialize");
-    return bytes;
-  }
-
-  /// Parses bytes written by encode; errc::invalid_object for anything that is
-  /// not a valid message (truncated, malformed, invalid UTF-8 in a string
-  /// field, over 2 GiB).
-  static result<M> decode(std::string_view bytes) {
-    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return errc::invalid_object;
-    M obj;
-    if (!obj.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return errc::invalid_object;
-    }
-    return obj;
-  }
-};
-
-}  // namespace keel::store
-// end keel/store/protobuf_traits.hpp
 // begin keel/store/store.hpp
 // store: an in-memory database of typed objects (go-memdb's model, as
 // SwarmKit's store uses it): one table per object type Ts, each filed in
@@ -9112,75 +8957,6 @@ class store {
 
 }  // namespace keel::store
 // end keel/store/store.hpp
-// begin keel/transport/in_process.hpp
-// A deterministic in-process network for tests and the cluster simulation:
-// every node of a cluster in one process connects to one in_process_network
-// and gets an `endpoint`, its transport (it satisfies keel::transport::
-// transport). Nothing moves until the owner of the network drives it:
-// advance(ticks) moves logical time and delivers what is due; deliver_all()
-// delivers everything in flight regardless of delays.
-//
-// Model:
-//  - Time is a logical tick counter that only advance() moves. Each message
-//    gets a due time, now + a delay drawn from [min, max] (set_delay), and
-//    is delivered in (due time, send sequence) order. Different delays
-//    reorder messages; set_reorder(false) keeps each link FIFO by never
-//    letting a message fall due before the previous one on its link.
-//  - Every random choice (loss, duplication, delay) is drawn at send time,
-//    in send order, from one generator seeded by the constructor: one seed
-//    and one sequence of calls replay one run exactly.
-//  - A send succeeds only to a peer of the sender (endpoint::add_peer) that
-//    is connected to the network. A send to a disconnected or never
-//    connected node, or over a link at its in-flight cap (set_link_capacity),
-//    is refused: dropped, counted, and reported to the sender's
-//    handler::unreachable, like a failed dial or a full send queue (etcd's
-//    rafthttp reports ReportUnreachable for both). A send to a node that is
-//    not a peer is dropped and counted, not reported.
-//  - The network loses messages silently (counted, never reported): random
-//    loss (set_drop_rate, per link or overall), and link rules (partition,
-//    cut, isolate), checked both when a message is sent and when it would be
-//    delivered, so a partition loses what it finds on the wire too.
-//  - Duplication (set_duplicate_rate) puts a second copy in flight with its
-//    own delay.
-//  - Crash and restart: disconnect(id) drops the messages in flight to id
-//    (the connection died with the process); messages id already sent stay
-//    in flight. The old endpoint is dead: its sends are dropped and counted.
-//    connect(id, ...) again starts a new incarnation with no peers.
-//  - Unreachable reports are queued like messages (due now, in sequence),
-//    one per sender and peer at a time, and handed out by advance() and
-//    deliver_all(), never from inside send.
-//  - Bounded: at most link_capacity() messages in flight per link, and at
-//    most one pending unreachable report per sender and peer.
-//  - Accounting, per sender: sent + duplicated == delivered + dropped +
-//    (messages still in flight).
-//
-// Thread safety: every member of the network and of its endpoints may be
-// called from any thread; one mutex guards the state. Handlers run without
-// the mutex held, on the thread that called advance() or deliver_all(), so
-// a handler may send, connect or disconnect. After disconnect(id) returns,
-// id's old handler is not running and is never called again (unless
-// disconnect was called from inside that handler, whose call then finishes
-// normally). Delivery order is deterministic when one thread delivers.
-//
-// Requires: the network outlives its endpoints and is not destroyed while a
-// call to it is in progress.
-
-#include <algorithm>
-#include <array>
-#include <cassert>
-#include <condition_variable>
-#include <cstddef>
-#include <cstdint>
-#include <limits>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <set>
-#include <string>
-#include <utility>
-#include <vector>
-
 // begin keel/transport/transport.hpp
 // The transport policy: how a node hands raft messages to its peers and how
 // messages for it come back. A node gives its transport a `handler` (two
@@ -9257,720 +9033,37 @@ concept transport = requires(T& t, raft::message m, raft::node_id id, const std:
 
 }  // namespace keel::transport
 // end keel/transport/transport.hpp
-
-namespace keel::transport {
-
-/// Why the in-process network dropped a message.
-enum class drop_reason : std::uint8_t {
-  not_a_peer,    ///< The target is not a peer of the sender (never added, or removed).
-  sender_down,   ///< Sent through the endpoint of a disconnected incarnation.
-  peer_down,     ///< The target is not connected (reported unreachable).
-  congested,     ///< The link was at its in-flight cap (reported unreachable).
-  partitioned,   ///< A partition, cut or isolation was in the way (silent).
-  lost,          ///< Random loss (silent).
-  peer_crashed,  ///< The target disconnected while the message was in flight (silent).
-};
-inline constexpr std::size_t drop_reason_count =
-    static_cast<std::size_t>(drop_reason::peer_crashed) + 1;
-
-constexpr const char* to_string(drop_reason r) noexcept {
-  switch (r) {
-    case drop_reason::not_a_peer:
-      return "not a peer";
-    case drop_reason::sender_down:
-      return "sender down";
-    case drop_reason::peer_down:
-      return "peer down";
-    case drop_reason::congested:
-      return "congested";
-    case drop_reason::partitioned:
-      return "partitioned";
-    case drop_reason::lost:
-      return "lost";
-    case drop_reason::peer_crashed:
-      return "peer crashed";
-  }
-  return "invalid";
-}
-
-/// Message counts of one node (as a sender, except `received`) or of the
-/// whole network.
-struct traffic_stats {
-  std::uint64_t sent = 0;        ///< send() calls.
-  std::uint64_t delivered = 0;   ///< Copies handed to their target's handler.
-  std::uint64_t dropped = 0;     ///< Copies dropped, for any reason.
-  std::uint64_t duplicated = 0;  ///< Extra copies the network made.
-  std::uint64_t received = 0;    ///< Copies handed to this node's handler.
-  std::array<std::uint64_t, drop_reason_count> dropped_by{};  ///< `dropped`, by reason.
-
-  std::uint64_t dropped_for(drop_reason r) const noexcept {
-    return dropped_by[static_cast<std::size_t>(r)];
-  }
-
-  traffic_stats& operator+=(const traffic_stats& o) noexcept {
-    sent += o.sent;
-    delivered += o.delivered;
-    dropped += o.dropped;
-    duplicated += o.duplicated;
-    received += o.received;
-    for (std::size_t i = 0; i < drop_reason_count; ++i) dropped_by[i] += o.dropped_by[i];
-    return *this;
-  }
-
-  friend bool operator==(const traffic_stats&, const traffic_stats&) = default;
-};
-
-/// Messages a link holds in flight at most, unless set_link_capacity says otherwise.
-inline constexpr std::size_t default_link_capacity = 10'000;
-/// Events advance() and deliver_all() handle at most per call, unless told otherwise.
-inline constexpr std::size_t default_delivery_limit = 1'000'000;
-
-class in_process_network;
-
-/// One node's transport on an in_process_network; made by connect(). A cheap
-/// handle: copies refer to the same connection.
-class endpoint {
- public:
-  /// Queues m for m.to (see the model in the file comment); never blocks on delivery.
-  void send(raft::message m);
-  /// Makes id a peer, or updates its address (kept for bookkeeping only).
-  void add_peer(raft::node_id id, const std::string& address);
-  /// id is no longer a peer: later sends to it are dropped and counted.
-  void remove_peer(raft::node_id id);
-  /// What this node's transport knows about peer id.
-  peer_status status(raft::node_id id) const;
-  /// The peers and their addresses, by id.
-  std::vector<std::pair<raft::node_id, std::string>> peers() const;
-  /// The node this endpoint belongs to.
-  raft::node_id id() const noexcept { return id_; }
-  /// False once its node was disconnected (or connected again, anew).
-  bool connected() const;
-
- private:
-  friend class in_process_network;
-  endpoint(in_process_network& net, raft::node_id id, std::uint64_t generation) noexcept
-      : net_(&net), id_(id), generation_(generation) {}
-
-  in_process_network* net_;
-  raft::node_id id_;
-  std::uint64_t generation_;
-};
-
-static_assert(transport<endpoint>);
-
-/// The network shared by the nodes of an in-process cluster.
-class in_process_network {
- public:
-  explicit in_process_network(std::uint64_t seed) : seed_(seed), random_(seed) {}
-  in_process_network(const in_process_network&) = delete;
-  in_process_network& operator=(const in_process_network&) = delete;
-  ~in_process_network() = default;
-
-  /// The seed this network draws every random choice from.
-  std::uint64_t seed() const noexcept { return seed_; }
-
-  // --- membership ----------------------------------------------------------
-
-  /// Connects node id, whose messages arrive through h, and returns its
-  /// transport. Connecting a connected id disconnects it first (a restart).
-  /// Requires: id != raft::no_node and h.deliver is set.
-  endpoint connect(raft::node_id id, handler h) {
-    assert(id != raft::no_node && "node id 0 means none");
-    assert(h.deliver && "a handler must deliver");
-    std::unique_lock lock(mutex_);
-    disconnect_locked(lock, id);
-    node_state& node = nodes_[id];
-    node.connected = true;
-    node.generation = ++generations_;
-    node.callbacks = std::make_shared<const handler>(std::move(h));
-    return {*this, id, node.generation};
-  }
-
-  /// Crashes node id: drops what is in flight to it, kills its endpoint and
-  /// waits until its handler is not running. No-op if id is not connected.
-  void disconnect(raft::node_id id) {
-    std::unique_lock lock(mutex_);
-    disconnect_locked(lock, id);
-  }
-
-  bool connected(raft::node_id id) const {
-    std::lock_guard lock(mutex_);
-    auto it = nodes_.find(id);
-    return it != nodes_.end() && it->second.connected;
-  }
-
-  // --- time and delivery ---------------------------------------------------
-
-  std::uint64_t now() const {
-    std::lock_guard lock(mutex_);
-    return now_;
-  }
-
-  /// Moves time forward by `ticks`, delivering in (due, sequence) order every
-  /// message and report that falls due meanwhile, those sent by handlers on
-  /// the way included; now() is each message's due time while its handler
-  /// runs. Handles at most `limit` events, so a livelock ends; returns how
-  /// many messages were delivered. Time ends at the old now() + ticks.
-  std::size_t advance(std::uint64_t ticks, std::size_t limit = default_delivery_limit) {
-    std::unique_lock lock(mutex_);
-    const std::uint64_t until = saturating_add(now_, ticks);
-    const std::size_t delivered = run(lock, until, limit);
-    now_ = std::max(now_, until);
-    return delivered;
-  }
-
-  /// Delivers everything in flight, delays ignored (in due, sequence order),
-  /// and what handlers send meanwhile, until nothing is in flight or `limit`
-  /// events were handled. Time does not move. Returns how many messages were
-  /// delivered.
-  std::size_t deliver_all(std::size_t limit = default_delivery_limit) {
-    std::unique_lock lock(mutex_);
-    return run(lock, std::nullopt, limit);
-  }
-
-  /// Messages in flight (not yet delivered or dropped).
-  std::size_t in_flight() const {
-    std::lock_guard lock(mutex_);
-    return messages_in_flight_;
-  }
-
-  /// Messages in flight from `from` to `to`.
-  std::size_t in_flight(raft::node_id from, raft::node_id to) const {
-    std::lock_guard lock(mutex_);
-    auto it = links_.find({from, to});
-    return it == links_.end() ? 0 : it->second.in_flight;
-  }
-
-  /// When the earliest message or report in flight falls due, if any.
-  std::optional<std::uint64_t> next_due() const {
-    std::lock_guard lock(mutex_);
-    if (queue_.empty()) return std::nullopt;
-    return queue_.begin()->first.due;
-  }
-
-  // --- faults --------------------------------------------------------------
-
-  /// Loses each later message with probability p, except on links with their
-  /// own rate. Requires: 0 <= p <= 1.
-  void set_drop_rate(double p) {
-    assert(p >= 0 && p <= 1 && "a drop rate is a probability");
-    std::lock_guard lock(mutex_);
-    drop_rate_ = p;
-  }
-
-  /// Loses each later message from `from` to `to` with probability p,
-  /// whatever the overall rate. Requires: 0 <= p <= 1.
-  void set_drop_rate(raft::node_id from, raft::node_id to, double p) {
-    assert(p >= 0 && p <= 1 && "a drop rate is a probability");
-    std::lock_guard lock(mutex_);
-    links_[{from, to}].drop_rate = p;
-  }
-
-  /// The link from `from` to `to` follows the overall drop rate again.
-  void reset_drop_rate(raft::node_id from, raft::node_id to) {
-    std::lock_guard lock(mutex_);
-    if (auto it = links_.find({from, to}); it != links_.end()) it->second.drop_rate.reset();
-  }
-
-  /// Duplicates each later message with probability p. Requires: 0 <= p <= 1.
-  void set_duplicate_rate(double p) {
-    assert(p >= 0 && p <= 1 && "a duplicate rate is a probability");
-    std::lock_guard lock(mutex_);
-    duplicate_rate_ = p;
-  }
-
-  /// Each later message falls due after a delay drawn uniformly from
-  /// [min_ticks, max_ticks]. Requires: min_ticks <= max_ticks.
-  void set_delay(std::uint64_t min_ticks, std::uint64_t max_ticks) {
-    assert(min_ticks <= max_ticks && "the delay range is [min, max]");
-    std::lock_guard lock(mutex_);
-    min_delay_ = std::min(min_ticks, max_ticks);
-    max_delay_ = std::max(min_ticks, max_ticks);
-  }
-
-  /// Whether messages of one link may overtake each other when their delays
-  /// differ (the default); false keeps every link FIFO, as a stream would.
-  void set_reorder(bool on) {
-    std::lock_guard lock(mutex_);
-    reorder_ = on;
-  }
-
-  /// Nothing crosses between a node of `a` and a node of `b`, either way.
-  void partition(std::vector<raft::node_id> a, std::vector<raft::node_id> b) {
-    std::lock_guard lock(mutex_);
-    partitions_.emplace_back(std::set<raft::node_id>(a.begin(), a.end()),
-                             std::set<raft::node_id>(b.begin(), b.end()));
-  }
-
-  /// Nothing crosses from `from` to `to` (the other way is untouched).
-  void cut(raft::node_id from, raft::node_id to) {
-    std::lock_guard lock(mutex_);
-    cuts_.insert({from, to});
-  }
-
-  /// Nothing crosses between id and any other node.
-  void isolate(raft::node_id id) {
-    std::lock_guard lock(mutex_);
-    isolated_.insert(id);
-  }
-
-  /// Removes every partition, cut and isolation (not loss, delay or duplication).
-  void heal() {
-    std::lock_guard lock(mutex_);
-    partitions_.clear();
-    cuts_.clear();
-    isolated_.clear();
-  }
-
-  /// Whether a partition, cut or isolation stops messages from `from` to `to`.
-  bool blocked(raft::node_id from, raft::node_id to) const {
-    std::lock_guard lock(mutex_);
-    return blocked_locked(from, to);
-  }
-
-  /// Back to a perfect network: heal(), no loss (overall and per link), no
-  /// duplication, no delay, reordering allowed. The link capacity stays.
-  void reset_faults() {
-    std::lock_guard lock(mutex_);
-    partitions_.clear();
-    cuts_.clear();
-    isolated_.clear();
-    drop_rate_ = 0;
-    duplicate_rate_ = 0;
-    min_delay_ = 0;
-    max_delay_ = 0;
-    reorder_ = true;
-    for (auto& [key, link] : links_) link.drop_rate.reset();
-  }
-
-  /// At most n messages in flight per link; later sends are refused as
-  /// congested. Requires: n >= 1.
-  void set_link_capacity(std::size_t n) {
-    assert(n >= 1 && "a link must hold a message");
-    std::lock_guard lock(mutex_);
-    link_capacity_ = std::max<std::size_t>(n, 1);
-  }
-
-  std::size_t link_capacity() const {
-    std::lock_guard lock(mutex_);
-    return link_capacity_;
-  }
-
-  // --- statistics ----------------------------------------------------------
-
-  /// Counts of the whole network.
-  traffic_stats stats() const {
-    std::lock_guard lock(mutex_);
-    traffic_stats total;
-    for (const auto& [id, node] : nodes_) total += node.stats;
-    return total;
-  }
-
-  /// Counts of node id, over all its incarnations (zero if it never connected).
-  traffic_stats stats(raft::node_id id) const {
-    std::lock_guard lock(mutex_);
-    auto it = nodes_.find(id);
-    return it == nodes_.end() ? traffic_stats{} : it->second.stats;
-  }
-
- private:
-  friend class endpoint;
-
-  struct peer_entry {
-    std::string address;
-    peer_status status;
-  };
-
-  struct node_state {
-    std::shared_ptr<const handler> callbacks;  ///< Shared with the calls in progress.
-    bool connected = false;
-    std::uint64_t generation = 0;  ///< Of the current (or last) incarnation.
-    std::map<raft::node_id, peer_entry> peers;
-    traffic_stats stats;
-    std::size_t active = 0;  ///< Handler calls in progress.
-  };
-
-  struct link_state {
-    std::size_t in_flight = 0;
-    std::uint64_t last_due = 0;  ///< Of the last message queued, for FIFO links.
-    std::optional<double> drop_rate;
-  };
-
-  /// A message in flight, or an unreachable report (from: the sender to
-  /// notify, to: the peer it could not reach).
-  struct flight {
-    raft::message message;
-    raft::node_id from = raft::no_node;
-    raft::node_id to = raft::no_node;
-    std::uint64_t generation = 0;  ///< The target's (message) or the sender's (report).
-    bool report = false;
-  };
-
-  struct flight_key {
-    std::uint64_t due = 0;
-    std::uint64_t sequence = 0;
-    friend bool operator<(const flight_key& a, const flight_key& b) noexcept {
-      return a.due != b.due ? a.due < b.due : a.sequence < b.sequence;
-    }
-  };
-
-  using link_key = std::pair<raft::node_id, raft::node_id>;
-
-  static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
-    return b > std::numeric_limits<std::uint64_t>::max() - a
-               ? std::numeric_limits<std::uint64_t>::max()
-               : a + b;
-  }
-
-  /// The handler calls this thread is inside, innermost last, so disconnect
-  /// from inside a handler does not wait for itself.
-  static std::vector<std::pair<const in_process_network*, raft::node_id>>& calls_on_this_thread() {
-    static thread_local std::vector<std::pair<const in_process_network*, raft::node_id>> calls;
-    return calls;
-  }
-
-  std::size_t own_calls(raft::node_id id) const {
-    const auto& calls = calls_on_this_thread();
-    return static_cast<std::size_t>(std::count(
-        calls.begin(), calls.end(), std::pair<const in_process_network*, raft::node_id>(this, id)));
-  }
-
-  // --- randomness (callers hold the mutex) ---------------------------------
-
-  bool chance(double p) {
-    if (p <= 0) return false;
-    if (p >= 1) return true;
-    // 53 random bits: a uniform double in [0, 1), the same on every platform.
-    const double u = static_cast<double>(random_.next() >> 11) * 0x1.0p-53;
-    return u < p;
-  }
-
-  std::uint64_t draw_delay() {
-    if (max_delay_ == min_delay_) return min_delay_;
-    const std::uint64_t span = max_delay_ - min_delay_;
-    const std::uint64_t r = random_.next();
-    return min_delay_ + (span == std::numeric_limits<std::uint64_t>::max() ? r : r % (span + 1));
-  }
-
-  // --- state changes (callers hold the mutex) ------------------------------
-
-  bool blocked_locked(raft::node_id from, raft::node_id to) const {
-    if (from == to) return false;
-    if (isolated_.contains(from) || isolated_.contains(to)) return true;
-    if (cuts_.contains({from, to})) return true;
-    return std::any_of(partitions_.begin(), partitions_.end(), [&](const auto& p) {
-      return (p.first.contains(from) && p.second.contains(to)) ||
-             (p.second.contains(from) && p.first.contains(to));
-    });
-  }
-
-  static void count_drop(node_state& sender, drop_reason r) noexcept {
-    ++sender.stats.dropped;
-    ++sender.stats.dropped_by[static_cast<std::size_t>(r)];
-  }
-
-  void disconnect_locked(std::unique_lock<std::mutex>& lock, raft::node_id id) {
-    auto it = nodes_.find(id);
-    if (it == nodes_.end() || !it->second.connected) return;
-    node_state& node = it->second;
-    node.connected = false;
-    node.peers.clear();
-    for (auto q = queue_.begin(); q != queue_.end();) {
-      flight& f = q->second;
-      if (f.report && f.from == id) {
-        pending_reports_.erase({f.from, f.to});
-      } else if (!f.report && f.to == id) {
-        --links_[{f.from, f.to}].in_flight;
-        --messages_in_flight_;
-        count_drop(nodes_.at(f.from), drop_reason::peer_crashed);
-      } else {
-        ++q;
-        continue;
-      }
-      q = queue_.erase(q);
-    }
-    const std::size_t own = own_calls(id);
-    idle_.wait(lock, [&] { return node.active <= own; });
-    node.callbacks.reset();  // A call still running on this thread holds its own reference.
-  }
-
-  /// Refuses a send the sender's transport knows failed: counted, the peer
-  /// marked unreachable, and a report queued for the sender's handler.
-  void refuse(node_state& sender, raft::node_id from, peer_status& peer, raft::node_id to,
-              drop_reason reason, std::string error) {
-    peer.reachable = false;
-    peer.last_error = std::move(error);
-    ++peer.dropped;
-    count_drop(sender, reason);
-    if (pending_reports_.insert({from, to}).second) {
-      queue_.emplace(flight_key{now_, sequence_++}, flight{.message = {},
-                                                           .from = from,
-                                                           .to = to,
-                                                           .generation = sender.generation,
-                                                           .report = true});
-    }
-  }
-
-  void enqueue(link_state& link, raft::node_id from, raft::node_id to, std::uint64_t generation,
-               raft::message m) {
-    std::uint64_t due = saturating_add(now_, draw_delay());
-    if (!reorder_) due = std::max(due, link.last_due);
-    link.last_due = std::max(link.last_due, due);
-    ++link.in_flight;
-    ++messages_in_flight_;
-    queue_.emplace(
-        flight_key{due, sequence_++},
-        flight{.message = std::move(m), .from = from, .to = to, .generation = generation});
-  }
-
-  void send_from(raft::node_id from, std::uint64_t generation, raft::message m) {
-    std::lock_guard lock(mutex_);
-    node_state& sender = nodes_.at(from);
-    ++sender.stats.sent;
-    if (!sender.connected || sender.generation != generation) {
-      count_drop(sender, drop_reason::sender_down);
-      return;
-    }
-    const raft::node_id to = m.to;
-    auto peer = sender.peers.find(to);
-    if (peer == sender.peers.end()) {
-      count_drop(sender, drop_reason::not_a_peer);
-      return;
-    }
-    peer_status& status = peer->second.status;
-    auto target = nodes_.find(to);
-    if (target == nodes_.end() || !target->second.connected) {
-      refuse(sender, from, status, to, drop_reason::peer_down,
-             "node " + std::to_string(to) + " is not connected to the network (down or unknown)");
-      return;
-    }
-    link_state& link = links_[{from, to}];
-    if (link.in_flight >= link_capacity_) {
-      refuse(sender, from, status, to, drop_reason::congested,
-             "link " + std::to_string(from) + " -> " + std::to_string(to) + " is congested: " +
-                 std::to_string(link.in_flight) + " messages in flight, the link's capacity");
-      return;
-    }
-    status.reachable = true;
-    ++status.sent;
-    // From here on the network loses messages silently.
-    if (blocked_locked(from, to)) {
-      count_drop(sender, drop_reason::partitioned);
-      return;
-    }
-    if (chance(link.drop_rate.value_or(drop_rate_))) {
-      count_drop(sender, drop_reason::lost);
-      return;
-    }
-    const std::uint64_t target_generation = target->second.generation;
-    if (chance(duplicate_rate_) && link.in_flight + 2 <= link_capacity_) {
-      raft::message copy = m;
-      enqueue(link, from, to, target_generation, std::move(m));
-      enqueue(link, from, to, target_generation, std::move(copy));
-      ++sender.stats.duplicated;
-    } else {
-      enqueue(link, from, to, target_generation, std::move(m));
-    }
-  }
-
-  /// Calls call(handler) for node id without the mutex, keeping id's
-  /// disconnect waiting meanwhile.
-  template <class Call>
-  void call_handler(std::unique_lock<std::mutex>& lock, raft::node_id id, node_state& node,
-                    Call&& call) {
-    std::shared_ptr<const handler> h = node.callbacks;
-    calls_on_this_thread().emplace_back(this, id);
-    ++node.active;
-    lock.unlock();
-    struct relock {
-      std::unique_lock<std::mutex>& lock;
-      node_state& node;
-      std::condition_variable& idle;
-      ~relock() {
-        calls_on_this_thread().pop_back();
-        lock.lock();
-        --node.active;
-        idle.notify_all();
-      }
-    } guard{lock, node, idle_};
-    std::forward<Call>(call)(*h);
-  }
-
-  /// The delivery loop: handles events in (due, sequence) order, those due
-  /// by `until` only if given, at most `limit` of them.
-  std::size_t run(std::unique_lock<std::mutex>& lock, std::optional<std::uint64_t> until,
-                  std::size_t limit) {
-    std::size_t delivered = 0;
-    for (std::size_t handled = 0; handled < limit && !queue_.empty(); ++handled) {
-      auto first = queue_.begin();
-      if (until && first->first.due > *until) break;
-      if (until) now_ = std::max(now_, first->first.due);
-      flight f = std::move(first->second);
-      queue_.erase(first);
-
-      if (f.report) {
-        pending_reports_.erase({f.from, f.to});
-        node_state& sender = nodes_.at(f.from);
-        if (!sender.connected || sender.generation != f.generation ||
-            !sender.callbacks->unreachable) {
-          continue;
-        }
-        call_handler(lock, f.from, sender, [&](const handler& h) { h.unreachable(f.to); });
-        continue;
-      }
-
-      --links_[{f.from, f.to}].in_flight;
-      --messages_in_flight_;
-      node_state& sender = nodes_.at(f.from);
-      if (blocked_locked(f.from, f.to)) {
-        count_drop(sender, drop_reason::partitioned);
-        continue;
-      }
-      auto target = nodes_.find(f.to);
-      if (target == nodes_.end() || !target->second.connected ||
-          target->second.generation != f.generation) {
-        count_drop(sender, drop_reason::peer_crashed);  // Normally purged by disconnect already.
-        continue;
-      }
-      ++sender.stats.delivered;
-      ++target->second.stats.received;
-      ++delivered;
-      call_handler(lock, f.to, target->second,
-                   [&](const handler& h) { h.deliver(std::move(f.message)); });
-    }
-    return delivered;
-  }
-
-  // --- endpoint operations -------------------------------------------------
-
-  /// Node `id`'s state if `generation` is its live incarnation.
-  node_state* live(raft::node_id id, std::uint64_t generation) {
-    return find_live(nodes_, id, generation);
-  }
-  const node_state* live(raft::node_id id, std::uint64_t generation) const {
-    return find_live(nodes_, id, generation);
-  }
-  template <class Nodes>
-  static auto find_live(Nodes& nodes, raft::node_id id, std::uint64_t generation)
-      -> decltype(&nodes.begin()->second) {
-    auto it = nodes.find(id);
-    if (it == nodes.end() || !it->second.connected || it->second.generation != generation) {
-      return nullptr;
-    }
-    return &it->second;
-  }
-
-  void add_peer(raft::node_id self, std::uint64_t generation, raft::node_id id,
-                const std::string& address) {
-    std::lock_guard lock(mutex_);
-    if (node_state* node = live(self, generation)) node->peers[id].address = address;
-  }
-
-  void remove_peer(raft::node_id self, std::uint64_t generation, raft::node_id id) {
-    std::lock_guard lock(mutex_);
-    if (node_state* node = live(self, generation)) node->peers.erase(id);
-  }
-
-  peer_status status(raft::node_id self, std::uint64_t generation, raft::node_id id) const {
-    std::lock_guard lock(mutex_);
-    const node_state* node = live(self, generation);
-    if (!node) {
-      return peer_status{.reachable = false,
-                         .last_error = "node " + std::to_string(self) +
-                                       " is disconnected from the network; connect it again"};
-    }
-    auto it = node->peers.find(id);
-    if (it == node->peers.end()) {
-      return peer_status{.reachable = false,
-                         .last_error = "node " + std::to_string(id) + " is not a peer of node " +
-                                       std::to_string(self) + " (never added, or removed)"};
-    }
-    return it->second.status;
-  }
-
-  std::vector<std::pair<raft::node_id, std::string>> peers(raft::node_id self,
-                                                           std::uint64_t generation) const {
-    std::lock_guard lock(mutex_);
-    std::vector<std::pair<raft::node_id, std::string>> out;
-    if (const node_state* node = live(self, generation)) {
-      for (const auto& [id, peer] : node->peers) out.emplace_back(id, peer.address);
-    }
-    return out;
-  }
-
-  bool is_live(raft::node_id self, std::uint64_t generation) const {
-    std::lock_guard lock(mutex_);
-    return live(self, generation) != nullptr;
-  }
-
-  const std::uint64_t seed_;
-  mutable std::mutex mutex_;
-  std::condition_variable idle_;  ///< Signalled when a handler call ends.
-  raft::splitmix_random random_;
-  std::uint64_t now_ = 0;
-  std::uint64_t sequence_ = 0;
-  std::uint64_t generations_ = 0;
-  std::map<raft::node_id, node_state> nodes_;  ///< Never erased: node_state addresses are stable.
-  std::map<link_key, link_state> links_;
-  std::map<flight_key, flight> queue_;  ///< Messages and reports in flight, in delivery order.
-  std::set<link_key> pending_reports_;  ///< (sender, peer) with a report queued.
-  std::size_t messages_in_flight_ = 0;
-  std::size_t link_capacity_ = default_link_capacity;
-  double drop_rate_ = 0;
-  double duplicate_rate_ = 0;
-  std::uint64_t min_delay_ = 0;
-  std::uint64_t max_delay_ = 0;
-  bool reorder_ = true;
-  std::vector<std::pair<std::set<raft::node_id>, std::set<raft::node_id>>> partitions_;
-  std::set<link_key> cuts_;
-  std::set<raft::node_id> isolated_;
-};
-
-inline void endpoint::send(raft::message m) { net_->send_from(id_, generation_, std::move(m)); }
-
-inline void endpoint::add_peer(raft::node_id id, const std::string& address) {
-  net_->add_peer(id_, generation_, id, address);
-}
-
-inline void endpoint::remove_peer(raft::node_id id) { net_->remove_peer(id_, generation_, id); }
-
-inline peer_status endpoint::status(raft::node_id id) const {
-  return net_->status(id_, generation_, id);
-}
-
-inline std::vector<std::pair<raft::node_id, std::string>> endpoint::peers() const {
-  return net_->peers(id_, generation_);
-}
-
-inline bool endpoint::connected() const { return net_->is_live(id_, generation_); }
-
-}  // namespace keel::transport
-// end keel/transport/in_process.hpp
-// begin keel/wal/snapshot_store.hpp
-// The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
-// has their names and format). It installs new snapshots durably, keeps the
-// newest one and keep_old older ones, finds the newest snapshot that verifies
-// at start-up, and keeps partially received snapshots so that a broken
-// transfer resumes where it stopped.
+// begin keel/wal/wal.hpp
+// The write-ahead log: the default log storage policy of the Raft core.
 //
-// Invariants: the directory holds committed `.snap` files (complete and, until
-// the disk corrupts them, valid), `.snap.tmp` files of local writers (removed
-// by their writer or by cleanup()), and `.snap.part` files of transfers being
-// received (at most one after begin_partial). Files the store does not
-// recognise by name are left alone. A corrupt snapshot is skipped and
-// reported, never removed silently; only pruning after a commit and
-// remove_older_than() remove committed snapshots, by age alone.
+// A directory of fixed-size, preallocated segments ("%016x.wal") holding
+// checksummed records (record.hpp): entries, hard states, snapshot markers,
+// compaction points, metadata. The node layer persists each ready with
+// append(entries, hard_state) and then sync(): many appends, one sync
+// (group commit). Raft reads the log back through the log_storage
+// functions, from memory (log_state): the entries after the last
+// compaction stay in memory, as etcd's MemoryStorage keeps them.
 //
-// Thread safety: a store is used by one thread at a time, together with the
-// writers it made (which share its directory); readers are independent.
+// Every segment starts with the state as of its creation (metadata,
+// compaction point, snapshot marker, hard state), so a segment whose
+// entries are all compacted can be removed without losing any of it.
+// Overwriting a conflicting suffix appends the new entries; replay drops
+// the old ones (log_state::apply), so nothing written is ever rewritten.
+//
+// Failures: a failed write or sync stops the WAL for good (fail-stop:
+// errc::wal_failed from then on; the first call returns the system error);
+// running out of space while reserving a segment returns errc::no_space,
+// acknowledges nothing and takes back what the append wrote.
+//
+// Thread safety: none; one thread (the node's) uses a WAL.
 
 #include <algorithm>
-#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -10266,59 +9359,56 @@ static_assert(file_system<posix_file_system>);
 
 }  // namespace keel::wal
 // end keel/wal/file_system.hpp
-// begin keel/wal/snapshot_file.hpp
-// Snapshot files: one durable snapshot of the state machine per file, written
-// and read in pieces so that neither side ever holds a whole snapshot in
-// memory (the transport streams from and to these files).
+// begin keel/wal/log_state.hpp
+// The state a WAL's records describe, and the one place that says how each
+// record changes it: recovery replays the records of every segment through
+// it, and the live WAL applies its own appends through it, so the two
+// cannot disagree.
 //
-// File names, in a snapshot directory (etcd's scheme, hex, zero-padded):
-//   <term:016x>-<index:016x>.snap       a committed snapshot
-//   <term:016x>-<index:016x>.snap.tmp   being written locally; never read
-//   <term:016x>-<index:016x>.snap.part  being received; resumable after a crash
+// The log is kept as etcd-io/raft's MemoryStorage keeps it: an anchor (the
+// index and term of the entry before the first one held: the last
+// compaction or installed snapshot) and the entries after it. Each entry
+// also knows where its record is on disk, so that only the newest ones
+// need their payload in memory: evict() drops the payloads of the oldest
+// until the rest fit a budget, and the WAL reads those back from their
+// segments. Evicted entries always precede cached ones.
 //
-// Format (all integers little-endian; m = metadata length):
-//   offset  size  field
-//   0       8     magic: "KEELSNP1" committed, "KEELPRT1" while being written
-//   8       4     format version (1)
-//   12      8     index of the last log entry the snapshot covers
-//   20      8     term of that entry
-//   28      4     m, at most snapshot_metadata_limit
-//   32      m     metadata, opaque here (the node layer stores the conf state)
-//   32+m    8     content size in bytes
-//   40+m    4     CRC32C of the content
-//   44+m    4     CRC32C of bytes [0, 44+m) of the header
-//   48+m          content
-// While a file is being written its header is an in-progress header
-// ("KEELPRT1"): in a .part file its size field is the checkpoint, the number
-// of content bytes known durable (made so by snapshot_writer::sync()), and its
-// CRC field is 0. commit() replaces it by the committed header.
-//
-// Durability protocol: content and header are written to the .tmp (or .part)
-// file, the file is synced, renamed to .snap, and the directory synced; only
-// then is the snapshot reported installed. A crash at any point leaves either
-// no .snap file or a complete one, never a half-written one.
-//
-// Invariants: a reader accepts a file only if the magic, version and header
-// CRC match and the content size equals the file size minus the header size;
-// no size read from a file is trusted (allocated or read) before it has been
-// checked against the file's real size. Memory per writer or verifying reader
-// is bounded by snapshot_buffer_size plus the metadata.
-//
-// Thread safety: a writer or reader is used by one thread at a time; distinct
-// writers and readers may be used concurrently if FS allows it (the POSIX one
-// does).
+// Thread safety: none; the WAL serializes access.
 
 #include <algorithm>
-#include <array>
-#include <cerrno>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <vector>
+
+// begin keel/wal/record.hpp
+// The WAL's on-disk record framing and the bodies of its record types.
+//
+// A record, 8-byte aligned, little-endian:
+//
+//   [0, 4)   body length L
+//   [4]      type
+//   [5, 8)   zero
+//   [8, 8+L) body, then zeros up to the next multiple of 8
+//   trailer: u32 CRC32C of bytes [0, 8) and the body, seeded with the
+//            segment's sequence number; u32 end marker "KEEL"
+//
+// Why a trailer: a write torn after a crash is a prefix of the record, so
+// its last byte (the end marker's, never zero) reads as zero, the value
+// preallocated space holds. A record whose last byte is zero is torn; one
+// whose last byte is set but whose checksum fails was complete and has
+// been damaged since. The checksum's segment seed makes a record copied
+// into another segment fail.
+//
+// Thread safety: pure functions over caller-owned bytes.
+
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <system_error>
-#include <utility>
 #include <vector>
 
 // begin keel/wal/crc32c.hpp
@@ -10410,933 +9500,6 @@ inline std::uint32_t crc32c_portable(std::span<const std::byte> data,
 
 }  // namespace keel::wal
 // end keel/wal/crc32c.hpp
-
-namespace keel::wal {
-
-/// The size of the buffer a writer fills before writing to its file, and of
-/// the buffer a reader verifies the content through.
-inline constexpr std::size_t snapshot_buffer_size = std::size_t{1} << 20;
-/// The largest metadata a snapshot may carry; larger lengths in a file mean
-/// the header is corrupt.
-inline constexpr std::uint32_t snapshot_metadata_limit = std::uint32_t{64} << 20;
-/// The format version written into, and accepted from, the header.
-inline constexpr std::uint32_t snapshot_format_version = 1;
-
-/// What a file in a snapshot directory holds.
-enum class snapshot_file_kind {
-  committed,  ///< `.snap`: a complete snapshot.
-  temporary,  ///< `.snap.tmp`: being written locally.
-  partial,    ///< `.snap.part`: being received; resumable.
-};
-
-/// A snapshot file's name: the (index, term) it holds and its kind.
-struct snapshot_name {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  snapshot_file_kind kind = snapshot_file_kind::committed;
-
-  /// The file name, e.g. "0000000000000002-0000000000000010.snap".
-  std::string str() const {
-    static constexpr std::array<std::string_view, 3> suffixes = {".snap", ".snap.tmp",
-                                                                 ".snap.part"};
-    std::string name(33, '-');
-    static constexpr char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; ++i) {
-      name[static_cast<std::size_t>(15 - i)] = digits[(term >> (4 * i)) & 0xF];
-      name[static_cast<std::size_t>(32 - i)] = digits[(index >> (4 * i)) & 0xF];
-    }
-    name += suffixes[static_cast<std::size_t>(kind)];
-    return name;
-  }
-
-  /// The name's parts, or nothing if `name` is not a snapshot file's name
-  /// (lower-case hex only, as str() writes).
-  static std::optional<snapshot_name> parse(std::string_view name) {
-    if (name.size() < 38 || name[16] != '-') return std::nullopt;
-    snapshot_name parsed;
-    const std::string_view suffix = name.substr(33);
-    if (suffix == ".snap") {
-      parsed.kind = snapshot_file_kind::committed;
-    } else if (suffix == ".snap.tmp") {
-      parsed.kind = snapshot_file_kind::temporary;
-    } else if (suffix == ".snap.part") {
-      parsed.kind = snapshot_file_kind::partial;
-    } else {
-      return std::nullopt;
-    }
-    const auto hex = [](std::string_view s, std::uint64_t& out) {
-      out = 0;
-      for (const char c : s) {
-        int digit = 0;
-        if (c >= '0' && c <= '9') {
-          digit = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-          digit = c - 'a' + 10;
-        } else {
-          return false;
-        }
-        out = (out << 4) | static_cast<std::uint64_t>(digit);
-      }
-      return true;
-    };
-    if (!hex(name.substr(0, 16), parsed.term) || !hex(name.substr(17, 16), parsed.index)) {
-      return std::nullopt;
-    }
-    return parsed;
-  }
-
-  /// Whether this names an older snapshot than `other`: a lower index, or the
-  /// same index and a lower term.
-  constexpr bool older_than(const snapshot_name& other) const noexcept {
-    return index != other.index ? index < other.index : term < other.term;
-  }
-};
-
-/// The decoded header of a snapshot file.
-struct snapshot_header {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  std::vector<std::byte> metadata{};
-  std::uint64_t size = 0;  ///< Content bytes (in a .part file: the checkpoint).
-  std::uint32_t crc = 0;   ///< CRC32C of the content (0 while in progress).
-};
-
-/// The bytes a header with `metadata_size` bytes of metadata takes.
-constexpr std::uint64_t snapshot_header_size(std::uint64_t metadata_size) noexcept {
-  return 48 + metadata_size;
-}
-
-template <file_system FS>
-class snapshot_store;
-
-namespace detail {
-
-inline constexpr std::string_view snapshot_magic = "KEELSNP1";
-inline constexpr std::string_view snapshot_in_progress_magic = "KEELPRT1";
-/// Bytes of the header before the metadata.
-inline constexpr std::size_t snapshot_header_prefix = 32;
-
-inline void snapshot_put_le(std::byte* p, std::uint64_t value, int width) noexcept {
-  for (int i = 0; i < width; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
-}
-
-inline std::uint64_t snapshot_get_le(const std::byte* p, int width) noexcept {
-  std::uint64_t value = 0;
-  for (int i = 0; i < width; ++i) value |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
-  return value;
-}
-
-/// The header's bytes, with `magic` ("KEELSNP1" or "KEELPRT1").
-inline std::vector<std::byte> encode_snapshot_header(std::string_view magic,
-                                                     const snapshot_header& h) {
-  const std::size_t m = h.metadata.size();
-  std::vector<std::byte> out(static_cast<std::size_t>(snapshot_header_size(m)));
-  std::byte* p = out.data();
-  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(magic[i]);
-  snapshot_put_le(p + 8, snapshot_format_version, 4);
-  snapshot_put_le(p + 12, h.index, 8);
-  snapshot_put_le(p + 20, h.term, 8);
-  snapshot_put_le(p + 28, m, 4);
-  std::copy(h.metadata.begin(), h.metadata.end(), p + snapshot_header_prefix);
-  p += snapshot_header_prefix + m;
-  snapshot_put_le(p, h.size, 8);
-  snapshot_put_le(p + 8, h.crc, 4);
-  snapshot_put_le(p + 12, crc32c(std::span<const std::byte>(out.data(), out.size() - 4)), 4);
-  return out;
-}
-
-/// Reads and checks the header of `f`, a file of `file_size` bytes: magic,
-/// version, metadata length against the limit and the file size, header CRC.
-/// errc::corrupt_snapshot if any fails; the file's read error if reading fails.
-/// Callers check the size field, whose meaning depends on the magic.
-template <file F>
-result<snapshot_header> read_snapshot_header(F& f, std::uint64_t file_size,
-                                             std::string_view magic) {
-  if (file_size < snapshot_header_size(0)) return errc::corrupt_snapshot;
-  std::array<std::byte, snapshot_header_prefix> prefix{};
-  auto n = f.read(0, prefix);
-  if (!n) return n.error();
-  if (*n != prefix.size()) return errc::corrupt_snapshot;
-  for (std::size_t i = 0; i < 8; ++i) {
-    if (prefix[i] != static_cast<std::byte>(magic[i])) return errc::corrupt_snapshot;
-  }
-  if (snapshot_get_le(prefix.data() + 8, 4) != snapshot_format_version) {
-    return errc::corrupt_snapshot;  // Another format (a newer keel?) or damage.
-  }
-  const std::uint64_t m = snapshot_get_le(prefix.data() + 28, 4);
-  // Checked before anything is allocated from it.
-  if (m > snapshot_metadata_limit || snapshot_header_size(m) > file_size) {
-    return errc::corrupt_snapshot;
-  }
-  std::vector<std::byte> bytes(static_cast<std::size_t>(snapshot_header_size(m)));
-  std::copy(prefix.begin(), prefix.end(), bytes.begin());
-  const std::span<std::byte> rest = std::span(bytes).subspan(snapshot_header_prefix);
-  n = f.read(snapshot_header_prefix, rest);
-  if (!n) return n.error();
-  if (*n != rest.size()) return errc::corrupt_snapshot;
-  const std::byte* p = bytes.data();
-  const std::uint32_t stored_crc =
-      static_cast<std::uint32_t>(snapshot_get_le(p + bytes.size() - 4, 4));
-  if (crc32c(std::span<const std::byte>(p, bytes.size() - 4)) != stored_crc) {
-    return errc::corrupt_snapshot;
-  }
-  snapshot_header h;
-  h.index = snapshot_get_le(p + 12, 8);
-  h.term = snapshot_get_le(p + 20, 8);
-  h.metadata.assign(p + snapshot_header_prefix, p + snapshot_header_prefix + m);
-  h.size = snapshot_get_le(p + snapshot_header_prefix + m, 8);
-  h.crc = static_cast<std::uint32_t>(snapshot_get_le(p + snapshot_header_prefix + m + 8, 4));
-  return h;
-}
-
-/// A file operation's error as keel reports it: running out of space (or
-/// quota) becomes errc::no_space; anything else stays the system's error.
-inline std::error_code snapshot_io_error(std::error_code ec) noexcept {
-  if (ec == std::errc::no_space_on_device) return errc::no_space;
-#ifdef EDQUOT
-  if (ec.category() == std::system_category() && ec.value() == EDQUOT) return errc::no_space;
-#endif
-  return ec;
-}
-
-inline std::string snapshot_path(const std::string& directory, const std::string& name) {
-  if (directory.empty()) return name;
-  if (directory.back() == '/') return directory + name;
-  return directory + '/' + name;
-}
-
-/// Removes the committed snapshots older than `newest` beyond the `keep_old`
-/// newest of them, then syncs the directory if it removed any. Snapshots
-/// newer than `newest` are never touched.
-template <file_system FS>
-std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_name newest,
-                                std::size_t keep_old) {
-  auto names = fs.list(directory);
-  if (!names) return snapshot_io_error(names.error());
-  std::vector<snapshot_name> older_ones;
-  for (const std::string& name : *names) {
-    const auto parsed = snapshot_name::parse(name);
-    if (parsed && parsed->kind == snapshot_file_kind::committed && parsed->older_than(newest)) {
-      older_ones.push_back(*parsed);
-    }
-  }
-  if (older_ones.size() <= keep_old) return {};
-  std::sort(older_ones.begin(), older_ones.end(),
-            [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
-  for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
-    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()))) {
-      return snapshot_io_error(ec);
-    }
-  }
-  return snapshot_io_error(fs.sync_directory(directory));
-}
-
-/// The CRC32C of bytes [offset, offset + length) of `f`, read through
-/// `buffer` in pieces of at most snapshot_buffer_size bytes.
-/// errc::corrupt_snapshot if the file ends before.
-template <file F>
-result<std::uint32_t> snapshot_content_crc(F& f, std::uint64_t offset, std::uint64_t length,
-                                           std::vector<std::byte>& buffer) {
-  buffer.resize(static_cast<std::size_t>(
-      std::min<std::uint64_t>(std::max<std::uint64_t>(length, 1), snapshot_buffer_size)));
-  std::uint32_t crc = 0;
-  while (length > 0) {
-    const auto piece = std::span(buffer).first(
-        static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
-    auto n = f.read(offset, piece);
-    if (!n) return n.error();
-    if (*n != piece.size()) return errc::corrupt_snapshot;
-    crc = crc32c(std::span<const std::byte>(piece), crc);
-    offset += piece.size();
-    length -= piece.size();
-  }
-  return crc;
-}
-
-/// A flag that a move clears in its source, so a moved-from object knows it
-/// owns nothing.
-class snapshot_file_ownership {
- public:
-  explicit snapshot_file_ownership(bool value = false) noexcept : value_(value) {}
-  snapshot_file_ownership(snapshot_file_ownership&& other) noexcept
-      : value_(std::exchange(other.value_, false)) {}
-  snapshot_file_ownership& operator=(snapshot_file_ownership&& other) noexcept {
-    value_ = std::exchange(other.value_, false);
-    return *this;
-  }
-  ~snapshot_file_ownership() = default;
-  explicit operator bool() const noexcept { return value_; }
-  void reset() noexcept { value_ = false; }
-
- private:
-  bool value_;
-};
-
-}  // namespace detail
-
-/// Writes one snapshot in pieces, then installs it durably. Made by
-/// snapshot_store::begin (a .tmp file) or snapshot_store::begin_partial (a
-/// resumable .part file).
-///
-/// Every error is sticky: after one, every call returns it and the snapshot
-/// is never installed. Destroying a writer that was not committed removes its
-/// .tmp file (best effort) but keeps a .part file, so the transfer can resume
-/// from its last sync().
-template <file_system FS>
-class snapshot_writer {
- public:
-  using file_type = typename FS::file_type;
-
-  snapshot_writer(snapshot_writer&&) noexcept = default;
-  snapshot_writer& operator=(snapshot_writer&&) = delete;
-  ~snapshot_writer() {
-    if (owns_file_ && !partial_) (void)fs_.remove(path_);
-  }
-
-  /// The index of the last log entry the snapshot covers.
-  std::uint64_t index() const noexcept { return header_.index; }
-  /// The term of that entry.
-  std::uint64_t term() const noexcept { return header_.term; }
-  /// Content bytes held so far: written in this session, plus, for a resumed
-  /// .part file, the bytes its last sync() made durable. The next write()
-  /// continues at this offset of the content.
-  std::uint64_t held() const noexcept { return written_ + buffer_.size(); }
-
-  /// Appends `data` to the content. Buffered: the file gets it in pieces of
-  /// about snapshot_buffer_size bytes; it is durable only after sync() or
-  /// commit().
-  std::error_code write(std::span<const std::byte> data) {
-    if (auto ec = usable()) return ec;
-    if (buffer_.size() + data.size() > snapshot_buffer_size) {
-      if (auto ec = flush()) return ec;
-    }
-    if (data.size() >= snapshot_buffer_size) {  // The buffer is empty here.
-      if (auto ec = file_.write(header_bytes_ + written_, data)) {
-        return fail(detail::snapshot_io_error(ec));
-      }
-      written_ += data.size();
-    } else {
-      if (buffer_.capacity() < snapshot_buffer_size) buffer_.reserve(snapshot_buffer_size);
-      buffer_.insert(buffer_.end(), data.begin(), data.end());
-    }
-    if (crc_known_) crc_ = crc32c(data, crc_);
-    return {};
-  }
-
-  /// A checkpoint: makes the content held so far durable and, in a .part
-  /// file, records held() in the header, so that begin_partial after a crash
-  /// resumes from here. In a .part file it costs two fsyncs (content, then
-  /// the header that claims it); call it every few MiB, not per piece.
-  std::error_code sync() {
-    if (auto ec = usable()) return ec;
-    if (auto ec = flush()) return ec;
-    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    if (partial_) {
-      // Only after the content is durable may the header claim it.
-      header_.size = written_;
-      header_.crc = 0;
-      const auto bytes =
-          detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
-      if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-      if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    }
-    return sync_directory_once();
-  }
-
-  /// Installs the snapshot: writes the final header, syncs the file, renames
-  /// it to .snap, syncs the directory, then removes the committed snapshots
-  /// older than this one beyond the store's keep_old newest of them.
-  /// An error before the rename leaves nothing installed; an error after it
-  /// (syncing the directory, pruning) means the disk misbehaves and the
-  /// snapshot may or may not survive a crash: stop (STYLE.md, fail-stop).
-  std::error_code commit() { return finish(std::nullopt); }
-
-  /// Like commit(), but first checks that the content is `expected_size`
-  /// bytes with CRC32C `expected_crc` (what the sender announced). On a
-  /// mismatch the file is removed, nothing is installed, and the result is
-  /// errc::corrupt_snapshot. After a resume the CRC is computed by reading
-  /// the file back in pieces.
-  std::error_code commit(std::uint64_t expected_size, std::uint32_t expected_crc) {
-    return finish(expectation{expected_size, expected_crc});
-  }
-
- private:
-  friend class snapshot_store<FS>;
-
-  struct expectation {
-    std::uint64_t size;
-    std::uint32_t crc;
-  };
-
-  snapshot_writer(FS fs, std::string directory, snapshot_header header, file_type file,
-                  bool partial, std::uint64_t held, std::size_t keep_old)
-      : fs_(std::move(fs)),
-        directory_(std::move(directory)),
-        header_(std::move(header)),
-        path_(detail::snapshot_path(
-            directory_,
-            snapshot_name{header_.index, header_.term,
-                          partial ? snapshot_file_kind::partial : snapshot_file_kind::temporary}
-                .str())),
-        file_(std::move(file)),
-        header_bytes_(snapshot_header_size(header_.metadata.size())),
-        written_(held),
-        crc_known_(held == 0),
-        partial_(partial),
-        keep_old_(keep_old),
-        owns_file_(true) {}
-
-  /// Creates `<name>.snap.tmp` (replacing a leftover one) with an in-progress
-  /// header.
-  static result<snapshot_writer> create(FS fs, std::string directory, snapshot_header header,
-                                        std::size_t keep_old) {
-    const std::string path = detail::snapshot_path(
-        directory, snapshot_name{header.index, header.term, snapshot_file_kind::temporary}.str());
-    auto file = fs.open(path, open_mode::create);
-    if (!file && file.error() == std::errc::file_exists) {
-      (void)fs.remove(path);
-      file = fs.open(path, open_mode::create);
-    }
-    if (!file) return detail::snapshot_io_error(file.error());
-    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
-                           false, 0, keep_old);
-    if (auto ec = writer.write_placeholder()) return ec;
-    return writer;
-  }
-
-  /// Reopens `<name>.snap.part` and resumes after its checkpoint, or starts
-  /// it afresh if it is missing, unreadable as a .part file, or describes a
-  /// different snapshot (other metadata). A .part file whose commit was cut
-  /// after it got its final header also starts afresh (rare, and safe).
-  static result<snapshot_writer> resume(FS fs, std::string directory, snapshot_header header,
-                                        std::size_t keep_old) {
-    const std::string path = detail::snapshot_path(
-        directory, snapshot_name{header.index, header.term, snapshot_file_kind::partial}.str());
-    const std::uint64_t header_bytes = snapshot_header_size(header.metadata.size());
-    auto file = fs.open(path, open_mode::read_write);
-    if (!file) {
-      if (file.error() != std::errc::no_such_file_or_directory) {
-        return detail::snapshot_io_error(file.error());
-      }
-      file = fs.open(path, open_mode::create);
-      if (!file) return detail::snapshot_io_error(file.error());
-      snapshot_writer writer(std::move(fs), std::move(directory), std::move(header),
-                             std::move(*file), true, 0, keep_old);
-      if (auto ec = writer.write_placeholder()) return ec;
-      return writer;
-    }
-    auto size = file->size();
-    if (!size) return detail::snapshot_io_error(size.error());
-    std::uint64_t held = 0;
-    auto found = detail::read_snapshot_header(*file, *size, detail::snapshot_in_progress_magic);
-    if (!found && found.error() != errc::corrupt_snapshot) {
-      return detail::snapshot_io_error(found.error());
-    }
-    if (found && found->index == header.index && found->term == header.term &&
-        found->metadata == header.metadata && found->size <= *size - header_bytes) {
-      held = found->size;
-    }
-    // Anything past the checkpoint was never synced: it may be lost or torn.
-    if (auto ec = file->truncate(held == 0 ? 0 : header_bytes + held)) {
-      return detail::snapshot_io_error(ec);
-    }
-    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
-                           true, held, keep_old);
-    if (held == 0) {
-      if (auto ec = writer.write_placeholder()) return ec;
-    }
-    return writer;
-  }
-
-  std::error_code write_placeholder() {
-    header_.size = 0;
-    header_.crc = 0;
-    const auto bytes = detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
-    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-    return {};
-  }
-
-  std::error_code usable() const {
-    if (error_) return error_;
-    if (!owns_file_) return errc::invalid_argument;  // Committed or moved from.
-    return {};
-  }
-
-  std::error_code fail(std::error_code ec) {
-    error_ = ec;
-    return ec;
-  }
-
-  std::error_code flush() {
-    if (buffer_.empty()) return {};
-    if (auto ec = file_.write(header_bytes_ + written_, buffer_)) {
-      return fail(detail::snapshot_io_error(ec));
-    }
-    written_ += buffer_.size();
-    buffer_.clear();
-    return {};
-  }
-
-  std::error_code sync_directory_once() {
-    if (directory_synced_) return {};
-    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
-    directory_synced_ = true;
-    return {};
-  }
-
-  /// Removes the file after a failed verification (best effort).
-  std::error_code reject() {
-    (void)fs_.remove(path_);
-    owns_file_.reset();
-    return fail(errc::corrupt_snapshot);
-  }
-
-  std::error_code finish(std::optional<expectation> expected) {
-    if (auto ec = usable()) return ec;
-    if (auto ec = flush()) return ec;
-    if (expected && expected->size != written_) return reject();
-    if (!crc_known_) {
-      auto crc = detail::snapshot_content_crc(file_, header_bytes_, written_, buffer_);
-      buffer_.clear();
-      if (!crc) {
-        if (crc.error() == errc::corrupt_snapshot) return reject();  // The file shrank.
-        return fail(detail::snapshot_io_error(crc.error()));
-      }
-      crc_ = *crc;
-      crc_known_ = true;
-    }
-    if (expected && expected->crc != crc_) return reject();
-    header_.size = written_;
-    header_.crc = crc_;
-    const auto bytes = detail::encode_snapshot_header(detail::snapshot_magic, header_);
-    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    const snapshot_name name{header_.index, header_.term, snapshot_file_kind::committed};
-    if (auto ec = fs_.rename(path_, detail::snapshot_path(directory_, name.str()))) {
-      return fail(detail::snapshot_io_error(ec));
-    }
-    owns_file_.reset();  // The temporary name is gone; never remove it now.
-    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
-    if (auto ec = detail::prune_snapshots(fs_, directory_, name, keep_old_)) return fail(ec);
-    return {};
-  }
-
-  FS fs_;
-  std::string directory_;
-  snapshot_header header_;
-  std::string path_;  ///< The .tmp or .part file.
-  file_type file_;
-  std::uint64_t header_bytes_;
-  std::vector<std::byte> buffer_{};  ///< Content after written_, not yet in the file.
-  std::uint64_t written_;            ///< Content bytes in the file.
-  std::uint32_t crc_ = 0;            ///< CRC32C of the content held, if crc_known_.
-  bool crc_known_;
-  bool partial_;
-  bool directory_synced_ = false;
-  std::size_t keep_old_;
-  std::error_code error_{};
-  detail::snapshot_file_ownership owns_file_;  ///< The .tmp/.part file is still this writer's.
-};
-
-/// Reads a committed snapshot file in pieces, sequentially or at offsets.
-/// open() checks the header; verify() checks the content.
-template <file_system FS>
-class snapshot_reader {
- public:
-  using file_type = typename FS::file_type;
-
-  /// Opens the snapshot file at `path` and checks its header.
-  /// errc::corrupt_snapshot for a bad header or a size that does not match the
-  /// file's; the file system's error if it cannot be read.
-  static result<snapshot_reader> open(FS& fs, const std::string& path) {
-    auto file = fs.open(path, open_mode::read_only);
-    if (!file) return file.error();
-    auto size = file->size();
-    if (!size) return size.error();
-    auto header = detail::read_snapshot_header(*file, *size, detail::snapshot_magic);
-    if (!header) return header.error();
-    const std::uint64_t header_bytes = snapshot_header_size(header->metadata.size());
-    if (header->size != *size - header_bytes) return errc::corrupt_snapshot;
-    return snapshot_reader(std::move(*file), std::move(*header));
-  }
-
-  /// The index of the last log entry the snapshot covers.
-  std::uint64_t index() const noexcept { return header_.index; }
-  /// The term of that entry.
-  std::uint64_t term() const noexcept { return header_.term; }
-  /// The metadata given to snapshot_store::begin.
-  std::span<const std::byte> metadata() const noexcept { return header_.metadata; }
-  /// The content's size in bytes.
-  std::uint64_t size() const noexcept { return header_.size; }
-  /// The content's CRC32C as the header records it (what a receiver's
-  /// commit(size(), crc()) checks against).
-  std::uint32_t crc() const noexcept { return header_.crc; }
-  /// Where the next read() starts.
-  std::uint64_t position() const noexcept { return position_; }
-
-  /// Reads the next bytes of the content into `out`; fewer than out.size()
-  /// only at the end, 0 at the end.
-  result<std::size_t> read(std::span<std::byte> out) {
-    auto n = read_at(position_, out);
-    if (n) position_ += *n;
-    return n;
-  }
-
-  /// Reads content bytes from `offset` into `out`; fewer than out.size() only
-  /// at the end. errc::invalid_argument if offset > size().
-  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
-    if (offset > header_.size) return errc::invalid_argument;
-    const auto length =
-        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), header_.size - offset));
-    auto n = file_.read(header_bytes_ + offset, out.first(length));
-    if (!n) return n.error();
-    if (*n != length) return errc::corrupt_snapshot;  // The file shrank since open().
-    return n;
-  }
-
-  /// Moves the position of read(). errc::invalid_argument if offset > size().
-  std::error_code seek(std::uint64_t offset) {
-    if (offset > header_.size) return errc::invalid_argument;
-    position_ = offset;
-    return {};
-  }
-
-  /// Reads the whole content, snapshot_buffer_size bytes at a time, and checks
-  /// its CRC32C: errc::corrupt_snapshot on a mismatch. Leaves position() alone.
-  std::error_code verify() {
-    std::vector<std::byte> buffer;
-    auto crc = detail::snapshot_content_crc(file_, header_bytes_, header_.size, buffer);
-    if (!crc) return crc.error();
-    if (*crc != header_.crc) return errc::corrupt_snapshot;
-    return {};
-  }
-
- private:
-  snapshot_reader(file_type file, snapshot_header header)
-      : file_(std::move(file)),
-        header_(std::move(header)),
-        header_bytes_(snapshot_header_size(header_.metadata.size())) {}
-
-  file_type file_;
-  snapshot_header header_;
-  std::uint64_t header_bytes_;
-  std::uint64_t position_ = 0;
-};
-
-}  // namespace keel::wal
-// end keel/wal/snapshot_file.hpp
-
-namespace keel::wal {
-
-/// A committed snapshot file in the directory, as its name describes it.
-struct snapshot_entry {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  std::string path{};
-  std::uint64_t bytes = 0;  ///< The file's size, header included.
-};
-
-/// A snapshot that open_newest() passed over, and why.
-struct skipped_snapshot {
-  snapshot_entry entry{};
-  std::error_code error{};  ///< errc::corrupt_snapshot.
-};
-
-/// What open_newest() found.
-template <file_system FS>
-struct newest_snapshot {
-  /// The newest snapshot whose header and content verify, positioned at 0;
-  /// empty when there is none.
-  std::optional<snapshot_reader<FS>> reader{};
-  /// The newer snapshots that failed to verify, newest first. They stay on
-  /// disk for an operator to inspect.
-  std::vector<skipped_snapshot> skipped{};
-};
-
-/// A directory of snapshot files.
-template <file_system FS>
-class snapshot_store {
- public:
-  /// A store over `directory`, keeping `keep_old` snapshots older than the
-  /// newest. Touches no file: call cleanup() once at start-up.
-  snapshot_store(FS fs, std::string directory, std::size_t keep_old = 1)
-      : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
-
-  const std::string& directory() const noexcept { return directory_; }
-  std::size_t keep_old() const noexcept { return keep_old_; }
-
-  /// The path of the committed snapshot (index, term), whether or not it exists.
-  std::string path_of(std::uint64_t index, std::uint64_t term) const {
-    return detail::snapshot_path(directory_, snapshot_name{index, term}.str());
-  }
-
-  /// Creates the directory if it is missing (its parent must exist) and
-  /// removes the .tmp files of writers that a crash interrupted; .part files
-  /// stay, to be resumed. Call once at start-up.
-  std::error_code cleanup() {
-    if (auto ec = fs_.make_directory(directory_)) return detail::snapshot_io_error(ec);
-    // The directory's own entry is durable only once its parent is synced.
-    if (auto ec = fs_.sync_directory(parent_directory())) return detail::snapshot_io_error(ec);
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::temporary) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
-  }
-
-  /// The committed snapshots, newest first (by index, then term), as their
-  /// file names describe them; their contents are not checked.
-  result<std::vector<snapshot_entry>> list() {
-    auto names = fs_.list(directory_);
-    if (!names) return names.error();
-    std::vector<snapshot_name> found;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::committed) found.push_back(*parsed);
-    }
-    std::sort(found.begin(), found.end(),
-              [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
-    std::vector<snapshot_entry> entries;
-    entries.reserve(found.size());
-    for (const snapshot_name& name : found) {
-      snapshot_entry entry{name.index, name.term, detail::snapshot_path(directory_, name.str()), 0};
-      auto file = fs_.open(entry.path, open_mode::read_only);
-      if (!file) return file.error();
-      auto size = file->size();
-      if (!size) return size.error();
-      entry.bytes = *size;
-      entries.push_back(std::move(entry));
-    }
-    return entries;
-  }
-
-  /// The newest snapshot whose header and content CRC verify (reading each
-  /// candidate whole, in pieces), and the newer ones that did not. An I/O
-  /// error other than corruption is returned as is: the disk misbehaves.
-  result<newest_snapshot<FS>> open_newest() {
-    auto entries = list();
-    if (!entries) return entries.error();
-    newest_snapshot<FS> newest;
-    for (snapshot_entry& entry : *entries) {
-      auto reader = open(entry.index, entry.term);
-      std::error_code ec = reader ? reader->verify() : reader.error();
-      if (!ec) {
-        newest.reader.emplace(std::move(*reader));
-        return newest;
-      }
-      if (ec != errc::corrupt_snapshot) return ec;
-      newest.skipped.push_back({std::move(entry), ec});
-    }
-    return newest;
-  }
-
-  /// Opens the committed snapshot (index, term) and checks its header (not
-  /// its content: see snapshot_reader::verify). errc::corrupt_snapshot also
-  /// when the header names another (index, term) than the file's name.
-  result<snapshot_reader<FS>> open(std::uint64_t index, std::uint64_t term) {
-    auto reader = snapshot_reader<FS>::open(fs_, path_of(index, term));
-    if (reader && (reader->index() != index || reader->term() != term)) {
-      return errc::corrupt_snapshot;
-    }
-    return reader;
-  }
-
-  /// Starts writing the snapshot (index, term) with `metadata` into a .tmp
-  /// file. errc::invalid_argument if the metadata exceeds
-  /// snapshot_metadata_limit.
-  result<snapshot_writer<FS>> begin(std::uint64_t index, std::uint64_t term,
-                                    std::span<const std::byte> metadata) {
-    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
-    return snapshot_writer<FS>::create(fs_, directory_, header_of(index, term, metadata),
-                                       keep_old_);
-  }
-
-  /// Starts or resumes receiving the snapshot (index, term) into its .part
-  /// file: the writer's held() is how many content bytes are already held
-  /// (what the last sync() made durable, 0 for a new transfer, or when the
-  /// .part file holds other metadata or is damaged); the sender continues
-  /// from there. Removes the .part files of other snapshots first.
-  /// Requires: no other live writer for the same (index, term).
-  result<snapshot_writer<FS>> begin_partial(std::uint64_t index, std::uint64_t term,
-                                            std::span<const std::byte> metadata) {
-    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::partial &&
-          (parsed->index != index || parsed->term != term)) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    if (removed) {
-      if (auto ec = fs_.sync_directory(directory_)) return detail::snapshot_io_error(ec);
-    }
-    return snapshot_writer<FS>::resume(fs_, directory_, header_of(index, term, metadata),
-                                       keep_old_);
-  }
-
-  /// Removes the .part file of (index, term), if there is one.
-  std::error_code discard_partial(std::uint64_t index, std::uint64_t term) {
-    return remove_file(snapshot_name{index, term, snapshot_file_kind::partial});
-  }
-
-  /// Removes the committed snapshot (index, term), if there is one (e.g. one
-  /// that open_newest() skipped, once an operator has looked at it).
-  std::error_code remove(std::uint64_t index, std::uint64_t term) {
-    return remove_file(snapshot_name{index, term, snapshot_file_kind::committed});
-  }
-
-  /// Removes the committed snapshots and .part files whose index is below
-  /// `index`, then syncs the directory.
-  std::error_code remove_older_than(std::uint64_t index) {
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind != snapshot_file_kind::temporary && parsed->index < index) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
-  }
-
- private:
-  static snapshot_header header_of(std::uint64_t index, std::uint64_t term,
-                                   std::span<const std::byte> metadata) {
-    snapshot_header header;
-    header.index = index;
-    header.term = term;
-    header.metadata.assign(metadata.begin(), metadata.end());
-    return header;
-  }
-
-  std::error_code remove_file(const snapshot_name& name) {
-    if (auto ec = fs_.remove(detail::snapshot_path(directory_, name.str()))) {
-      if (ec == std::errc::no_such_file_or_directory) return {};
-      return detail::snapshot_io_error(ec);
-    }
-    return detail::snapshot_io_error(fs_.sync_directory(directory_));
-  }
-
-  std::string parent_directory() const {
-    std::string parent = directory_;
-    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
-    const auto slash = parent.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return parent.substr(0, slash);
-  }
-
-  FS fs_;
-  std::string directory_;
-  std::size_t keep_old_;
-};
-
-}  // namespace keel::wal
-// end keel/wal/snapshot_store.hpp
-// begin keel/wal/wal.hpp
-// The write-ahead log: the default log storage policy of the Raft core.
-//
-// A directory of fixed-size, preallocated segments ("%016x.wal") holding
-// checksummed records (record.hpp): entries, hard states, snapshot markers,
-// compaction points, metadata. The node layer persists each ready with
-// append(entries, hard_state) and then sync(): many appends, one sync
-// (group commit). Raft reads the log back through the log_storage
-// functions, from memory (log_state): the entries after the last
-// compaction stay in memory, as etcd's MemoryStorage keeps them.
-//
-// Every segment starts with the state as of its creation (metadata,
-// compaction point, snapshot marker, hard state), so a segment whose
-// entries are all compacted can be removed without losing any of it.
-// Overwriting a conflicting suffix appends the new entries; replay drops
-// the old ones (log_state::apply), so nothing written is ever rewritten.
-//
-// Failures: a failed write or sync stops the WAL for good (fail-stop:
-// errc::wal_failed from then on; the first call returns the system error);
-// running out of space while reserving a segment returns errc::no_space,
-// acknowledges nothing and takes back what the append wrote.
-//
-// Thread safety: none; one thread (the node's) uses a WAL.
-
-#include <algorithm>
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <system_error>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-// begin keel/wal/log_state.hpp
-// The state a WAL's records describe, and the one place that says how each
-// record changes it: recovery replays the records of every segment through
-// it, and the live WAL applies its own appends through it, so the two
-// cannot disagree.
-//
-// The log is kept as etcd-io/raft's MemoryStorage keeps it: an anchor (the
-// index and term of the entry before the first one held: the last
-// compaction or installed snapshot) and the entries after it. Each entry
-// also knows where its record is on disk, so that only the newest ones
-// need their payload in memory: evict() drops the payloads of the oldest
-// until the rest fit a budget, and the WAL reads those back from their
-// segments. Evicted entries always precede cached ones.
-//
-// Thread safety: none; the WAL serializes access.
-
-#include <algorithm>
-#include <cstdint>
-#include <deque>
-#include <optional>
-#include <vector>
-
-// begin keel/wal/record.hpp
-// The WAL's on-disk record framing and the bodies of its record types.
-//
-// A record, 8-byte aligned, little-endian:
-//
-//   [0, 4)   body length L
-//   [4]      type
-//   [5, 8)   zero
-//   [8, 8+L) body, then zeros up to the next multiple of 8
-//   trailer: u32 CRC32C of bytes [0, 8) and the body, seeded with the
-//            segment's sequence number; u32 end marker "KEEL"
-//
-// Why a trailer: a write torn after a crash is a prefix of the record, so
-// its last byte (the end marker's, never zero) reads as zero, the value
-// preallocated space holds. A record whose last byte is zero is torn; one
-// whose last byte is set but whose checksum fails was complete and has
-// been damaged since. The checksum's segment seed makes a record copied
-// into another segment fail.
-//
-// Thread safety: pure functions over caller-owned bytes.
-
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <vector>
-
 
 namespace keel::wal {
 
@@ -12799,3 +10962,2186 @@ static_assert(raft::log_storage<wal<>>);
 
 }  // namespace keel::wal
 // end keel/wal/wal.hpp
+
+namespace keel::node {
+
+struct replica_options {
+  raft::node_id id = raft::no_node;
+  /// The voters of a new cluster; used only when the WAL is empty.
+  std::vector<raft::node_id> members{};
+  /// Where the WAL lives.
+  std::string data_dir{};
+  int election_tick = 10;
+  int heartbeat_tick = 1;
+  /// Writes whose encoded changes exceed this are errc::request_too_large.
+  std::uint64_t max_proposal_bytes = 1536 * 1024;
+  /// Seed of the Raft core's randomness (0: derived from the id).
+  std::uint64_t seed = 0;
+  wal::options wal{};
+};
+
+/// What became of a proposed write. Filled in by the replica's run loop.
+struct write_outcome {
+  bool done = false;
+  std::error_code error{};
+  /// The log index (and the objects' version) of a committed write.
+  std::uint64_t index = 0;
+};
+
+template <wal::file_system FS, transport::transport Transport, store::object... Ts>
+class replica {
+ public:
+  using store_type = store::store<Ts...>;
+  using write_type = store::write_transaction<Ts...>;
+  using log_type = wal::wal<FS>;
+  using raft_type = raft::raw_node<log_type>;
+
+  /// Opens (or creates) the replica's WAL, recovers its log, and replays
+  /// the committed entries into a fresh store. `connect(handler)` makes
+  /// the transport that delivers to this replica.
+  template <class Connect>
+  static result<std::unique_ptr<replica>> open(FS fs, replica_options opts, Connect&& connect,
+                                               wal::recovery_report* report = nullptr) {
+    if (opts.id == raft::no_node) return errc::invalid_argument;
+    auto log = log_type::open(std::move(fs), opts.data_dir, opts.wal, report);
+    if (!log) return log.error();
+    if (log->last_index() == 0 && log->snapshot()->empty() && log->hard_state().empty()) {
+      // A new cluster: every member starts from the same configuration at index 1.
+      if (opts.members.empty()) return errc::invalid_argument;
+      raft::snapshot boot{.metadata = {.index = 1, .term = 1, .conf = {.voters = opts.members}}};
+      if (auto ec = log->apply_snapshot(std::move(boot))) return ec;
+      if (auto ec = log->sync()) return ec;
+    }
+    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log)));
+    if (auto ec = r->start(std::forward<Connect>(connect))) return ec;
+    return r;
+  }
+
+  replica(const replica&) = delete;
+  replica& operator=(const replica&) = delete;
+
+  /// One Raft tick (elections, heartbeats).
+  void tick() {
+    if (!failed_) raft_->tick();
+  }
+
+  /// Handles what arrived, then every ready. Returns whether anything happened.
+  bool run_once() {
+    if (failed_) return false;
+    bool worked = false;
+    std::vector<raft::message> messages;
+    std::vector<raft::node_id> unreachable;
+    {
+      std::lock_guard lock(inbox_mutex_);
+      messages.swap(inbox_);
+      unreachable.swap(unreachable_);
+    }
+    for (raft::message& m : messages) {
+      // A bad message from the network is refused by the core; nothing else to do.
+      (void)raft_->step(std::move(m));
+      worked = true;
+    }
+    for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
+    while (!failed_ && raft_->has_ready()) {
+      handle(raft_->ready());
+      worked = true;
+    }
+    return worked;
+  }
+
+  /// Runs fn(write_transaction&) -> std::error_code on the leader and
+  /// proposes its changes. Errors that need no Raft round come back at once:
+  /// errc::not_leader (leader() is the hint), errc::request_too_large, fn's
+  /// own error, errc::node_stopped. Otherwise the outcome fills in later.
+  template <class F>
+  result<std::shared_ptr<const write_outcome>> propose(F&& fn) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    auto& log = raft_->state().log();
+    const std::uint64_t index = log.last_index() + 1;
+    write_type tx = store_.begin_write_at(std::max(index, store_.version() + 1));
+    if (std::error_code ec = std::forward<F>(fn)(tx)) {
+      (void)tx.take_changes();
+      return ec;
+    }
+    if (tx.version() != index) return errc::not_leader;  // Applied past our log: not leading.
+    const auto changes = tx.take_changes();
+    std::string payload =
+        encode_actions(index, std::span<const typename store_type::change_type>(changes));
+    if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
+    if (auto ec = raft_->propose(keel::bytes(payload))) return ec;
+    if (log.last_index() != index) return errc::not_leader;
+    auto outcome = std::make_shared<write_outcome>();
+    pending_[index] = pending_write{raft_->state().term(), outcome};
+    return std::shared_ptr<const write_outcome>(std::move(outcome));
+  }
+
+  /// Runs f(const read_transaction&) on this replica's store: committed
+  /// state as of the last entry this replica applied (may lag the leader).
+  template <class F>
+  decltype(auto) view(F&& f) const {
+    return store_.view(std::forward<F>(f));
+  }
+  const store_type& store() const noexcept { return store_; }
+  store_type& store() noexcept { return store_; }
+
+  raft::node_id id() const noexcept { return opts_.id; }
+  bool is_leader() const { return raft_->state().state() == raft::state_type::leader; }
+  /// The leader this replica knows of (raft::no_node if none).
+  raft::node_id leader() const { return raft_->state().lead(); }
+  raft::status raft_status() const { return raft_->status(); }
+  std::uint64_t applied_index() const noexcept { return applied_; }
+  /// The storage error that stopped this replica, if one did.
+  std::error_code failure() const noexcept { return failed_; }
+  std::size_t pending_writes() const noexcept { return pending_.size(); }
+  Transport& transport() noexcept { return *transport_; }
+
+ private:
+  struct pending_write {
+    std::uint64_t term = 0;
+    std::shared_ptr<write_outcome> outcome;
+  };
+
+  replica(replica_options opts, log_type log) : opts_(std::move(opts)), log_(std::move(log)) {}
+
+  template <class Connect>
+  std::error_code start(Connect&& connect) {
+    raft::config c{.id = opts_.id,
+                   .election_tick = opts_.election_tick,
+                   .heartbeat_tick = opts_.heartbeat_tick};
+    auto node =
+        raft_type::create(c, log_, raft::splitmix_random(opts_.seed != 0 ? opts_.seed : opts_.id),
+                          raft::null_logger{});
+    if (!node) return node.error();
+    raft_.emplace(std::move(*node));
+    applied_ = log_.snapshot()->metadata.index;
+    transport::handler h{
+        .deliver =
+            [this](raft::message m) {
+              std::lock_guard lock(inbox_mutex_);
+              inbox_.push_back(std::move(m));
+            },
+        .unreachable =
+            [this](raft::node_id id) {
+              std::lock_guard lock(inbox_mutex_);
+              unreachable_.push_back(id);
+            },
+    };
+    transport_.emplace(std::forward<Connect>(connect)(std::move(h)));
+    for (const raft::node_id peer : raft_->status().config.voters) {
+      if (peer != opts_.id) transport_->add_peer(peer, {});
+    }
+    for (const raft::node_id peer : raft_->status().config.learners) {
+      if (peer != opts_.id) transport_->add_peer(peer, {});
+    }
+    return {};
+  }
+
+  void handle(raft::ready rd) {
+    if (rd.soft_state && rd.soft_state->raft_state != raft::state_type::leader) {
+      // Whatever we proposed may or may not commit under the new leader.
+      fail_pending(errc::lost_leadership);
+    }
+    if (rd.snapshot) {
+      // Snapshots are not produced yet, so none can arrive; refuse rather than diverge.
+      stop(errc::invalid_argument);
+      return;
+    }
+    // Durable before anything that acknowledges it is sent.
+    if (auto ec = log_.append(rd.entries, rd.hard_state.value_or(raft::hard_state{}))) {
+      stop(ec);
+      return;
+    }
+    if (auto ec = log_.sync()) {
+      stop(ec);
+      return;
+    }
+    for (raft::message& m : rd.messages) transport_->send(std::move(m));
+    for (const raft::entry& e : rd.committed_entries) apply(e);
+    raft_->advance();
+  }
+
+  void apply(const raft::entry& e) {
+    applied_ = e.index;
+    if (e.type == raft::entry_type::conf_change) {
+      auto cc = raft::decode_conf_change(e.data.view());
+      if (cc) (void)raft_->apply_conf_change(*cc);
+      finish(e, {});
+      return;
+    }
+    if (e.data.empty()) {  // A new leader's empty entry.
+      finish(e, {});
+      return;
+    }
+    std::error_code ec;
+    auto decoded = decode_actions(e.data.view());
+    if (!decoded) {
+      ec = decoded.error();
+    } else if (decoded->version != e.index) {
+      // Proposed for another index (the log moved under the leader): a no-op everywhere.
+      ec = errc::lost_leadership;
+    } else {
+      write_type tx = store_.begin_write_at(std::max(e.index, store_.version() + 1));
+      ec = apply_actions(tx, std::span<const store_action>(decoded->actions));
+      if (ec) {
+        (void)tx.take_changes();  // Whole or nothing: the same on every replica.
+      } else {
+        store_.commit(std::move(tx));
+      }
+    }
+    finish(e, ec);
+  }
+
+  /// Answers the writer of entry e, if it is ours.
+  void finish(const raft::entry& e, std::error_code ec) {
+    auto it = pending_.find(e.index);
+    if (it == pending_.end()) return;
+    write_outcome& out = *it->second.outcome;
+    // Another leader's entry took our index: ours was overwritten.
+    out.error = it->second.term == e.term ? ec : make_error_code(errc::lost_leadership);
+    out.index = out.error ? 0 : e.index;
+    out.done = true;
+    pending_.erase(it);
+  }
+
+  void fail_pending(std::error_code ec) {
+    for (auto& [index, p] : pending_) {
+      p.outcome->error = ec;
+      p.outcome->done = true;
+    }
+    pending_.clear();
+  }
+
+  /// Fail-stop: a storage failure ends this replica's life.
+  void stop(std::error_code ec) {
+    failed_ = ec;
+    fail_pending(errc::node_stopped);
+  }
+
+  replica_options opts_;
+  log_type log_;
+  std::optional<raft_type> raft_;
+  std::optional<Transport> transport_;
+  store_type store_;
+  std::mutex inbox_mutex_;
+  std::vector<raft::message> inbox_;
+  std::vector<raft::node_id> unreachable_;
+  std::map<std::uint64_t, pending_write> pending_;
+  std::uint64_t applied_ = 0;
+  std::error_code failed_;
+};
+
+}  // namespace keel::node
+// end keel/node/replica.hpp
+// begin keel/raft/memory_storage.hpp
+// memory_storage: the in-memory log storage policy. Holds the log, the hard
+// state and the latest snapshot in memory; tests, benchmarks and nodes that
+// keep durability elsewhere use it.
+//
+// Invariant: entries_[0] is a dummy whose index and term are those of the
+// latest snapshot (0, 0 for a fresh log); entries_[k].index ==
+// entries_[0].index + k.
+//
+// Thread safety: none; callers serialize access (raft reads it on the same
+// thread that appends to it).
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+
+namespace keel::raft {
+
+class memory_storage {
+ public:
+  memory_storage() : entries_(1) {}
+
+  raft::initial_state initial_state() const { return {hard_state_, snapshot_.metadata.conf}; }
+
+  result<std::vector<entry>> entries(std::uint64_t lo, std::uint64_t hi,
+                                     std::uint64_t max_bytes) const {
+    const std::uint64_t offset = entries_.front().index;
+    if (lo <= offset) return errc::compacted;
+    if (hi > last_index() + 1 || lo > hi) return errc::unavailable;
+    std::vector<entry> out;
+    // Bounded: a lagging follower may ask for far more than max_bytes allows.
+    out.reserve(std::min<std::uint64_t>(hi - lo, 1024));
+    std::uint64_t bytes = 0;
+    for (std::uint64_t i = lo; i < hi; ++i) {
+      const entry& e = entries_[i - offset];
+      bytes += payload_size(e);
+      if (!out.empty() && bytes > max_bytes) break;
+      out.push_back(e);
+    }
+    return out;
+  }
+
+  result<std::uint64_t> term(std::uint64_t i) const {
+    const std::uint64_t offset = entries_.front().index;
+    if (i < offset) return errc::compacted;
+    if (i - offset >= entries_.size()) return errc::unavailable;
+    return entries_[i - offset].term;
+  }
+
+  std::uint64_t first_index() const { return entries_.front().index + 1; }
+  std::uint64_t last_index() const { return entries_.front().index + entries_.size() - 1; }
+
+  result<raft::snapshot> snapshot() const { return snapshot_; }
+
+  /// Persists the hard state.
+  void set_hard_state(const raft::hard_state& hs) { hard_state_ = hs; }
+
+  /// Replaces the whole log by a snapshot (a follower installing one).
+  std::error_code apply_snapshot(raft::snapshot snap) {
+    if (snap.metadata.index <= snapshot_.metadata.index) return errc::snapshot_out_of_date;
+    entries_.assign(1, entry{.term = snap.metadata.term, .index = snap.metadata.index});
+    snapshot_ = std::move(snap);
+    return {};
+  }
+
+  /// Records a snapshot taken by the application at index i (<= last
+  /// applied), with the configuration cs and the handle data. Entries stay
+  /// until compact().
+  result<raft::snapshot> create_snapshot(std::uint64_t i, const raft::conf_state& cs,
+                                         std::string data) {
+    if (i <= snapshot_.metadata.index) return errc::snapshot_out_of_date;
+    if (i < entries_.front().index) return errc::compacted;
+    if (i > last_index()) return errc::index_out_of_range;
+    snapshot_.metadata = {
+        .index = i, .term = entries_[i - entries_.front().index].term, .conf = cs};
+    snapshot_.data = std::move(data);
+    return snapshot_;
+  }
+
+  /// Discards entries before `compact_index`; the entry at compact_index
+  /// becomes the dummy. Requires a snapshot at or after it for followers.
+  std::error_code compact(std::uint64_t compact_index) {
+    const std::uint64_t offset = entries_.front().index;
+    if (compact_index <= offset) return errc::compacted;
+    if (compact_index > last_index()) return errc::index_out_of_range;
+    const auto k = static_cast<std::ptrdiff_t>(compact_index - offset);
+    entries_.front() = {.term = entries_[k].term, .index = entries_[k].index};
+    entries_.erase(entries_.begin() + 1, entries_.begin() + k + 1);
+    return {};
+  }
+
+  /// Appends entries, truncating any conflicting suffix first. Entries below
+  /// the first index are ignored (already compacted).
+  std::error_code append(std::vector<entry> ents) {
+    if (ents.empty()) return {};
+    const std::uint64_t first = first_index();
+    if (ents.back().index < first) return {};
+    if (ents.front().index > last_index() + 1) return errc::index_out_of_range;
+    auto begin = ents.begin();
+    if (ents.front().index < first)
+      begin += static_cast<std::ptrdiff_t>(first - ents.front().index);
+    const std::uint64_t at = begin->index - entries_.front().index;
+    entries_.resize(at);
+    entries_.insert(entries_.end(), std::make_move_iterator(begin),
+                    std::make_move_iterator(ents.end()));
+    return {};
+  }
+
+  const raft::hard_state& hard_state() const { return hard_state_; }
+
+ private:
+  std::vector<entry> entries_;
+  raft::hard_state hard_state_;
+  raft::snapshot snapshot_;
+};
+
+}  // namespace keel::raft
+// end keel/raft/memory_storage.hpp
+// begin keel/store/protobuf_traits.hpp
+// Object traits for protobuf messages shaped like keel's example objects
+// (proto/keel/objects.proto): a `string id` field and a `Meta meta` field with
+// `uint64 version` (and optionally `int64 created_at`, `int64 updated_at`).
+//
+// This header includes nothing from protobuf: it calls the generated members
+// (id(), meta(), mutable_meta(), SerializeToString, ParseFromArray) of the
+// type it is instantiated with, so keel's core builds without protobuf and a
+// program that uses these traits already includes its generated headers and
+// links libprotobuf.
+//
+// Use: inherit, and add what only the user knows, the table and its indexes:
+//
+//   template <>
+//   struct keel::store::object_traits<Task> : keel::store::protobuf_traits<Task> {
+//     static constexpr std::string_view table = "task";
+//     static constexpr auto indexes() { return std::tuple{ ... }; }
+//   };
+//
+// Encoding: the message's protobuf wire format. It is not canonical (map
+// entries are written in hash order), so compare objects, not their bytes.
+//
+// Thread safety: static functions; see object_traits.hpp.
+
+#include <cassert>
+#include <climits>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+
+namespace keel::store {
+
+// clang-format off
+/// A generated protobuf message with an id and a Meta carrying the version:
+///  - m.id() converts to std::string_view;
+///  - m.meta().version() is the version, m.mutable_meta()->set_version(v) sets it;
+///  - m.SerializeToString(std::string*) and m.ParseFromArray(const void*, int)
+///    are protobuf's (MessageLite) codec.
+template <class M>
+concept protobuf_object =
+    std::copy_constructible<M> && std::default_initializable<M> &&
+    requires(const M& obj, M& mutable_obj, std::string* out, const void* data, int size,
+             std::uint64_t version) {
+      { obj.id() } -> std::convertible_to<std::string_view>;
+      { obj.meta().version() } -> std::convertible_to<std::uint64_t>;
+      mutable_obj.mutable_meta()->set_version(version);
+      { obj.SerializeToString(out) } -> std::same_as<bool>;
+      { mutable_obj.ParseFromArray(data, size) } -> std::same_as<bool>;
+    };
+// clang-format on
+
+/// The traits of a protobuf object, minus `table` and `indexes()`, which the
+/// user's specialization of object_traits adds.
+template <protobuf_object M>
+struct protobuf_traits {
+  /// The message's id field.
+  static std::string_view id(const M& obj) { return obj.id(); }
+
+  /// meta.version.
+  static std::uint64_t version(const M& obj) { return obj.meta().version(); }
+
+  /// Sets meta.version.
+  static void set_version(M& obj, std::uint64_t version) {
+    obj.mutable_meta()->set_version(version);
+  }
+
+  // clang-format off
+  /// Sets meta.created_at, when the message's Meta has it.
+  static void set_created_at(M& obj, std::int64_t unix_nanos)
+    requires requires { obj.mutable_meta()->set_created_at(unix_nanos); }
+  {
+    obj.mutable_meta()->set_created_at(unix_nanos);
+  }
+
+  /// Sets meta.updated_at, when the message's Meta has it.
+  static void set_updated_at(M& obj, std::int64_t unix_nanos)
+    requires requires { obj.mutable_meta()->set_updated_at(unix_nanos); }
+  {
+    obj.mutable_meta()->set_updated_at(unix_nanos);
+  }
+  // clang-format on
+
+  /// The message in protobuf's wire format.
+  /// Requires: the encoding is under 2 GiB, protobuf's limit (a proto3
+  /// message cannot fail to serialize otherwise); the store bounds object
+  /// sizes well below that.
+  static std::string encode(const M& obj) {
+    std::string bytes;
+    [[maybe_unused]] const bool ok = obj.SerializeToString(&bytes);
+    assert(ok && "protobuf_traits::encode: the message is too large to serialize");
+    return bytes;
+  }
+
+  /// Parses bytes written by encode; errc::invalid_object for anything that is
+  /// not a valid message (truncated, malformed, invalid UTF-8 in a string
+  /// field, over 2 GiB).
+  static result<M> decode(std::string_view bytes) {
+    if (bytes.size() > static_cast<std::size_t>(INT_MAX)) return errc::invalid_object;
+    M obj;
+    if (!obj.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return errc::invalid_object;
+    }
+    return obj;
+  }
+};
+
+}  // namespace keel::store
+// end keel/store/protobuf_traits.hpp
+// begin keel/transport/in_process.hpp
+// A deterministic in-process network for tests and the cluster simulation:
+// every node of a cluster in one process connects to one in_process_network
+// and gets an `endpoint`, its transport (it satisfies keel::transport::
+// transport). Nothing moves until the owner of the network drives it:
+// advance(ticks) moves logical time and delivers what is due; deliver_all()
+// delivers everything in flight regardless of delays.
+//
+// Model:
+//  - Time is a logical tick counter that only advance() moves. Each message
+//    gets a due time, now + a delay drawn from [min, max] (set_delay), and
+//    is delivered in (due time, send sequence) order. Different delays
+//    reorder messages; set_reorder(false) keeps each link FIFO by never
+//    letting a message fall due before the previous one on its link.
+//  - Every random choice (loss, duplication, delay) is drawn at send time,
+//    in send order, from one generator seeded by the constructor: one seed
+//    and one sequence of calls replay one run exactly.
+//  - A send succeeds only to a peer of the sender (endpoint::add_peer) that
+//    is connected to the network. A send to a disconnected or never
+//    connected node, or over a link at its in-flight cap (set_link_capacity),
+//    is refused: dropped, counted, and reported to the sender's
+//    handler::unreachable, like a failed dial or a full send queue (etcd's
+//    rafthttp reports ReportUnreachable for both). A send to a node that is
+//    not a peer is dropped and counted, not reported.
+//  - The network loses messages silently (counted, never reported): random
+//    loss (set_drop_rate, per link or overall), and link rules (partition,
+//    cut, isolate), checked both when a message is sent and when it would be
+//    delivered, so a partition loses what it finds on the wire too.
+//  - Duplication (set_duplicate_rate) puts a second copy in flight with its
+//    own delay.
+//  - Crash and restart: disconnect(id) drops the messages in flight to id
+//    (the connection died with the process); messages id already sent stay
+//    in flight. The old endpoint is dead: its sends are dropped and counted.
+//    connect(id, ...) again starts a new incarnation with no peers.
+//  - Unreachable reports are queued like messages (due now, in sequence),
+//    one per sender and peer at a time, and handed out by advance() and
+//    deliver_all(), never from inside send.
+//  - Bounded: at most link_capacity() messages in flight per link, and at
+//    most one pending unreachable report per sender and peer.
+//  - Accounting, per sender: sent + duplicated == delivered + dropped +
+//    (messages still in flight).
+//
+// Thread safety: every member of the network and of its endpoints may be
+// called from any thread; one mutex guards the state. Handlers run without
+// the mutex held, on the thread that called advance() or deliver_all(), so
+// a handler may send, connect or disconnect. After disconnect(id) returns,
+// id's old handler is not running and is never called again (unless
+// disconnect was called from inside that handler, whose call then finishes
+// normally). Delivery order is deterministic when one thread delivers.
+//
+// Requires: the network outlives its endpoints and is not destroyed while a
+// call to it is in progress.
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+
+namespace keel::transport {
+
+/// Why the in-process network dropped a message.
+enum class drop_reason : std::uint8_t {
+  not_a_peer,    ///< The target is not a peer of the sender (never added, or removed).
+  sender_down,   ///< Sent through the endpoint of a disconnected incarnation.
+  peer_down,     ///< The target is not connected (reported unreachable).
+  congested,     ///< The link was at its in-flight cap (reported unreachable).
+  partitioned,   ///< A partition, cut or isolation was in the way (silent).
+  lost,          ///< Random loss (silent).
+  peer_crashed,  ///< The target disconnected while the message was in flight (silent).
+};
+inline constexpr std::size_t drop_reason_count =
+    static_cast<std::size_t>(drop_reason::peer_crashed) + 1;
+
+constexpr const char* to_string(drop_reason r) noexcept {
+  switch (r) {
+    case drop_reason::not_a_peer:
+      return "not a peer";
+    case drop_reason::sender_down:
+      return "sender down";
+    case drop_reason::peer_down:
+      return "peer down";
+    case drop_reason::congested:
+      return "congested";
+    case drop_reason::partitioned:
+      return "partitioned";
+    case drop_reason::lost:
+      return "lost";
+    case drop_reason::peer_crashed:
+      return "peer crashed";
+  }
+  return "invalid";
+}
+
+/// Message counts of one node (as a sender, except `received`) or of the
+/// whole network.
+struct traffic_stats {
+  std::uint64_t sent = 0;        ///< send() calls.
+  std::uint64_t delivered = 0;   ///< Copies handed to their target's handler.
+  std::uint64_t dropped = 0;     ///< Copies dropped, for any reason.
+  std::uint64_t duplicated = 0;  ///< Extra copies the network made.
+  std::uint64_t received = 0;    ///< Copies handed to this node's handler.
+  std::array<std::uint64_t, drop_reason_count> dropped_by{};  ///< `dropped`, by reason.
+
+  std::uint64_t dropped_for(drop_reason r) const noexcept {
+    return dropped_by[static_cast<std::size_t>(r)];
+  }
+
+  traffic_stats& operator+=(const traffic_stats& o) noexcept {
+    sent += o.sent;
+    delivered += o.delivered;
+    dropped += o.dropped;
+    duplicated += o.duplicated;
+    received += o.received;
+    for (std::size_t i = 0; i < drop_reason_count; ++i) dropped_by[i] += o.dropped_by[i];
+    return *this;
+  }
+
+  friend bool operator==(const traffic_stats&, const traffic_stats&) = default;
+};
+
+/// Messages a link holds in flight at most, unless set_link_capacity says otherwise.
+inline constexpr std::size_t default_link_capacity = 10'000;
+/// Events advance() and deliver_all() handle at most per call, unless told otherwise.
+inline constexpr std::size_t default_delivery_limit = 1'000'000;
+
+class in_process_network;
+
+/// One node's transport on an in_process_network; made by connect(). A cheap
+/// handle: copies refer to the same connection.
+class endpoint {
+ public:
+  /// Queues m for m.to (see the model in the file comment); never blocks on delivery.
+  void send(raft::message m);
+  /// Makes id a peer, or updates its address (kept for bookkeeping only).
+  void add_peer(raft::node_id id, const std::string& address);
+  /// id is no longer a peer: later sends to it are dropped and counted.
+  void remove_peer(raft::node_id id);
+  /// What this node's transport knows about peer id.
+  peer_status status(raft::node_id id) const;
+  /// The peers and their addresses, by id.
+  std::vector<std::pair<raft::node_id, std::string>> peers() const;
+  /// The node this endpoint belongs to.
+  raft::node_id id() const noexcept { return id_; }
+  /// False once its node was disconnected (or connected again, anew).
+  bool connected() const;
+
+ private:
+  friend class in_process_network;
+  endpoint(in_process_network& net, raft::node_id id, std::uint64_t generation) noexcept
+      : net_(&net), id_(id), generation_(generation) {}
+
+  in_process_network* net_;
+  raft::node_id id_;
+  std::uint64_t generation_;
+};
+
+static_assert(transport<endpoint>);
+
+/// The network shared by the nodes of an in-process cluster.
+class in_process_network {
+ public:
+  explicit in_process_network(std::uint64_t seed) : seed_(seed), random_(seed) {}
+  in_process_network(const in_process_network&) = delete;
+  in_process_network& operator=(const in_process_network&) = delete;
+  ~in_process_network() = default;
+
+  /// The seed this network draws every random choice from.
+  std::uint64_t seed() const noexcept { return seed_; }
+
+  // --- membership ----------------------------------------------------------
+
+  /// Connects node id, whose messages arrive through h, and returns its
+  /// transport. Connecting a connected id disconnects it first (a restart).
+  /// Requires: id != raft::no_node and h.deliver is set.
+  endpoint connect(raft::node_id id, handler h) {
+    assert(id != raft::no_node && "node id 0 means none");
+    assert(h.deliver && "a handler must deliver");
+    std::unique_lock lock(mutex_);
+    disconnect_locked(lock, id);
+    node_state& node = nodes_[id];
+    node.connected = true;
+    node.generation = ++generations_;
+    node.callbacks = std::make_shared<const handler>(std::move(h));
+    return {*this, id, node.generation};
+  }
+
+  /// Crashes node id: drops what is in flight to it, kills its endpoint and
+  /// waits until its handler is not running. No-op if id is not connected.
+  void disconnect(raft::node_id id) {
+    std::unique_lock lock(mutex_);
+    disconnect_locked(lock, id);
+  }
+
+  bool connected(raft::node_id id) const {
+    std::lock_guard lock(mutex_);
+    auto it = nodes_.find(id);
+    return it != nodes_.end() && it->second.connected;
+  }
+
+  // --- time and delivery ---------------------------------------------------
+
+  std::uint64_t now() const {
+    std::lock_guard lock(mutex_);
+    return now_;
+  }
+
+  /// Moves time forward by `ticks`, delivering in (due, sequence) order every
+  /// message and report that falls due meanwhile, those sent by handlers on
+  /// the way included; now() is each message's due time while its handler
+  /// runs. Handles at most `limit` events, so a livelock ends; returns how
+  /// many messages were delivered. Time ends at the old now() + ticks.
+  std::size_t advance(std::uint64_t ticks, std::size_t limit = default_delivery_limit) {
+    std::unique_lock lock(mutex_);
+    const std::uint64_t until = saturating_add(now_, ticks);
+    const std::size_t delivered = run(lock, until, limit);
+    now_ = std::max(now_, until);
+    return delivered;
+  }
+
+  /// Delivers everything in flight, delays ignored (in due, sequence order),
+  /// and what handlers send meanwhile, until nothing is in flight or `limit`
+  /// events were handled. Time does not move. Returns how many messages were
+  /// delivered.
+  std::size_t deliver_all(std::size_t limit = default_delivery_limit) {
+    std::unique_lock lock(mutex_);
+    return run(lock, std::nullopt, limit);
+  }
+
+  /// Messages in flight (not yet delivered or dropped).
+  std::size_t in_flight() const {
+    std::lock_guard lock(mutex_);
+    return messages_in_flight_;
+  }
+
+  /// Messages in flight from `from` to `to`.
+  std::size_t in_flight(raft::node_id from, raft::node_id to) const {
+    std::lock_guard lock(mutex_);
+    auto it = links_.find({from, to});
+    return it == links_.end() ? 0 : it->second.in_flight;
+  }
+
+  /// When the earliest message or report in flight falls due, if any.
+  std::optional<std::uint64_t> next_due() const {
+    std::lock_guard lock(mutex_);
+    if (queue_.empty()) return std::nullopt;
+    return queue_.begin()->first.due;
+  }
+
+  // --- faults --------------------------------------------------------------
+
+  /// Loses each later message with probability p, except on links with their
+  /// own rate. Requires: 0 <= p <= 1.
+  void set_drop_rate(double p) {
+    assert(p >= 0 && p <= 1 && "a drop rate is a probability");
+    std::lock_guard lock(mutex_);
+    drop_rate_ = p;
+  }
+
+  /// Loses each later message from `from` to `to` with probability p,
+  /// whatever the overall rate. Requires: 0 <= p <= 1.
+  void set_drop_rate(raft::node_id from, raft::node_id to, double p) {
+    assert(p >= 0 && p <= 1 && "a drop rate is a probability");
+    std::lock_guard lock(mutex_);
+    links_[{from, to}].drop_rate = p;
+  }
+
+  /// The link from `from` to `to` follows the overall drop rate again.
+  void reset_drop_rate(raft::node_id from, raft::node_id to) {
+    std::lock_guard lock(mutex_);
+    if (auto it = links_.find({from, to}); it != links_.end()) it->second.drop_rate.reset();
+  }
+
+  /// Duplicates each later message with probability p. Requires: 0 <= p <= 1.
+  void set_duplicate_rate(double p) {
+    assert(p >= 0 && p <= 1 && "a duplicate rate is a probability");
+    std::lock_guard lock(mutex_);
+    duplicate_rate_ = p;
+  }
+
+  /// Each later message falls due after a delay drawn uniformly from
+  /// [min_ticks, max_ticks]. Requires: min_ticks <= max_ticks.
+  void set_delay(std::uint64_t min_ticks, std::uint64_t max_ticks) {
+    assert(min_ticks <= max_ticks && "the delay range is [min, max]");
+    std::lock_guard lock(mutex_);
+    min_delay_ = std::min(min_ticks, max_ticks);
+    max_delay_ = std::max(min_ticks, max_ticks);
+  }
+
+  /// Whether messages of one link may overtake each other when their delays
+  /// differ (the default); false keeps every link FIFO, as a stream would.
+  void set_reorder(bool on) {
+    std::lock_guard lock(mutex_);
+    reorder_ = on;
+  }
+
+  /// Nothing crosses between a node of `a` and a node of `b`, either way.
+  void partition(std::vector<raft::node_id> a, std::vector<raft::node_id> b) {
+    std::lock_guard lock(mutex_);
+    partitions_.emplace_back(std::set<raft::node_id>(a.begin(), a.end()),
+                             std::set<raft::node_id>(b.begin(), b.end()));
+  }
+
+  /// Nothing crosses from `from` to `to` (the other way is untouched).
+  void cut(raft::node_id from, raft::node_id to) {
+    std::lock_guard lock(mutex_);
+    cuts_.insert({from, to});
+  }
+
+  /// Nothing crosses between id and any other node.
+  void isolate(raft::node_id id) {
+    std::lock_guard lock(mutex_);
+    isolated_.insert(id);
+  }
+
+  /// Removes every partition, cut and isolation (not loss, delay or duplication).
+  void heal() {
+    std::lock_guard lock(mutex_);
+    partitions_.clear();
+    cuts_.clear();
+    isolated_.clear();
+  }
+
+  /// Whether a partition, cut or isolation stops messages from `from` to `to`.
+  bool blocked(raft::node_id from, raft::node_id to) const {
+    std::lock_guard lock(mutex_);
+    return blocked_locked(from, to);
+  }
+
+  /// Back to a perfect network: heal(), no loss (overall and per link), no
+  /// duplication, no delay, reordering allowed. The link capacity stays.
+  void reset_faults() {
+    std::lock_guard lock(mutex_);
+    partitions_.clear();
+    cuts_.clear();
+    isolated_.clear();
+    drop_rate_ = 0;
+    duplicate_rate_ = 0;
+    min_delay_ = 0;
+    max_delay_ = 0;
+    reorder_ = true;
+    for (auto& [key, link] : links_) link.drop_rate.reset();
+  }
+
+  /// At most n messages in flight per link; later sends are refused as
+  /// congested. Requires: n >= 1.
+  void set_link_capacity(std::size_t n) {
+    assert(n >= 1 && "a link must hold a message");
+    std::lock_guard lock(mutex_);
+    link_capacity_ = std::max<std::size_t>(n, 1);
+  }
+
+  std::size_t link_capacity() const {
+    std::lock_guard lock(mutex_);
+    return link_capacity_;
+  }
+
+  // --- statistics ----------------------------------------------------------
+
+  /// Counts of the whole network.
+  traffic_stats stats() const {
+    std::lock_guard lock(mutex_);
+    traffic_stats total;
+    for (const auto& [id, node] : nodes_) total += node.stats;
+    return total;
+  }
+
+  /// Counts of node id, over all its incarnations (zero if it never connected).
+  traffic_stats stats(raft::node_id id) const {
+    std::lock_guard lock(mutex_);
+    auto it = nodes_.find(id);
+    return it == nodes_.end() ? traffic_stats{} : it->second.stats;
+  }
+
+ private:
+  friend class endpoint;
+
+  struct peer_entry {
+    std::string address;
+    peer_status status;
+  };
+
+  struct node_state {
+    std::shared_ptr<const handler> callbacks;  ///< Shared with the calls in progress.
+    bool connected = false;
+    std::uint64_t generation = 0;  ///< Of the current (or last) incarnation.
+    std::map<raft::node_id, peer_entry> peers;
+    traffic_stats stats;
+    std::size_t active = 0;  ///< Handler calls in progress.
+  };
+
+  struct link_state {
+    std::size_t in_flight = 0;
+    std::uint64_t last_due = 0;  ///< Of the last message queued, for FIFO links.
+    std::optional<double> drop_rate;
+  };
+
+  /// A message in flight, or an unreachable report (from: the sender to
+  /// notify, to: the peer it could not reach).
+  struct flight {
+    raft::message message;
+    raft::node_id from = raft::no_node;
+    raft::node_id to = raft::no_node;
+    std::uint64_t generation = 0;  ///< The target's (message) or the sender's (report).
+    bool report = false;
+  };
+
+  struct flight_key {
+    std::uint64_t due = 0;
+    std::uint64_t sequence = 0;
+    friend bool operator<(const flight_key& a, const flight_key& b) noexcept {
+      return a.due != b.due ? a.due < b.due : a.sequence < b.sequence;
+    }
+  };
+
+  using link_key = std::pair<raft::node_id, raft::node_id>;
+
+  static std::uint64_t saturating_add(std::uint64_t a, std::uint64_t b) noexcept {
+    return b > std::numeric_limits<std::uint64_t>::max() - a
+               ? std::numeric_limits<std::uint64_t>::max()
+               : a + b;
+  }
+
+  /// The handler calls this thread is inside, innermost last, so disconnect
+  /// from inside a handler does not wait for itself.
+  static std::vector<std::pair<const in_process_network*, raft::node_id>>& calls_on_this_thread() {
+    static thread_local std::vector<std::pair<const in_process_network*, raft::node_id>> calls;
+    return calls;
+  }
+
+  std::size_t own_calls(raft::node_id id) const {
+    const auto& calls = calls_on_this_thread();
+    return static_cast<std::size_t>(std::count(
+        calls.begin(), calls.end(), std::pair<const in_process_network*, raft::node_id>(this, id)));
+  }
+
+  // --- randomness (callers hold the mutex) ---------------------------------
+
+  bool chance(double p) {
+    if (p <= 0) return false;
+    if (p >= 1) return true;
+    // 53 random bits: a uniform double in [0, 1), the same on every platform.
+    const double u = static_cast<double>(random_.next() >> 11) * 0x1.0p-53;
+    return u < p;
+  }
+
+  std::uint64_t draw_delay() {
+    if (max_delay_ == min_delay_) return min_delay_;
+    const std::uint64_t span = max_delay_ - min_delay_;
+    const std::uint64_t r = random_.next();
+    return min_delay_ + (span == std::numeric_limits<std::uint64_t>::max() ? r : r % (span + 1));
+  }
+
+  // --- state changes (callers hold the mutex) ------------------------------
+
+  bool blocked_locked(raft::node_id from, raft::node_id to) const {
+    if (from == to) return false;
+    if (isolated_.contains(from) || isolated_.contains(to)) return true;
+    if (cuts_.contains({from, to})) return true;
+    return std::any_of(partitions_.begin(), partitions_.end(), [&](const auto& p) {
+      return (p.first.contains(from) && p.second.contains(to)) ||
+             (p.second.contains(from) && p.first.contains(to));
+    });
+  }
+
+  static void count_drop(node_state& sender, drop_reason r) noexcept {
+    ++sender.stats.dropped;
+    ++sender.stats.dropped_by[static_cast<std::size_t>(r)];
+  }
+
+  void disconnect_locked(std::unique_lock<std::mutex>& lock, raft::node_id id) {
+    auto it = nodes_.find(id);
+    if (it == nodes_.end() || !it->second.connected) return;
+    node_state& node = it->second;
+    node.connected = false;
+    node.peers.clear();
+    for (auto q = queue_.begin(); q != queue_.end();) {
+      flight& f = q->second;
+      if (f.report && f.from == id) {
+        pending_reports_.erase({f.from, f.to});
+      } else if (!f.report && f.to == id) {
+        --links_[{f.from, f.to}].in_flight;
+        --messages_in_flight_;
+        count_drop(nodes_.at(f.from), drop_reason::peer_crashed);
+      } else {
+        ++q;
+        continue;
+      }
+      q = queue_.erase(q);
+    }
+    const std::size_t own = own_calls(id);
+    idle_.wait(lock, [&] { return node.active <= own; });
+    node.callbacks.reset();  // A call still running on this thread holds its own reference.
+  }
+
+  /// Refuses a send the sender's transport knows failed: counted, the peer
+  /// marked unreachable, and a report queued for the sender's handler.
+  void refuse(node_state& sender, raft::node_id from, peer_status& peer, raft::node_id to,
+              drop_reason reason, std::string error) {
+    peer.reachable = false;
+    peer.last_error = std::move(error);
+    ++peer.dropped;
+    count_drop(sender, reason);
+    if (pending_reports_.insert({from, to}).second) {
+      queue_.emplace(flight_key{now_, sequence_++}, flight{.message = {},
+                                                           .from = from,
+                                                           .to = to,
+                                                           .generation = sender.generation,
+                                                           .report = true});
+    }
+  }
+
+  void enqueue(link_state& link, raft::node_id from, raft::node_id to, std::uint64_t generation,
+               raft::message m) {
+    std::uint64_t due = saturating_add(now_, draw_delay());
+    if (!reorder_) due = std::max(due, link.last_due);
+    link.last_due = std::max(link.last_due, due);
+    ++link.in_flight;
+    ++messages_in_flight_;
+    queue_.emplace(
+        flight_key{due, sequence_++},
+        flight{.message = std::move(m), .from = from, .to = to, .generation = generation});
+  }
+
+  void send_from(raft::node_id from, std::uint64_t generation, raft::message m) {
+    std::lock_guard lock(mutex_);
+    node_state& sender = nodes_.at(from);
+    ++sender.stats.sent;
+    if (!sender.connected || sender.generation != generation) {
+      count_drop(sender, drop_reason::sender_down);
+      return;
+    }
+    const raft::node_id to = m.to;
+    auto peer = sender.peers.find(to);
+    if (peer == sender.peers.end()) {
+      count_drop(sender, drop_reason::not_a_peer);
+      return;
+    }
+    peer_status& status = peer->second.status;
+    auto target = nodes_.find(to);
+    if (target == nodes_.end() || !target->second.connected) {
+      refuse(sender, from, status, to, drop_reason::peer_down,
+             "node " + std::to_string(to) + " is not connected to the network (down or unknown)");
+      return;
+    }
+    link_state& link = links_[{from, to}];
+    if (link.in_flight >= link_capacity_) {
+      refuse(sender, from, status, to, drop_reason::congested,
+             "link " + std::to_string(from) + " -> " + std::to_string(to) + " is congested: " +
+                 std::to_string(link.in_flight) + " messages in flight, the link's capacity");
+      return;
+    }
+    status.reachable = true;
+    ++status.sent;
+    // From here on the network loses messages silently.
+    if (blocked_locked(from, to)) {
+      count_drop(sender, drop_reason::partitioned);
+      return;
+    }
+    if (chance(link.drop_rate.value_or(drop_rate_))) {
+      count_drop(sender, drop_reason::lost);
+      return;
+    }
+    const std::uint64_t target_generation = target->second.generation;
+    if (chance(duplicate_rate_) && link.in_flight + 2 <= link_capacity_) {
+      raft::message copy = m;
+      enqueue(link, from, to, target_generation, std::move(m));
+      enqueue(link, from, to, target_generation, std::move(copy));
+      ++sender.stats.duplicated;
+    } else {
+      enqueue(link, from, to, target_generation, std::move(m));
+    }
+  }
+
+  /// Calls call(handler) for node id without the mutex, keeping id's
+  /// disconnect waiting meanwhile.
+  template <class Call>
+  void call_handler(std::unique_lock<std::mutex>& lock, raft::node_id id, node_state& node,
+                    Call&& call) {
+    std::shared_ptr<const handler> h = node.callbacks;
+    calls_on_this_thread().emplace_back(this, id);
+    ++node.active;
+    lock.unlock();
+    struct relock {
+      std::unique_lock<std::mutex>& lock;
+      node_state& node;
+      std::condition_variable& idle;
+      ~relock() {
+        calls_on_this_thread().pop_back();
+        lock.lock();
+        --node.active;
+        idle.notify_all();
+      }
+    } guard{lock, node, idle_};
+    std::forward<Call>(call)(*h);
+  }
+
+  /// The delivery loop: handles events in (due, sequence) order, those due
+  /// by `until` only if given, at most `limit` of them.
+  std::size_t run(std::unique_lock<std::mutex>& lock, std::optional<std::uint64_t> until,
+                  std::size_t limit) {
+    std::size_t delivered = 0;
+    for (std::size_t handled = 0; handled < limit && !queue_.empty(); ++handled) {
+      auto first = queue_.begin();
+      if (until && first->first.due > *until) break;
+      if (until) now_ = std::max(now_, first->first.due);
+      flight f = std::move(first->second);
+      queue_.erase(first);
+
+      if (f.report) {
+        pending_reports_.erase({f.from, f.to});
+        node_state& sender = nodes_.at(f.from);
+        if (!sender.connected || sender.generation != f.generation ||
+            !sender.callbacks->unreachable) {
+          continue;
+        }
+        call_handler(lock, f.from, sender, [&](const handler& h) { h.unreachable(f.to); });
+        continue;
+      }
+
+      --links_[{f.from, f.to}].in_flight;
+      --messages_in_flight_;
+      node_state& sender = nodes_.at(f.from);
+      if (blocked_locked(f.from, f.to)) {
+        count_drop(sender, drop_reason::partitioned);
+        continue;
+      }
+      auto target = nodes_.find(f.to);
+      if (target == nodes_.end() || !target->second.connected ||
+          target->second.generation != f.generation) {
+        count_drop(sender, drop_reason::peer_crashed);  // Normally purged by disconnect already.
+        continue;
+      }
+      ++sender.stats.delivered;
+      ++target->second.stats.received;
+      ++delivered;
+      call_handler(lock, f.to, target->second,
+                   [&](const handler& h) { h.deliver(std::move(f.message)); });
+    }
+    return delivered;
+  }
+
+  // --- endpoint operations -------------------------------------------------
+
+  /// Node `id`'s state if `generation` is its live incarnation.
+  node_state* live(raft::node_id id, std::uint64_t generation) {
+    return find_live(nodes_, id, generation);
+  }
+  const node_state* live(raft::node_id id, std::uint64_t generation) const {
+    return find_live(nodes_, id, generation);
+  }
+  template <class Nodes>
+  static auto find_live(Nodes& nodes, raft::node_id id, std::uint64_t generation)
+      -> decltype(&nodes.begin()->second) {
+    auto it = nodes.find(id);
+    if (it == nodes.end() || !it->second.connected || it->second.generation != generation) {
+      return nullptr;
+    }
+    return &it->second;
+  }
+
+  void add_peer(raft::node_id self, std::uint64_t generation, raft::node_id id,
+                const std::string& address) {
+    std::lock_guard lock(mutex_);
+    if (node_state* node = live(self, generation)) node->peers[id].address = address;
+  }
+
+  void remove_peer(raft::node_id self, std::uint64_t generation, raft::node_id id) {
+    std::lock_guard lock(mutex_);
+    if (node_state* node = live(self, generation)) node->peers.erase(id);
+  }
+
+  peer_status status(raft::node_id self, std::uint64_t generation, raft::node_id id) const {
+    std::lock_guard lock(mutex_);
+    const node_state* node = live(self, generation);
+    if (!node) {
+      return peer_status{.reachable = false,
+                         .last_error = "node " + std::to_string(self) +
+                                       " is disconnected from the network; connect it again"};
+    }
+    auto it = node->peers.find(id);
+    if (it == node->peers.end()) {
+      return peer_status{.reachable = false,
+                         .last_error = "node " + std::to_string(id) + " is not a peer of node " +
+                                       std::to_string(self) + " (never added, or removed)"};
+    }
+    return it->second.status;
+  }
+
+  std::vector<std::pair<raft::node_id, std::string>> peers(raft::node_id self,
+                                                           std::uint64_t generation) const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<raft::node_id, std::string>> out;
+    if (const node_state* node = live(self, generation)) {
+      for (const auto& [id, peer] : node->peers) out.emplace_back(id, peer.address);
+    }
+    return out;
+  }
+
+  bool is_live(raft::node_id self, std::uint64_t generation) const {
+    std::lock_guard lock(mutex_);
+    return live(self, generation) != nullptr;
+  }
+
+  const std::uint64_t seed_;
+  mutable std::mutex mutex_;
+  std::condition_variable idle_;  ///< Signalled when a handler call ends.
+  raft::splitmix_random random_;
+  std::uint64_t now_ = 0;
+  std::uint64_t sequence_ = 0;
+  std::uint64_t generations_ = 0;
+  std::map<raft::node_id, node_state> nodes_;  ///< Never erased: node_state addresses are stable.
+  std::map<link_key, link_state> links_;
+  std::map<flight_key, flight> queue_;  ///< Messages and reports in flight, in delivery order.
+  std::set<link_key> pending_reports_;  ///< (sender, peer) with a report queued.
+  std::size_t messages_in_flight_ = 0;
+  std::size_t link_capacity_ = default_link_capacity;
+  double drop_rate_ = 0;
+  double duplicate_rate_ = 0;
+  std::uint64_t min_delay_ = 0;
+  std::uint64_t max_delay_ = 0;
+  bool reorder_ = true;
+  std::vector<std::pair<std::set<raft::node_id>, std::set<raft::node_id>>> partitions_;
+  std::set<link_key> cuts_;
+  std::set<raft::node_id> isolated_;
+};
+
+inline void endpoint::send(raft::message m) { net_->send_from(id_, generation_, std::move(m)); }
+
+inline void endpoint::add_peer(raft::node_id id, const std::string& address) {
+  net_->add_peer(id_, generation_, id, address);
+}
+
+inline void endpoint::remove_peer(raft::node_id id) { net_->remove_peer(id_, generation_, id); }
+
+inline peer_status endpoint::status(raft::node_id id) const {
+  return net_->status(id_, generation_, id);
+}
+
+inline std::vector<std::pair<raft::node_id, std::string>> endpoint::peers() const {
+  return net_->peers(id_, generation_);
+}
+
+inline bool endpoint::connected() const { return net_->is_live(id_, generation_); }
+
+}  // namespace keel::transport
+// end keel/transport/in_process.hpp
+// begin keel/wal/snapshot_store.hpp
+// The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
+// has their names and format). It installs new snapshots durably, keeps the
+// newest one and keep_old older ones, finds the newest snapshot that verifies
+// at start-up, and keeps partially received snapshots so that a broken
+// transfer resumes where it stopped.
+//
+// Invariants: the directory holds committed `.snap` files (complete and, until
+// the disk corrupts them, valid), `.snap.tmp` files of local writers (removed
+// by their writer or by cleanup()), and `.snap.part` files of transfers being
+// received (at most one after begin_partial). Files the store does not
+// recognise by name are left alone. A corrupt snapshot is skipped and
+// reported, never removed silently; only pruning after a commit and
+// remove_older_than() remove committed snapshots, by age alone.
+//
+// Thread safety: a store is used by one thread at a time, together with the
+// writers it made (which share its directory); readers are independent.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin keel/wal/snapshot_file.hpp
+// Snapshot files: one durable snapshot of the state machine per file, written
+// and read in pieces so that neither side ever holds a whole snapshot in
+// memory (the transport streams from and to these files).
+//
+// File names, in a snapshot directory (etcd's scheme, hex, zero-padded):
+//   <term:016x>-<index:016x>.snap       a committed snapshot
+//   <term:016x>-<index:016x>.snap.tmp   being written locally; never read
+//   <term:016x>-<index:016x>.snap.part  being received; resumable after a crash
+//
+// Format (all integers little-endian; m = metadata length):
+//   offset  size  field
+//   0       8     magic: "KEELSNP1" committed, "KEELPRT1" while being written
+//   8       4     format version (1)
+//   12      8     index of the last log entry the snapshot covers
+//   20      8     term of that entry
+//   28      4     m, at most snapshot_metadata_limit
+//   32      m     metadata, opaque here (the node layer stores the conf state)
+//   32+m    8     content size in bytes
+//   40+m    4     CRC32C of the content
+//   44+m    4     CRC32C of bytes [0, 44+m) of the header
+//   48+m          content
+// While a file is being written its header is an in-progress header
+// ("KEELPRT1"): in a .part file its size field is the checkpoint, the number
+// of content bytes known durable (made so by snapshot_writer::sync()), and its
+// CRC field is 0. commit() replaces it by the committed header.
+//
+// Durability protocol: content and header are written to the .tmp (or .part)
+// file, the file is synced, renamed to .snap, and the directory synced; only
+// then is the snapshot reported installed. A crash at any point leaves either
+// no .snap file or a complete one, never a half-written one.
+//
+// Invariants: a reader accepts a file only if the magic, version and header
+// CRC match and the content size equals the file size minus the header size;
+// no size read from a file is trusted (allocated or read) before it has been
+// checked against the file's real size. Memory per writer or verifying reader
+// is bounded by snapshot_buffer_size plus the metadata.
+//
+// Thread safety: a writer or reader is used by one thread at a time; distinct
+// writers and readers may be used concurrently if FS allows it (the POSIX one
+// does).
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
+namespace keel::wal {
+
+/// The size of the buffer a writer fills before writing to its file, and of
+/// the buffer a reader verifies the content through.
+inline constexpr std::size_t snapshot_buffer_size = std::size_t{1} << 20;
+/// The largest metadata a snapshot may carry; larger lengths in a file mean
+/// the header is corrupt.
+inline constexpr std::uint32_t snapshot_metadata_limit = std::uint32_t{64} << 20;
+/// The format version written into, and accepted from, the header.
+inline constexpr std::uint32_t snapshot_format_version = 1;
+
+/// What a file in a snapshot directory holds.
+enum class snapshot_file_kind {
+  committed,  ///< `.snap`: a complete snapshot.
+  temporary,  ///< `.snap.tmp`: being written locally.
+  partial,    ///< `.snap.part`: being received; resumable.
+};
+
+/// A snapshot file's name: the (index, term) it holds and its kind.
+struct snapshot_name {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  snapshot_file_kind kind = snapshot_file_kind::committed;
+
+  /// The file name, e.g. "0000000000000002-0000000000000010.snap".
+  std::string str() const {
+    static constexpr std::array<std::string_view, 3> suffixes = {".snap", ".snap.tmp",
+                                                                 ".snap.part"};
+    std::string name(33, '-');
+    static constexpr char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; ++i) {
+      name[static_cast<std::size_t>(15 - i)] = digits[(term >> (4 * i)) & 0xF];
+      name[static_cast<std::size_t>(32 - i)] = digits[(index >> (4 * i)) & 0xF];
+    }
+    name += suffixes[static_cast<std::size_t>(kind)];
+    return name;
+  }
+
+  /// The name's parts, or nothing if `name` is not a snapshot file's name
+  /// (lower-case hex only, as str() writes).
+  static std::optional<snapshot_name> parse(std::string_view name) {
+    if (name.size() < 38 || name[16] != '-') return std::nullopt;
+    snapshot_name parsed;
+    const std::string_view suffix = name.substr(33);
+    if (suffix == ".snap") {
+      parsed.kind = snapshot_file_kind::committed;
+    } else if (suffix == ".snap.tmp") {
+      parsed.kind = snapshot_file_kind::temporary;
+    } else if (suffix == ".snap.part") {
+      parsed.kind = snapshot_file_kind::partial;
+    } else {
+      return std::nullopt;
+    }
+    const auto hex = [](std::string_view s, std::uint64_t& out) {
+      out = 0;
+      for (const char c : s) {
+        int digit = 0;
+        if (c >= '0' && c <= '9') {
+          digit = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+          digit = c - 'a' + 10;
+        } else {
+          return false;
+        }
+        out = (out << 4) | static_cast<std::uint64_t>(digit);
+      }
+      return true;
+    };
+    if (!hex(name.substr(0, 16), parsed.term) || !hex(name.substr(17, 16), parsed.index)) {
+      return std::nullopt;
+    }
+    return parsed;
+  }
+
+  /// Whether this names an older snapshot than `other`: a lower index, or the
+  /// same index and a lower term.
+  constexpr bool older_than(const snapshot_name& other) const noexcept {
+    return index != other.index ? index < other.index : term < other.term;
+  }
+};
+
+/// The decoded header of a snapshot file.
+struct snapshot_header {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::vector<std::byte> metadata{};
+  std::uint64_t size = 0;  ///< Content bytes (in a .part file: the checkpoint).
+  std::uint32_t crc = 0;   ///< CRC32C of the content (0 while in progress).
+};
+
+/// The bytes a header with `metadata_size` bytes of metadata takes.
+constexpr std::uint64_t snapshot_header_size(std::uint64_t metadata_size) noexcept {
+  return 48 + metadata_size;
+}
+
+template <file_system FS>
+class snapshot_store;
+
+namespace detail {
+
+inline constexpr std::string_view snapshot_magic = "KEELSNP1";
+inline constexpr std::string_view snapshot_in_progress_magic = "KEELPRT1";
+/// Bytes of the header before the metadata.
+inline constexpr std::size_t snapshot_header_prefix = 32;
+
+inline void snapshot_put_le(std::byte* p, std::uint64_t value, int width) noexcept {
+  for (int i = 0; i < width; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
+}
+
+inline std::uint64_t snapshot_get_le(const std::byte* p, int width) noexcept {
+  std::uint64_t value = 0;
+  for (int i = 0; i < width; ++i) value |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
+  return value;
+}
+
+/// The header's bytes, with `magic` ("KEELSNP1" or "KEELPRT1").
+inline std::vector<std::byte> encode_snapshot_header(std::string_view magic,
+                                                     const snapshot_header& h) {
+  const std::size_t m = h.metadata.size();
+  std::vector<std::byte> out(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::byte* p = out.data();
+  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(magic[i]);
+  snapshot_put_le(p + 8, snapshot_format_version, 4);
+  snapshot_put_le(p + 12, h.index, 8);
+  snapshot_put_le(p + 20, h.term, 8);
+  snapshot_put_le(p + 28, m, 4);
+  std::copy(h.metadata.begin(), h.metadata.end(), p + snapshot_header_prefix);
+  p += snapshot_header_prefix + m;
+  snapshot_put_le(p, h.size, 8);
+  snapshot_put_le(p + 8, h.crc, 4);
+  snapshot_put_le(p + 12, crc32c(std::span<const std::byte>(out.data(), out.size() - 4)), 4);
+  return out;
+}
+
+/// Reads and checks the header of `f`, a file of `file_size` bytes: magic,
+/// version, metadata length against the limit and the file size, header CRC.
+/// errc::corrupt_snapshot if any fails; the file's read error if reading fails.
+/// Callers check the size field, whose meaning depends on the magic.
+template <file F>
+result<snapshot_header> read_snapshot_header(F& f, std::uint64_t file_size,
+                                             std::string_view magic) {
+  if (file_size < snapshot_header_size(0)) return errc::corrupt_snapshot;
+  std::array<std::byte, snapshot_header_prefix> prefix{};
+  auto n = f.read(0, prefix);
+  if (!n) return n.error();
+  if (*n != prefix.size()) return errc::corrupt_snapshot;
+  for (std::size_t i = 0; i < 8; ++i) {
+    if (prefix[i] != static_cast<std::byte>(magic[i])) return errc::corrupt_snapshot;
+  }
+  if (snapshot_get_le(prefix.data() + 8, 4) != snapshot_format_version) {
+    return errc::corrupt_snapshot;  // Another format (a newer keel?) or damage.
+  }
+  const std::uint64_t m = snapshot_get_le(prefix.data() + 28, 4);
+  // Checked before anything is allocated from it.
+  if (m > snapshot_metadata_limit || snapshot_header_size(m) > file_size) {
+    return errc::corrupt_snapshot;
+  }
+  std::vector<std::byte> bytes(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::copy(prefix.begin(), prefix.end(), bytes.begin());
+  const std::span<std::byte> rest = std::span(bytes).subspan(snapshot_header_prefix);
+  n = f.read(snapshot_header_prefix, rest);
+  if (!n) return n.error();
+  if (*n != rest.size()) return errc::corrupt_snapshot;
+  const std::byte* p = bytes.data();
+  const std::uint32_t stored_crc =
+      static_cast<std::uint32_t>(snapshot_get_le(p + bytes.size() - 4, 4));
+  if (crc32c(std::span<const std::byte>(p, bytes.size() - 4)) != stored_crc) {
+    return errc::corrupt_snapshot;
+  }
+  snapshot_header h;
+  h.index = snapshot_get_le(p + 12, 8);
+  h.term = snapshot_get_le(p + 20, 8);
+  h.metadata.assign(p + snapshot_header_prefix, p + snapshot_header_prefix + m);
+  h.size = snapshot_get_le(p + snapshot_header_prefix + m, 8);
+  h.crc = static_cast<std::uint32_t>(snapshot_get_le(p + snapshot_header_prefix + m + 8, 4));
+  return h;
+}
+
+/// A file operation's error as keel reports it: running out of space (or
+/// quota) becomes errc::no_space; anything else stays the system's error.
+inline std::error_code snapshot_io_error(std::error_code ec) noexcept {
+  if (ec == std::errc::no_space_on_device) return errc::no_space;
+#ifdef EDQUOT
+  if (ec.category() == std::system_category() && ec.value() == EDQUOT) return errc::no_space;
+#endif
+  return ec;
+}
+
+inline std::string snapshot_path(const std::string& directory, const std::string& name) {
+  if (directory.empty()) return name;
+  if (directory.back() == '/') return directory + name;
+  return directory + '/' + name;
+}
+
+/// Removes the committed snapshots older than `newest` beyond the `keep_old`
+/// newest of them, then syncs the directory if it removed any. Snapshots
+/// newer than `newest` are never touched.
+template <file_system FS>
+std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_name newest,
+                                std::size_t keep_old) {
+  auto names = fs.list(directory);
+  if (!names) return snapshot_io_error(names.error());
+  std::vector<snapshot_name> older_ones;
+  for (const std::string& name : *names) {
+    const auto parsed = snapshot_name::parse(name);
+    if (parsed && parsed->kind == snapshot_file_kind::committed && parsed->older_than(newest)) {
+      older_ones.push_back(*parsed);
+    }
+  }
+  if (older_ones.size() <= keep_old) return {};
+  std::sort(older_ones.begin(), older_ones.end(),
+            [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+  for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
+    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()))) {
+      return snapshot_io_error(ec);
+    }
+  }
+  return snapshot_io_error(fs.sync_directory(directory));
+}
+
+/// The CRC32C of bytes [offset, offset + length) of `f`, read through
+/// `buffer` in pieces of at most snapshot_buffer_size bytes.
+/// errc::corrupt_snapshot if the file ends before.
+template <file F>
+result<std::uint32_t> snapshot_content_crc(F& f, std::uint64_t offset, std::uint64_t length,
+                                           std::vector<std::byte>& buffer) {
+  buffer.resize(static_cast<std::size_t>(
+      std::min<std::uint64_t>(std::max<std::uint64_t>(length, 1), snapshot_buffer_size)));
+  std::uint32_t crc = 0;
+  while (length > 0) {
+    const auto piece = std::span(buffer).first(
+        static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
+    auto n = f.read(offset, piece);
+    if (!n) return n.error();
+    if (*n != piece.size()) return errc::corrupt_snapshot;
+    crc = crc32c(std::span<const std::byte>(piece), crc);
+    offset += piece.size();
+    length -= piece.size();
+  }
+  return crc;
+}
+
+/// A flag that a move clears in its source, so a moved-from object knows it
+/// owns nothing.
+class snapshot_file_ownership {
+ public:
+  explicit snapshot_file_ownership(bool value = false) noexcept : value_(value) {}
+  snapshot_file_ownership(snapshot_file_ownership&& other) noexcept
+      : value_(std::exchange(other.value_, false)) {}
+  snapshot_file_ownership& operator=(snapshot_file_ownership&& other) noexcept {
+    value_ = std::exchange(other.value_, false);
+    return *this;
+  }
+  ~snapshot_file_ownership() = default;
+  explicit operator bool() const noexcept { return value_; }
+  void reset() noexcept { value_ = false; }
+
+ private:
+  bool value_;
+};
+
+}  // namespace detail
+
+/// Writes one snapshot in pieces, then installs it durably. Made by
+/// snapshot_store::begin (a .tmp file) or snapshot_store::begin_partial (a
+/// resumable .part file).
+///
+/// Every error is sticky: after one, every call returns it and the snapshot
+/// is never installed. Destroying a writer that was not committed removes its
+/// .tmp file (best effort) but keeps a .part file, so the transfer can resume
+/// from its last sync().
+template <file_system FS>
+class snapshot_writer {
+ public:
+  using file_type = typename FS::file_type;
+
+  snapshot_writer(snapshot_writer&&) noexcept = default;
+  snapshot_writer& operator=(snapshot_writer&&) = delete;
+  ~snapshot_writer() {
+    if (owns_file_ && !partial_) (void)fs_.remove(path_);
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// Content bytes held so far: written in this session, plus, for a resumed
+  /// .part file, the bytes its last sync() made durable. The next write()
+  /// continues at this offset of the content.
+  std::uint64_t held() const noexcept { return written_ + buffer_.size(); }
+
+  /// Appends `data` to the content. Buffered: the file gets it in pieces of
+  /// about snapshot_buffer_size bytes; it is durable only after sync() or
+  /// commit().
+  std::error_code write(std::span<const std::byte> data) {
+    if (auto ec = usable()) return ec;
+    if (buffer_.size() + data.size() > snapshot_buffer_size) {
+      if (auto ec = flush()) return ec;
+    }
+    if (data.size() >= snapshot_buffer_size) {  // The buffer is empty here.
+      if (auto ec = file_.write(header_bytes_ + written_, data)) {
+        return fail(detail::snapshot_io_error(ec));
+      }
+      written_ += data.size();
+    } else {
+      if (buffer_.capacity() < snapshot_buffer_size) buffer_.reserve(snapshot_buffer_size);
+      buffer_.insert(buffer_.end(), data.begin(), data.end());
+    }
+    if (crc_known_) crc_ = crc32c(data, crc_);
+    return {};
+  }
+
+  /// A checkpoint: makes the content held so far durable and, in a .part
+  /// file, records held() in the header, so that begin_partial after a crash
+  /// resumes from here. In a .part file it costs two fsyncs (content, then
+  /// the header that claims it); call it every few MiB, not per piece.
+  std::error_code sync() {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    if (partial_) {
+      // Only after the content is durable may the header claim it.
+      header_.size = written_;
+      header_.crc = 0;
+      const auto bytes =
+          detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+      if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+      if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    }
+    return sync_directory_once();
+  }
+
+  /// Installs the snapshot: writes the final header, syncs the file, renames
+  /// it to .snap, syncs the directory, then removes the committed snapshots
+  /// older than this one beyond the store's keep_old newest of them.
+  /// An error before the rename leaves nothing installed; an error after it
+  /// (syncing the directory, pruning) means the disk misbehaves and the
+  /// snapshot may or may not survive a crash: stop (STYLE.md, fail-stop).
+  std::error_code commit() { return finish(std::nullopt); }
+
+  /// Like commit(), but first checks that the content is `expected_size`
+  /// bytes with CRC32C `expected_crc` (what the sender announced). On a
+  /// mismatch the file is removed, nothing is installed, and the result is
+  /// errc::corrupt_snapshot. After a resume the CRC is computed by reading
+  /// the file back in pieces.
+  std::error_code commit(std::uint64_t expected_size, std::uint32_t expected_crc) {
+    return finish(expectation{expected_size, expected_crc});
+  }
+
+ private:
+  friend class snapshot_store<FS>;
+
+  struct expectation {
+    std::uint64_t size;
+    std::uint32_t crc;
+  };
+
+  snapshot_writer(FS fs, std::string directory, snapshot_header header, file_type file,
+                  bool partial, std::uint64_t held, std::size_t keep_old)
+      : fs_(std::move(fs)),
+        directory_(std::move(directory)),
+        header_(std::move(header)),
+        path_(detail::snapshot_path(
+            directory_,
+            snapshot_name{header_.index, header_.term,
+                          partial ? snapshot_file_kind::partial : snapshot_file_kind::temporary}
+                .str())),
+        file_(std::move(file)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())),
+        written_(held),
+        crc_known_(held == 0),
+        partial_(partial),
+        keep_old_(keep_old),
+        owns_file_(true) {}
+
+  /// Creates `<name>.snap.tmp` (replacing a leftover one) with an in-progress
+  /// header.
+  static result<snapshot_writer> create(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::temporary}.str());
+    auto file = fs.open(path, open_mode::create);
+    if (!file && file.error() == std::errc::file_exists) {
+      (void)fs.remove(path);
+      file = fs.open(path, open_mode::create);
+    }
+    if (!file) return detail::snapshot_io_error(file.error());
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           false, 0, keep_old);
+    if (auto ec = writer.write_placeholder()) return ec;
+    return writer;
+  }
+
+  /// Reopens `<name>.snap.part` and resumes after its checkpoint, or starts
+  /// it afresh if it is missing, unreadable as a .part file, or describes a
+  /// different snapshot (other metadata). A .part file whose commit was cut
+  /// after it got its final header also starts afresh (rare, and safe).
+  static result<snapshot_writer> resume(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::partial}.str());
+    const std::uint64_t header_bytes = snapshot_header_size(header.metadata.size());
+    auto file = fs.open(path, open_mode::read_write);
+    if (!file) {
+      if (file.error() != std::errc::no_such_file_or_directory) {
+        return detail::snapshot_io_error(file.error());
+      }
+      file = fs.open(path, open_mode::create);
+      if (!file) return detail::snapshot_io_error(file.error());
+      snapshot_writer writer(std::move(fs), std::move(directory), std::move(header),
+                             std::move(*file), true, 0, keep_old);
+      if (auto ec = writer.write_placeholder()) return ec;
+      return writer;
+    }
+    auto size = file->size();
+    if (!size) return detail::snapshot_io_error(size.error());
+    std::uint64_t held = 0;
+    auto found = detail::read_snapshot_header(*file, *size, detail::snapshot_in_progress_magic);
+    if (!found && found.error() != errc::corrupt_snapshot) {
+      return detail::snapshot_io_error(found.error());
+    }
+    if (found && found->index == header.index && found->term == header.term &&
+        found->metadata == header.metadata && found->size <= *size - header_bytes) {
+      held = found->size;
+    }
+    // Anything past the checkpoint was never synced: it may be lost or torn.
+    if (auto ec = file->truncate(held == 0 ? 0 : header_bytes + held)) {
+      return detail::snapshot_io_error(ec);
+    }
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           true, held, keep_old);
+    if (held == 0) {
+      if (auto ec = writer.write_placeholder()) return ec;
+    }
+    return writer;
+  }
+
+  std::error_code write_placeholder() {
+    header_.size = 0;
+    header_.crc = 0;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    return {};
+  }
+
+  std::error_code usable() const {
+    if (error_) return error_;
+    if (!owns_file_) return errc::invalid_argument;  // Committed or moved from.
+    return {};
+  }
+
+  std::error_code fail(std::error_code ec) {
+    error_ = ec;
+    return ec;
+  }
+
+  std::error_code flush() {
+    if (buffer_.empty()) return {};
+    if (auto ec = file_.write(header_bytes_ + written_, buffer_)) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    written_ += buffer_.size();
+    buffer_.clear();
+    return {};
+  }
+
+  std::error_code sync_directory_once() {
+    if (directory_synced_) return {};
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    directory_synced_ = true;
+    return {};
+  }
+
+  /// Removes the file after a failed verification (best effort).
+  std::error_code reject() {
+    (void)fs_.remove(path_);
+    owns_file_.reset();
+    return fail(errc::corrupt_snapshot);
+  }
+
+  std::error_code finish(std::optional<expectation> expected) {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (expected && expected->size != written_) return reject();
+    if (!crc_known_) {
+      auto crc = detail::snapshot_content_crc(file_, header_bytes_, written_, buffer_);
+      buffer_.clear();
+      if (!crc) {
+        if (crc.error() == errc::corrupt_snapshot) return reject();  // The file shrank.
+        return fail(detail::snapshot_io_error(crc.error()));
+      }
+      crc_ = *crc;
+      crc_known_ = true;
+    }
+    if (expected && expected->crc != crc_) return reject();
+    header_.size = written_;
+    header_.crc = crc_;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    const snapshot_name name{header_.index, header_.term, snapshot_file_kind::committed};
+    if (auto ec = fs_.rename(path_, detail::snapshot_path(directory_, name.str()))) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    owns_file_.reset();  // The temporary name is gone; never remove it now.
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = detail::prune_snapshots(fs_, directory_, name, keep_old_)) return fail(ec);
+    return {};
+  }
+
+  FS fs_;
+  std::string directory_;
+  snapshot_header header_;
+  std::string path_;  ///< The .tmp or .part file.
+  file_type file_;
+  std::uint64_t header_bytes_;
+  std::vector<std::byte> buffer_{};  ///< Content after written_, not yet in the file.
+  std::uint64_t written_;            ///< Content bytes in the file.
+  std::uint32_t crc_ = 0;            ///< CRC32C of the content held, if crc_known_.
+  bool crc_known_;
+  bool partial_;
+  bool directory_synced_ = false;
+  std::size_t keep_old_;
+  std::error_code error_{};
+  detail::snapshot_file_ownership owns_file_;  ///< The .tmp/.part file is still this writer's.
+};
+
+/// Reads a committed snapshot file in pieces, sequentially or at offsets.
+/// open() checks the header; verify() checks the content.
+template <file_system FS>
+class snapshot_reader {
+ public:
+  using file_type = typename FS::file_type;
+
+  /// Opens the snapshot file at `path` and checks its header.
+  /// errc::corrupt_snapshot for a bad header or a size that does not match the
+  /// file's; the file system's error if it cannot be read.
+  static result<snapshot_reader> open(FS& fs, const std::string& path) {
+    auto file = fs.open(path, open_mode::read_only);
+    if (!file) return file.error();
+    auto size = file->size();
+    if (!size) return size.error();
+    auto header = detail::read_snapshot_header(*file, *size, detail::snapshot_magic);
+    if (!header) return header.error();
+    const std::uint64_t header_bytes = snapshot_header_size(header->metadata.size());
+    if (header->size != *size - header_bytes) return errc::corrupt_snapshot;
+    return snapshot_reader(std::move(*file), std::move(*header));
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// The metadata given to snapshot_store::begin.
+  std::span<const std::byte> metadata() const noexcept { return header_.metadata; }
+  /// The content's size in bytes.
+  std::uint64_t size() const noexcept { return header_.size; }
+  /// The content's CRC32C as the header records it (what a receiver's
+  /// commit(size(), crc()) checks against).
+  std::uint32_t crc() const noexcept { return header_.crc; }
+  /// Where the next read() starts.
+  std::uint64_t position() const noexcept { return position_; }
+
+  /// Reads the next bytes of the content into `out`; fewer than out.size()
+  /// only at the end, 0 at the end.
+  result<std::size_t> read(std::span<std::byte> out) {
+    auto n = read_at(position_, out);
+    if (n) position_ += *n;
+    return n;
+  }
+
+  /// Reads content bytes from `offset` into `out`; fewer than out.size() only
+  /// at the end. errc::invalid_argument if offset > size().
+  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
+    if (offset > header_.size) return errc::invalid_argument;
+    const auto length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), header_.size - offset));
+    auto n = file_.read(header_bytes_ + offset, out.first(length));
+    if (!n) return n.error();
+    if (*n != length) return errc::corrupt_snapshot;  // The file shrank since open().
+    return n;
+  }
+
+  /// Moves the position of read(). errc::invalid_argument if offset > size().
+  std::error_code seek(std::uint64_t offset) {
+    if (offset > header_.size) return errc::invalid_argument;
+    position_ = offset;
+    return {};
+  }
+
+  /// Reads the whole content, snapshot_buffer_size bytes at a time, and checks
+  /// its CRC32C: errc::corrupt_snapshot on a mismatch. Leaves position() alone.
+  std::error_code verify() {
+    std::vector<std::byte> buffer;
+    auto crc = detail::snapshot_content_crc(file_, header_bytes_, header_.size, buffer);
+    if (!crc) return crc.error();
+    if (*crc != header_.crc) return errc::corrupt_snapshot;
+    return {};
+  }
+
+ private:
+  snapshot_reader(file_type file, snapshot_header header)
+      : file_(std::move(file)),
+        header_(std::move(header)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())) {}
+
+  file_type file_;
+  snapshot_header header_;
+  std::uint64_t header_bytes_;
+  std::uint64_t position_ = 0;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_file.hpp
+
+namespace keel::wal {
+
+/// A committed snapshot file in the directory, as its name describes it.
+struct snapshot_entry {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::string path{};
+  std::uint64_t bytes = 0;  ///< The file's size, header included.
+};
+
+/// A snapshot that open_newest() passed over, and why.
+struct skipped_snapshot {
+  snapshot_entry entry{};
+  std::error_code error{};  ///< errc::corrupt_snapshot.
+};
+
+/// What open_newest() found.
+template <file_system FS>
+struct newest_snapshot {
+  /// The newest snapshot whose header and content verify, positioned at 0;
+  /// empty when there is none.
+  std::optional<snapshot_reader<FS>> reader{};
+  /// The newer snapshots that failed to verify, newest first. They stay on
+  /// disk for an operator to inspect.
+  std::vector<skipped_snapshot> skipped{};
+};
+
+/// A directory of snapshot files.
+template <file_system FS>
+class snapshot_store {
+ public:
+  /// A store over `directory`, keeping `keep_old` snapshots older than the
+  /// newest. Touches no file: call cleanup() once at start-up.
+  snapshot_store(FS fs, std::string directory, std::size_t keep_old = 1)
+      : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
+
+  const std::string& directory() const noexcept { return directory_; }
+  std::size_t keep_old() const noexcept { return keep_old_; }
+
+  /// The path of the committed snapshot (index, term), whether or not it exists.
+  std::string path_of(std::uint64_t index, std::uint64_t term) const {
+    return detail::snapshot_path(directory_, snapshot_name{index, term}.str());
+  }
+
+  /// Creates the directory if it is missing (its parent must exist) and
+  /// removes the .tmp files of writers that a crash interrupted; .part files
+  /// stay, to be resumed. Call once at start-up.
+  std::error_code cleanup() {
+    if (auto ec = fs_.make_directory(directory_)) return detail::snapshot_io_error(ec);
+    // The directory's own entry is durable only once its parent is synced.
+    if (auto ec = fs_.sync_directory(parent_directory())) return detail::snapshot_io_error(ec);
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::temporary) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+  /// The committed snapshots, newest first (by index, then term), as their
+  /// file names describe them; their contents are not checked.
+  result<std::vector<snapshot_entry>> list() {
+    auto names = fs_.list(directory_);
+    if (!names) return names.error();
+    std::vector<snapshot_name> found;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::committed) found.push_back(*parsed);
+    }
+    std::sort(found.begin(), found.end(),
+              [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+    std::vector<snapshot_entry> entries;
+    entries.reserve(found.size());
+    for (const snapshot_name& name : found) {
+      snapshot_entry entry{name.index, name.term, detail::snapshot_path(directory_, name.str()), 0};
+      auto file = fs_.open(entry.path, open_mode::read_only);
+      if (!file) return file.error();
+      auto size = file->size();
+      if (!size) return size.error();
+      entry.bytes = *size;
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  }
+
+  /// The newest snapshot whose header and content CRC verify (reading each
+  /// candidate whole, in pieces), and the newer ones that did not. An I/O
+  /// error other than corruption is returned as is: the disk misbehaves.
+  result<newest_snapshot<FS>> open_newest() {
+    auto entries = list();
+    if (!entries) return entries.error();
+    newest_snapshot<FS> newest;
+    for (snapshot_entry& entry : *entries) {
+      auto reader = open(entry.index, entry.term);
+      std::error_code ec = reader ? reader->verify() : reader.error();
+      if (!ec) {
+        newest.reader.emplace(std::move(*reader));
+        return newest;
+      }
+      if (ec != errc::corrupt_snapshot) return ec;
+      newest.skipped.push_back({std::move(entry), ec});
+    }
+    return newest;
+  }
+
+  /// Opens the committed snapshot (index, term) and checks its header (not
+  /// its content: see snapshot_reader::verify). errc::corrupt_snapshot also
+  /// when the header names another (index, term) than the file's name.
+  result<snapshot_reader<FS>> open(std::uint64_t index, std::uint64_t term) {
+    auto reader = snapshot_reader<FS>::open(fs_, path_of(index, term));
+    if (reader && (reader->index() != index || reader->term() != term)) {
+      return errc::corrupt_snapshot;
+    }
+    return reader;
+  }
+
+  /// Starts writing the snapshot (index, term) with `metadata` into a .tmp
+  /// file. errc::invalid_argument if the metadata exceeds
+  /// snapshot_metadata_limit.
+  result<snapshot_writer<FS>> begin(std::uint64_t index, std::uint64_t term,
+                                    std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    return snapshot_writer<FS>::create(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Starts or resumes receiving the snapshot (index, term) into its .part
+  /// file: the writer's held() is how many content bytes are already held
+  /// (what the last sync() made durable, 0 for a new transfer, or when the
+  /// .part file holds other metadata or is damaged); the sender continues
+  /// from there. Removes the .part files of other snapshots first.
+  /// Requires: no other live writer for the same (index, term).
+  result<snapshot_writer<FS>> begin_partial(std::uint64_t index, std::uint64_t term,
+                                            std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::partial &&
+          (parsed->index != index || parsed->term != term)) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    if (removed) {
+      if (auto ec = fs_.sync_directory(directory_)) return detail::snapshot_io_error(ec);
+    }
+    return snapshot_writer<FS>::resume(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Removes the .part file of (index, term), if there is one.
+  std::error_code discard_partial(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::partial});
+  }
+
+  /// Removes the committed snapshot (index, term), if there is one (e.g. one
+  /// that open_newest() skipped, once an operator has looked at it).
+  std::error_code remove(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::committed});
+  }
+
+  /// Removes the committed snapshots and .part files whose index is below
+  /// `index`, then syncs the directory.
+  std::error_code remove_older_than(std::uint64_t index) {
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind != snapshot_file_kind::temporary && parsed->index < index) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+ private:
+  static snapshot_header header_of(std::uint64_t index, std::uint64_t term,
+                                   std::span<const std::byte> metadata) {
+    snapshot_header header;
+    header.index = index;
+    header.term = term;
+    header.metadata.assign(metadata.begin(), metadata.end());
+    return header;
+  }
+
+  std::error_code remove_file(const snapshot_name& name) {
+    if (auto ec = fs_.remove(detail::snapshot_path(directory_, name.str()))) {
+      if (ec == std::errc::no_such_file_or_directory) return {};
+      return detail::snapshot_io_error(ec);
+    }
+    return detail::snapshot_io_error(fs_.sync_directory(directory_));
+  }
+
+  std::string parent_directory() const {
+    std::string parent = directory_;
+    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+    const auto slash = parent.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return parent.substr(0, slash);
+  }
+
+  FS fs_;
+  std::string directory_;
+  std::size_t keep_old_;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_store.hpp

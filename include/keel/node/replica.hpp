@@ -1,0 +1,314 @@
+// A replica: one member of a keel cluster. It joins the Raft core, the WAL,
+// a transport and the object store: the run loop takes each ready of the
+// Raft core, persists its entries and hard state in the WAL (durable before
+// any message that acknowledges them goes out), sends its messages, applies
+// committed entries to the store, answers the writers waiting for them and
+// advances.
+//
+// Writes: only the leader writes. propose(fn) runs fn on a write
+// transaction whose version is the index the entry will get, encodes its
+// changes as store actions (store_actions.hpp) and proposes them; the
+// store changes on every replica, the leader's included, only when Raft
+// has committed the entry. The writer learns the outcome from its
+// write_outcome: success with the entry's index, or the error (the
+// store's own, sequence_conflict when a concurrent write got there first,
+// lost_leadership when the leader changed before the commit).
+//
+// This class is the deterministic core: no threads, no clock. tick() is
+// one Raft tick; run_once() does the work that is due. The simulation
+// drives it directly; a threaded runner drives it from a loop.
+//
+// Thread safety: one thread calls everything, except that the transport
+// may deliver messages from any thread (they wait in an inbox).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "keel/errc.hpp"
+#include "keel/node/store_actions.hpp"
+#include "keel/raft/conf_change.hpp"
+#include "keel/raft/raw_node.hpp"
+#include "keel/result.hpp"
+#include "keel/store/store.hpp"
+#include "keel/transport/transport.hpp"
+#include "keel/wal/wal.hpp"
+
+namespace keel::node {
+
+struct replica_options {
+  raft::node_id id = raft::no_node;
+  /// The voters of a new cluster; used only when the WAL is empty.
+  std::vector<raft::node_id> members{};
+  /// Where the WAL lives.
+  std::string data_dir{};
+  int election_tick = 10;
+  int heartbeat_tick = 1;
+  /// Writes whose encoded changes exceed this are errc::request_too_large.
+  std::uint64_t max_proposal_bytes = 1536 * 1024;
+  /// Seed of the Raft core's randomness (0: derived from the id).
+  std::uint64_t seed = 0;
+  wal::options wal{};
+};
+
+/// What became of a proposed write. Filled in by the replica's run loop.
+struct write_outcome {
+  bool done = false;
+  std::error_code error{};
+  /// The log index (and the objects' version) of a committed write.
+  std::uint64_t index = 0;
+};
+
+template <wal::file_system FS, transport::transport Transport, store::object... Ts>
+class replica {
+ public:
+  using store_type = store::store<Ts...>;
+  using write_type = store::write_transaction<Ts...>;
+  using log_type = wal::wal<FS>;
+  using raft_type = raft::raw_node<log_type>;
+
+  /// Opens (or creates) the replica's WAL, recovers its log, and replays
+  /// the committed entries into a fresh store. `connect(handler)` makes
+  /// the transport that delivers to this replica.
+  template <class Connect>
+  static result<std::unique_ptr<replica>> open(FS fs, replica_options opts, Connect&& connect,
+                                               wal::recovery_report* report = nullptr) {
+    if (opts.id == raft::no_node) return errc::invalid_argument;
+    auto log = log_type::open(std::move(fs), opts.data_dir, opts.wal, report);
+    if (!log) return log.error();
+    if (log->last_index() == 0 && log->snapshot()->empty() && log->hard_state().empty()) {
+      // A new cluster: every member starts from the same configuration at index 1.
+      if (opts.members.empty()) return errc::invalid_argument;
+      raft::snapshot boot{.metadata = {.index = 1, .term = 1, .conf = {.voters = opts.members}}};
+      if (auto ec = log->apply_snapshot(std::move(boot))) return ec;
+      if (auto ec = log->sync()) return ec;
+    }
+    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log)));
+    if (auto ec = r->start(std::forward<Connect>(connect))) return ec;
+    return r;
+  }
+
+  replica(const replica&) = delete;
+  replica& operator=(const replica&) = delete;
+
+  /// One Raft tick (elections, heartbeats).
+  void tick() {
+    if (!failed_) raft_->tick();
+  }
+
+  /// Handles what arrived, then every ready. Returns whether anything happened.
+  bool run_once() {
+    if (failed_) return false;
+    bool worked = false;
+    std::vector<raft::message> messages;
+    std::vector<raft::node_id> unreachable;
+    {
+      std::lock_guard lock(inbox_mutex_);
+      messages.swap(inbox_);
+      unreachable.swap(unreachable_);
+    }
+    for (raft::message& m : messages) {
+      // A bad message from the network is refused by the core; nothing else to do.
+      (void)raft_->step(std::move(m));
+      worked = true;
+    }
+    for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
+    while (!failed_ && raft_->has_ready()) {
+      handle(raft_->ready());
+      worked = true;
+    }
+    return worked;
+  }
+
+  /// Runs fn(write_transaction&) -> std::error_code on the leader and
+  /// proposes its changes. Errors that need no Raft round come back at once:
+  /// errc::not_leader (leader() is the hint), errc::request_too_large, fn's
+  /// own error, errc::node_stopped. Otherwise the outcome fills in later.
+  template <class F>
+  result<std::shared_ptr<const write_outcome>> propose(F&& fn) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    auto& log = raft_->state().log();
+    const std::uint64_t index = log.last_index() + 1;
+    write_type tx = store_.begin_write_at(std::max(index, store_.version() + 1));
+    if (std::error_code ec = std::forward<F>(fn)(tx)) {
+      (void)tx.take_changes();
+      return ec;
+    }
+    if (tx.version() != index) return errc::not_leader;  // Applied past our log: not leading.
+    const auto changes = tx.take_changes();
+    std::string payload =
+        encode_actions(index, std::span<const typename store_type::change_type>(changes));
+    if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
+    if (auto ec = raft_->propose(keel::bytes(payload))) return ec;
+    if (log.last_index() != index) return errc::not_leader;
+    auto outcome = std::make_shared<write_outcome>();
+    pending_[index] = pending_write{raft_->state().term(), outcome};
+    return std::shared_ptr<const write_outcome>(std::move(outcome));
+  }
+
+  /// Runs f(const read_transaction&) on this replica's store: committed
+  /// state as of the last entry this replica applied (may lag the leader).
+  template <class F>
+  decltype(auto) view(F&& f) const {
+    return store_.view(std::forward<F>(f));
+  }
+  const store_type& store() const noexcept { return store_; }
+  store_type& store() noexcept { return store_; }
+
+  raft::node_id id() const noexcept { return opts_.id; }
+  bool is_leader() const { return raft_->state().state() == raft::state_type::leader; }
+  /// The leader this replica knows of (raft::no_node if none).
+  raft::node_id leader() const { return raft_->state().lead(); }
+  raft::status raft_status() const { return raft_->status(); }
+  std::uint64_t applied_index() const noexcept { return applied_; }
+  /// The storage error that stopped this replica, if one did.
+  std::error_code failure() const noexcept { return failed_; }
+  std::size_t pending_writes() const noexcept { return pending_.size(); }
+  Transport& transport() noexcept { return *transport_; }
+
+ private:
+  struct pending_write {
+    std::uint64_t term = 0;
+    std::shared_ptr<write_outcome> outcome;
+  };
+
+  replica(replica_options opts, log_type log) : opts_(std::move(opts)), log_(std::move(log)) {}
+
+  template <class Connect>
+  std::error_code start(Connect&& connect) {
+    raft::config c{.id = opts_.id,
+                   .election_tick = opts_.election_tick,
+                   .heartbeat_tick = opts_.heartbeat_tick};
+    auto node =
+        raft_type::create(c, log_, raft::splitmix_random(opts_.seed != 0 ? opts_.seed : opts_.id),
+                          raft::null_logger{});
+    if (!node) return node.error();
+    raft_.emplace(std::move(*node));
+    applied_ = log_.snapshot()->metadata.index;
+    transport::handler h{
+        .deliver =
+            [this](raft::message m) {
+              std::lock_guard lock(inbox_mutex_);
+              inbox_.push_back(std::move(m));
+            },
+        .unreachable =
+            [this](raft::node_id id) {
+              std::lock_guard lock(inbox_mutex_);
+              unreachable_.push_back(id);
+            },
+    };
+    transport_.emplace(std::forward<Connect>(connect)(std::move(h)));
+    for (const raft::node_id peer : raft_->status().config.voters) {
+      if (peer != opts_.id) transport_->add_peer(peer, {});
+    }
+    for (const raft::node_id peer : raft_->status().config.learners) {
+      if (peer != opts_.id) transport_->add_peer(peer, {});
+    }
+    return {};
+  }
+
+  void handle(raft::ready rd) {
+    if (rd.soft_state && rd.soft_state->raft_state != raft::state_type::leader) {
+      // Whatever we proposed may or may not commit under the new leader.
+      fail_pending(errc::lost_leadership);
+    }
+    if (rd.snapshot) {
+      // Snapshots are not produced yet, so none can arrive; refuse rather than diverge.
+      stop(errc::invalid_argument);
+      return;
+    }
+    // Durable before anything that acknowledges it is sent.
+    if (auto ec = log_.append(rd.entries, rd.hard_state.value_or(raft::hard_state{}))) {
+      stop(ec);
+      return;
+    }
+    if (auto ec = log_.sync()) {
+      stop(ec);
+      return;
+    }
+    for (raft::message& m : rd.messages) transport_->send(std::move(m));
+    for (const raft::entry& e : rd.committed_entries) apply(e);
+    raft_->advance();
+  }
+
+  void apply(const raft::entry& e) {
+    applied_ = e.index;
+    if (e.type == raft::entry_type::conf_change) {
+      auto cc = raft::decode_conf_change(e.data.view());
+      if (cc) (void)raft_->apply_conf_change(*cc);
+      finish(e, {});
+      return;
+    }
+    if (e.data.empty()) {  // A new leader's empty entry.
+      finish(e, {});
+      return;
+    }
+    std::error_code ec;
+    auto decoded = decode_actions(e.data.view());
+    if (!decoded) {
+      ec = decoded.error();
+    } else if (decoded->version != e.index) {
+      // Proposed for another index (the log moved under the leader): a no-op everywhere.
+      ec = errc::lost_leadership;
+    } else {
+      write_type tx = store_.begin_write_at(std::max(e.index, store_.version() + 1));
+      ec = apply_actions(tx, std::span<const store_action>(decoded->actions));
+      if (ec) {
+        (void)tx.take_changes();  // Whole or nothing: the same on every replica.
+      } else {
+        store_.commit(std::move(tx));
+      }
+    }
+    finish(e, ec);
+  }
+
+  /// Answers the writer of entry e, if it is ours.
+  void finish(const raft::entry& e, std::error_code ec) {
+    auto it = pending_.find(e.index);
+    if (it == pending_.end()) return;
+    write_outcome& out = *it->second.outcome;
+    // Another leader's entry took our index: ours was overwritten.
+    out.error = it->second.term == e.term ? ec : make_error_code(errc::lost_leadership);
+    out.index = out.error ? 0 : e.index;
+    out.done = true;
+    pending_.erase(it);
+  }
+
+  void fail_pending(std::error_code ec) {
+    for (auto& [index, p] : pending_) {
+      p.outcome->error = ec;
+      p.outcome->done = true;
+    }
+    pending_.clear();
+  }
+
+  /// Fail-stop: a storage failure ends this replica's life.
+  void stop(std::error_code ec) {
+    failed_ = ec;
+    fail_pending(errc::node_stopped);
+  }
+
+  replica_options opts_;
+  log_type log_;
+  std::optional<raft_type> raft_;
+  std::optional<Transport> transport_;
+  store_type store_;
+  std::mutex inbox_mutex_;
+  std::vector<raft::message> inbox_;
+  std::vector<raft::node_id> unreachable_;
+  std::map<std::uint64_t, pending_write> pending_;
+  std::uint64_t applied_ = 0;
+  std::error_code failed_;
+};
+
+}  // namespace keel::node

@@ -1,0 +1,247 @@
+// Replicas over the in-process network, each on its own simulated disk:
+// a write on the leader reaches every store with the entry's index as its
+// version; followers refuse writes; concurrent writes to one object are
+// sequenced; a crashed replica recovers its store from its WAL; a leader
+// cut off from the others fails its pending writes.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../store/plain_objects.hpp"
+#include "keel/node/replica.hpp"
+#include "keel/sim/disk.hpp"
+#include "keel/transport/in_process.hpp"
+
+using keel::errc;
+using keel::raft::node_id;
+using keel::test::plain::node;
+using keel::test::plain::service;
+using keel::test::plain::task;
+using replica_type = keel::node::replica<keel::sim::disk_file_system, keel::transport::endpoint,
+                                         task, service, node>;
+using outcome_ptr = std::shared_ptr<const keel::node::write_outcome>;
+
+namespace {
+
+task make_task(std::string id, std::string service_id, std::uint64_t slot) {
+  task t;
+  t.id = std::move(id);
+  t.service_id = std::move(service_id);
+  t.slot = slot;
+  return t;
+}
+
+/// Three replicas, one network, one disk each, driven in lock step.
+class cluster {
+ public:
+  explicit cluster(std::uint64_t seed, std::vector<node_id> ids = {1, 2, 3})
+      : network_(seed), ids_(std::move(ids)) {
+    for (node_id id : ids_) {
+      disks_[id] = std::make_unique<keel::sim::disk>();
+      start(id);
+    }
+  }
+
+  void start(node_id id) {
+    keel::node::replica_options opts{.id = id, .members = ids_, .data_dir = "/data"};
+    auto r = replica_type::open(disks_[id]->file_system(), opts, [&](keel::transport::handler h) {
+      return network_.connect(id, std::move(h));
+    });
+    REQUIRE(r);
+    replicas_[id] = std::move(*r);
+  }
+
+  /// The process dies: unsynced writes are lost, the network forgets it.
+  void crash(node_id id) {
+    network_.disconnect(id);
+    replicas_.erase(id);
+    disks_[id]->crash();
+  }
+
+  /// One round: every replica ticks, works, and the network delivers.
+  void step() {
+    for (auto& [id, r] : replicas_) r->tick();
+    settle();
+  }
+
+  /// Work and delivery until nothing moves, without ticks.
+  void settle() {
+    for (int i = 0; i < 100; ++i) {
+      bool worked = false;
+      for (auto& [id, r] : replicas_) worked |= r->run_once();
+      worked |= network_.deliver_all() > 0;
+      if (!worked) return;
+    }
+  }
+
+  replica_type* leader() {
+    for (auto& [id, r] : replicas_) {
+      if (r->is_leader()) return r.get();
+    }
+    return nullptr;
+  }
+
+  replica_type* wait_for_leader(int rounds = 200) {
+    for (int i = 0; i < rounds; ++i) {
+      if (auto* l = leader()) return l;
+      step();
+    }
+    return nullptr;
+  }
+
+  replica_type* follower() {
+    for (auto& [id, r] : replicas_) {
+      if (!r->is_leader()) return r.get();
+    }
+    return nullptr;
+  }
+
+  /// Steps until the write is decided.
+  void wait(const outcome_ptr& o, int rounds = 200) {
+    for (int i = 0; i < rounds && !o->done; ++i) step();
+  }
+
+  replica_type& at(node_id id) { return *replicas_.at(id); }
+  keel::transport::in_process_network& network() { return network_; }
+  const std::map<node_id, std::unique_ptr<replica_type>>& replicas() const { return replicas_; }
+
+ private:
+  keel::transport::in_process_network network_;
+  std::vector<node_id> ids_;
+  std::map<node_id, std::unique_ptr<keel::sim::disk>> disks_;
+  std::map<node_id, std::unique_ptr<replica_type>> replicas_;
+};
+
+std::vector<task> tasks_of(const replica_type& r) {
+  std::vector<task> out;
+  r.view([&](const auto& tx) {
+    REQUIRE_FALSE(
+        tx.template for_each<task>(keel::store::all(), [&](const auto& t) { out.push_back(*t); }));
+  });
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("replica: a leader's write reaches every store once committed", "[node][replica]") {
+  cluster c(GENERATE(1, 2, 3));
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  auto w = leader->propose([](auto& tx) -> std::error_code {
+    if (auto ec = tx.create(make_task("t1", "web", 1))) return ec;
+    return tx.create(make_task("t2", "web", 2));
+  });
+  REQUIRE(w);
+  const outcome_ptr out = *w;
+  // Nothing is visible before the commit.
+  CHECK(leader->view([](const auto& tx) { return tx.template count<task>(); }) == 0);
+  c.wait(out);
+  REQUIRE(out->done);
+  REQUIRE_FALSE(out->error);
+  c.settle();
+  for (const auto& [id, r] : c.replicas()) {
+    // Followers learn the commit with the next heartbeat.
+    for (int i = 0; i < 5 && r->applied_index() < out->index; ++i) c.step();
+    const auto tasks = tasks_of(*r);
+    REQUIRE(tasks.size() == 2);
+    CHECK(tasks[0].version == out->index);
+    CHECK(r->store().version() >= out->index);
+  }
+  CHECK(tasks_of(c.at(1)) == tasks_of(c.at(2)));
+  CHECK(tasks_of(c.at(2)) == tasks_of(c.at(3)));
+}
+
+TEST_CASE("replica: followers refuse writes and name the leader", "[node][replica]") {
+  cluster c(7);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  replica_type* f = c.follower();
+  auto w = f->propose([](auto& tx) { return tx.create(make_task("t", "s", 1)); });
+  CHECK(w.error() == errc::not_leader);
+  CHECK(f->leader() == leader->id());
+  // The store's own errors come back at once too.
+  auto bad = leader->propose([](auto& tx) { return tx.template remove<task>("missing"); });
+  CHECK(bad.error() == errc::not_found);
+}
+
+TEST_CASE("replica: concurrent writes to one object are sequenced", "[node][replica]") {
+  cluster c(11);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  auto created = leader->propose([](auto& tx) { return tx.create(make_task("t", "s", 1)); });
+  REQUIRE(created);
+  c.wait(*created);
+  REQUIRE_FALSE((*created)->error);
+  // Two writers read version v and write before either commits.
+  auto bump = [](std::uint64_t slot) {
+    return [slot](auto& tx) {
+      task t = *tx.template get<task>("t");
+      t.slot = slot;
+      return tx.update(t);
+    };
+  };
+  auto a = leader->propose(bump(10));
+  auto b = leader->propose(bump(20));
+  REQUIRE(a);
+  REQUIRE(b);
+  c.wait(*b);
+  REQUIRE((*a)->done);
+  CHECK_FALSE((*a)->error);
+  CHECK((*b)->error == errc::sequence_conflict);
+  c.settle();
+  for (int i = 0; i < 5; ++i) c.step();
+  for (const auto& [id, r] : c.replicas()) {
+    auto t = r->view([](const auto& tx) { return tx.template get<task>("t"); });
+    REQUIRE(t);
+    CHECK(t->slot == 10);
+    CHECK(t->version == (*a)->index);
+  }
+}
+
+TEST_CASE("replica: a crashed replica recovers its store from its WAL", "[node][replica]") {
+  cluster c(5);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  std::vector<outcome_ptr> writes;
+  for (int i = 0; i < 10; ++i) {
+    auto w = leader->propose(
+        [i](auto& tx) { return tx.create(make_task("t" + std::to_string(i), "s", 1)); });
+    REQUIRE(w);
+    writes.push_back(*w);
+  }
+  c.wait(writes.back());
+  for (const auto& w : writes) REQUIRE_FALSE(w->error);
+  for (int i = 0; i < 5; ++i) c.step();
+  const node_id victim = c.follower()->id();
+  const auto before = tasks_of(c.at(victim));
+  REQUIRE(before.size() == 10);
+  c.crash(victim);
+  c.start(victim);
+  // Its store is rebuilt from the log it synced, then it catches up.
+  for (int i = 0; i < 20 && c.at(victim).store().version() < writes.back()->index; ++i) c.step();
+  CHECK(tasks_of(c.at(victim)) == before);
+}
+
+TEST_CASE("replica: a leader cut off from the others fails its pending writes", "[node][replica]") {
+  cluster c(9);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  const node_id old = leader->id();
+  c.network().isolate(old);
+  auto w = leader->propose([](auto& tx) { return tx.create(make_task("lost", "s", 1)); });
+  REQUIRE(w);
+  c.wait(*w, 400);
+  REQUIRE((*w)->done);
+  CHECK((*w)->error == errc::lost_leadership);
+  // The others elected a new leader meanwhile; after healing, nobody has the write.
+  c.network().heal();
+  for (int i = 0; i < 50; ++i) c.step();
+  replica_type* now = c.leader();
+  REQUIRE(now != nullptr);
+  for (const auto& [id, r] : c.replicas()) {
+    CHECK(r->view([](const auto& tx) { return tx.template get<task>("lost"); }) == nullptr);
+  }
+}
