@@ -18,11 +18,11 @@
 #include "keel/store/object_traits.hpp"
 #include "keel/store/protobuf_traits.hpp"
 
-#if defined(KEEL_HAS_TEST_OBJECTS)
+#if defined(KEEL_HAS_EXAMPLE_OBJECTS)
 #include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/util/message_differencer.h>
 
-#include "objects.hpp"
+#include "keel/objects_traits.hpp"
 #endif
 
 using namespace std::literals;
@@ -378,7 +378,7 @@ TEST_CASE("a type without protobuf's generated members is not a protobuf object"
   STATIC_REQUIRE_FALSE(store::protobuf_object<not_protobuf>);
 }
 
-#if defined(KEEL_HAS_TEST_OBJECTS)
+#if defined(KEEL_HAS_EXAMPLE_OBJECTS)
 
 namespace pb = keel::objects;
 
@@ -553,7 +553,7 @@ TEMPLATE_TEST_CASE("decoding bytes that are not a protobuf object gives an error
 
 TEST_CASE("a task is indexed by service, node, service and slot, desired state, name and state") {
   const pb::Task t = sample_task();
-  using ix = keel::test::objects::task_indexes;
+  using ix = keel::example_objects::task_indexes;
   CHECK(entries_of(t, "id") == std::vector{"task-1\0"s});
   CHECK(entries_of(t, "service_id") == std::vector{"svc-1\0task-1\0"s});
   CHECK(entries_of(t, "node_id") == std::vector{"node-1\0task-1\0"s});
@@ -597,7 +597,7 @@ TEST_CASE("a service is indexed by its lower-cased name and by each label") {
 
 TEST_CASE("a node is indexed by name, label and role") {
   const pb::Node n = sample_node();
-  using ix = keel::test::objects::node_indexes;
+  using ix = keel::example_objects::node_indexes;
   CHECK(entries_of(n, "name") == std::vector{"host-a\0node-1\0"s});
   CHECK(entries_of(n, "labels") == std::vector{"zone\0eu\0node-1\0"s});
   CHECK(entries_of(n, "role") == std::vector{ix::role.exact(pb::MANAGER) + "node-1\0"s});
@@ -609,4 +609,4 @@ TEST_CASE("clusters and networks are indexed by unique lower-cased name") {
   CHECK(entries_of(sample<pb::Network>(), "name") == std::vector{"ingress\0"s});
 }
 
-#endif  // KEEL_HAS_TEST_OBJECTS
+#endif  // KEEL_HAS_EXAMPLE_OBJECTS

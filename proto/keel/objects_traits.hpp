@@ -1,12 +1,12 @@
-// Test support: object traits for keel's example objects (proto/keel/
-// objects.proto), with the indexes SwarmKit's store keeps for them
-// (manager/state/store/{tasks,services,nodes,clusters,networks}.go). The demo
-// copies what it needs. Getters are pointers to the generated const
-// accessors: each has one overload, so taking its address is unambiguous.
+// Object traits for keel's example objects (proto/keel/objects.proto), with
+// the indexes SwarmKit's store keeps for them (manager/state/store/
+// {tasks,services,nodes,clusters,networks}.go); the tests and the demo use
+// them. Getters are pointers to the generated const accessors: each has one
+// overload, so taking its address is unambiguous.
 //
-// Needs the generated keel/objects.pb.h: include it only where
-// KEEL_HAS_TEST_OBJECTS is defined (tests/CMakeLists.txt defines it when
-// protobuf was found and keel_test_objects was built).
+// Needs the generated keel/objects.pb.h: link the keel_example_objects
+// target (built when protobuf is found), which defines
+// KEEL_HAS_EXAMPLE_OBJECTS.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,7 @@
 #include "keel/store/object_traits.hpp"
 #include "keel/store/protobuf_traits.hpp"
 
-namespace keel::test::objects {
+namespace keel::example_objects {
 
 namespace pb = ::keel::objects;
 
@@ -55,14 +55,14 @@ struct name_index {
   static constexpr store::string_indexer name{&M::name, store::case_fold::lower};
 };
 
-}  // namespace keel::test::objects
+}  // namespace keel::example_objects
 
 template <>
 struct keel::store::object_traits<keel::objects::Task>
     : keel::store::protobuf_traits<keel::objects::Task> {
   static constexpr std::string_view table = "task";
   static constexpr auto indexes() {
-    using ix = keel::test::objects::task_indexes;
+    using ix = keel::example_objects::task_indexes;
     return std::tuple{
         index_schema{.name = "service_id", .allow_missing = true, .indexer = ix::service_id},
         index_schema{.name = "node_id", .allow_missing = true, .indexer = ix::node_id},
@@ -79,7 +79,7 @@ struct keel::store::object_traits<keel::objects::Service>
     : keel::store::protobuf_traits<keel::objects::Service> {
   static constexpr std::string_view table = "service";
   static constexpr auto indexes() {
-    using ix = keel::test::objects::service_indexes;
+    using ix = keel::example_objects::service_indexes;
     return std::tuple{
         index_schema{.name = "name", .unique = true, .indexer = ix::name},
         index_schema{.name = "labels", .allow_missing = true, .indexer = ix::labels},
@@ -92,7 +92,7 @@ struct keel::store::object_traits<keel::objects::Node>
     : keel::store::protobuf_traits<keel::objects::Node> {
   static constexpr std::string_view table = "node";
   static constexpr auto indexes() {
-    using ix = keel::test::objects::node_indexes;
+    using ix = keel::example_objects::node_indexes;
     return std::tuple{
         index_schema{.name = "name", .allow_missing = true, .indexer = ix::name},
         index_schema{.name = "labels", .allow_missing = true, .indexer = ix::labels},
@@ -106,7 +106,7 @@ struct keel::store::object_traits<keel::objects::Cluster>
     : keel::store::protobuf_traits<keel::objects::Cluster> {
   static constexpr std::string_view table = "cluster";
   static constexpr auto indexes() {
-    using ix = keel::test::objects::name_index<keel::objects::Cluster>;
+    using ix = keel::example_objects::name_index<keel::objects::Cluster>;
     return std::tuple{index_schema{.name = "name", .unique = true, .indexer = ix::name}};
   }
 };
@@ -116,7 +116,7 @@ struct keel::store::object_traits<keel::objects::Network>
     : keel::store::protobuf_traits<keel::objects::Network> {
   static constexpr std::string_view table = "network";
   static constexpr auto indexes() {
-    using ix = keel::test::objects::name_index<keel::objects::Network>;
+    using ix = keel::example_objects::name_index<keel::objects::Network>;
     return std::tuple{index_schema{.name = "name", .unique = true, .indexer = ix::name}};
   }
 };
