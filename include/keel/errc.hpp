@@ -57,6 +57,9 @@ enum class errc {
   lost_leadership,
   request_too_large,
   node_stopped,
+  timeout,
+  leader_not_ready,
+  removed_member,
 };
 
 /// The error category of keel::errc.
@@ -160,6 +163,15 @@ class error_category final : public std::error_category {
       case errc::node_stopped:
         return "the node stopped (its storage failed, or it was removed from the cluster); "
                "restart it or send the request to another member";
+      case errc::timeout:
+        return "the request did not finish in time; a write may or may not have taken effect: "
+               "read again, then retry";
+      case errc::leader_not_ready:
+        return "this node was just elected and has not yet committed an entry of its term, so "
+               "its store may miss writes of the previous leader; retry in a moment";
+      case errc::removed_member:
+        return "the node was removed from the cluster; its messages are refused and it stopped; "
+               "wipe its data and add it again as a new member to bring it back";
       case errc::corrupt_snapshot:
         return "a snapshot file is corrupt (bad header, size or checksum); it is ignored, and "
                "a snapshot must be fetched from a peer";

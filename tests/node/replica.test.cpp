@@ -245,3 +245,55 @@ TEST_CASE("replica: a leader cut off from the others fails its pending writes", 
     CHECK(r->view([](const auto& tx) { return tx.template get<task>("lost"); }) == nullptr);
   }
 }
+
+TEST_CASE("replica: a read barrier on a follower sees every completed write", "[node][replica]") {
+  cluster c(13);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  auto w = leader->propose([](auto& tx) { return tx.create(make_task("t", "s", 1)); });
+  REQUIRE(w);
+  // Deliver only to the leader's side until the write completes: the
+  // followers may not have applied it yet when the barrier starts.
+  c.wait(*w);
+  REQUIRE_FALSE((*w)->error);
+  replica_type* f = c.follower();
+  auto r = f->read_barrier();
+  REQUIRE(r);
+  for (int i = 0; i < 50 && !(*r)->done; ++i) c.step();
+  REQUIRE((*r)->done);
+  REQUIRE_FALSE((*r)->error);
+  CHECK((*r)->index >= (*w)->index);
+  CHECK(f->applied_index() >= (*w)->index);
+  CHECK(f->view([](const auto& tx) { return tx.template get<task>("t"); }) != nullptr);
+}
+
+TEST_CASE("replica: a read barrier cut off from the quorum fails, never answers stale",
+          "[node][replica]") {
+  cluster c(17);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  c.network().isolate(leader->id());
+  auto r = leader->read_barrier();
+  REQUIRE(r);
+  for (int i = 0; i < 100 && !(*r)->done; ++i) c.step();
+  REQUIRE((*r)->done);
+  CHECK((*r)->error);
+}
+
+TEST_CASE("replica: leadership moves to the chosen voter", "[node][replica]") {
+  cluster c(19);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  const node_id to = c.follower()->id();
+  CHECK(c.at(to).transfer_leadership(leader->id()) == errc::not_leader);
+  REQUIRE_FALSE(leader->transfer_leadership(to));
+  for (int i = 0; i < 20 && !c.at(to).is_leader(); ++i) c.step();
+  CHECK(c.at(to).is_leader());
+  // The new leader takes writes once it committed an entry of its term.
+  replica_type* now = c.wait_for_leader();
+  REQUIRE(now == &c.at(to));
+  auto w = now->propose([](auto& tx) { return tx.create(make_task("after", "s", 1)); });
+  REQUIRE(w);
+  c.wait(*w);
+  CHECK_FALSE((*w)->error);
+}

@@ -34,6 +34,7 @@
 #include <utility>
 #include <vector>
 
+#include "keel/detail/codec.hpp"
 #include "keel/errc.hpp"
 #include "keel/node/store_actions.hpp"
 #include "keel/raft/conf_change.hpp"
@@ -65,6 +66,14 @@ struct write_outcome {
   bool done = false;
   std::error_code error{};
   /// The log index (and the objects' version) of a committed write.
+  std::uint64_t index = 0;
+};
+
+/// What became of a read barrier (read_barrier()).
+struct read_outcome {
+  bool done = false;
+  std::error_code error{};
+  /// The commit index the read waited for; reads after done see at least it.
   std::uint64_t index = 0;
 };
 
@@ -100,9 +109,12 @@ class replica {
   replica(const replica&) = delete;
   replica& operator=(const replica&) = delete;
 
-  /// One Raft tick (elections, heartbeats).
+  /// One Raft tick (elections, heartbeats); read barriers that waited
+  /// too long fail with errc::timeout.
   void tick() {
-    if (!failed_) raft_->tick();
+    if (failed_) return;
+    raft_->tick();
+    expire_reads();
   }
 
   /// Handles what arrived, then every ready. Returns whether anything happened.
@@ -137,6 +149,7 @@ class replica {
   result<std::shared_ptr<const write_outcome>> propose(F&& fn) {
     if (failed_) return errc::node_stopped;
     if (!is_leader()) return errc::not_leader;
+    if (!leader_ready()) return errc::leader_not_ready;
     auto& log = raft_->state().log();
     const std::uint64_t index = log.last_index() + 1;
     write_type tx = store_.begin_write_at(std::max(index, store_.version() + 1));
@@ -154,6 +167,32 @@ class replica {
     auto outcome = std::make_shared<write_outcome>();
     pending_[index] = pending_write{raft_->state().term(), outcome};
     return std::shared_ptr<const write_outcome>(std::move(outcome));
+  }
+
+  /// Starts a linearizable read (Raft's ReadIndex): the outcome is done once
+  /// a quorum confirmed the leader's commit index after this call and this
+  /// replica applied up to it, so a view() from then on sees every write
+  /// that completed before the call. Works on followers too (the leader
+  /// answers). Errors: errc::lost_leadership if the leader changed,
+  /// errc::timeout after 2 election timeouts, errc::node_stopped.
+  result<std::shared_ptr<const read_outcome>> read_barrier() {
+    if (failed_) return errc::node_stopped;
+    std::string ctx(16, '\0');
+    auto* p = reinterpret_cast<std::byte*>(ctx.data());
+    keel::detail::put_u64(p, opts_.id);  // Unique across the cluster's readers.
+    keel::detail::put_u64(p + 8, ++read_sequence_);
+    if (auto ec = raft_->read_index(ctx)) return ec;
+    auto outcome = std::make_shared<read_outcome>();
+    pending_reads_[ctx] = pending_read{outcome, 0, 2 * opts_.election_tick};
+    return std::shared_ptr<const read_outcome>(std::move(outcome));
+  }
+
+  /// Hands leadership to `to` (a voter that is caught up). The outcome shows
+  /// in leader(); errc::not_leader on a follower.
+  std::error_code transfer_leadership(raft::node_id to) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    return raft_->transfer_leadership(to);
   }
 
   /// Runs f(const read_transaction&) on this replica's store: committed
@@ -180,6 +219,12 @@ class replica {
   struct pending_write {
     std::uint64_t term = 0;
     std::shared_ptr<write_outcome> outcome;
+  };
+  struct pending_read {
+    std::shared_ptr<read_outcome> outcome;
+    /// The commit index to reach; 0 until the leader answered.
+    std::uint64_t index = 0;
+    int ticks_left = 0;
   };
 
   replica(replica_options opts, log_type log) : opts_(std::move(opts)), log_(std::move(log)) {}
@@ -217,10 +262,28 @@ class replica {
     return {};
   }
 
+  /// Whether this leader's store holds every committed write: it applied an
+  /// entry of its own term, hence everything before (a new leader does not
+  /// know the previous leader's commit index until then).
+  bool leader_ready() const {
+    const auto t = raft_->state().log().term(applied_);
+    return t && *t == raft_->state().term();
+  }
+
   void handle(raft::ready rd) {
     if (rd.soft_state && rd.soft_state->raft_state != raft::state_type::leader) {
       // Whatever we proposed may or may not commit under the new leader.
       fail_pending(errc::lost_leadership);
+    }
+    if (rd.soft_state && rd.soft_state->lead != known_leader_) {
+      // Read requests in flight to the old leader will not be answered.
+      known_leader_ = rd.soft_state->lead;
+      fail_reads(errc::lost_leadership, true);
+    }
+    for (const raft::read_state& rs : rd.read_states) {
+      if (auto it = pending_reads_.find(rs.request_ctx); it != pending_reads_.end()) {
+        it->second.index = std::max<std::uint64_t>(rs.index, 1);
+      }
     }
     if (rd.snapshot) {
       // Snapshots are not produced yet, so none can arrive; refuse rather than diverge.
@@ -239,6 +302,46 @@ class replica {
     for (raft::message& m : rd.messages) transport_->send(std::move(m));
     for (const raft::entry& e : rd.committed_entries) apply(e);
     raft_->advance();
+    finish_reads();
+  }
+
+  /// Answers the read barriers whose index this replica has applied.
+  void finish_reads() {
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (it->second.index != 0 && it->second.index <= applied_) {
+        it->second.outcome->index = it->second.index;
+        it->second.outcome->done = true;
+        it = pending_reads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void expire_reads() {
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (--it->second.ticks_left <= 0) {
+        it->second.outcome->error = errc::timeout;
+        it->second.outcome->done = true;
+        it = pending_reads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  /// Fails the pending reads (only those still unanswered if `unanswered_only`:
+  /// an answered read just waits for this replica's own apply).
+  void fail_reads(std::error_code ec, bool unanswered_only) {
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (unanswered_only && it->second.index != 0) {
+        ++it;
+        continue;
+      }
+      it->second.outcome->error = ec;
+      it->second.outcome->done = true;
+      it = pending_reads_.erase(it);
+    }
   }
 
   void apply(const raft::entry& e) {
@@ -296,6 +399,7 @@ class replica {
   void stop(std::error_code ec) {
     failed_ = ec;
     fail_pending(errc::node_stopped);
+    fail_reads(errc::node_stopped, false);
   }
 
   replica_options opts_;
@@ -307,6 +411,9 @@ class replica {
   std::vector<raft::message> inbox_;
   std::vector<raft::node_id> unreachable_;
   std::map<std::uint64_t, pending_write> pending_;
+  std::map<std::string, pending_read> pending_reads_;
+  std::uint64_t read_sequence_ = 0;
+  raft::node_id known_leader_ = raft::no_node;
   std::uint64_t applied_ = 0;
   std::error_code failed_;
 };
