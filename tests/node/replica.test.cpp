@@ -54,6 +54,17 @@ class cluster {
     replicas_[id] = std::move(*r);
   }
 
+  /// A new replica that joins the running cluster (after add_learner).
+  void join(node_id id) {
+    disks_[id] = std::make_unique<keel::sim::disk>();
+    keel::node::replica_options opts{.id = id, .members = ids_, .data_dir = "/data", .join = true};
+    auto r = replica_type::open(disks_[id]->file_system(), opts, [&](keel::transport::handler h) {
+      return network_.connect(id, std::move(h));
+    });
+    REQUIRE(r);
+    replicas_[id] = std::move(*r);
+  }
+
   /// The process dies: unsynced writes are lost, the network forgets it.
   void crash(node_id id) {
     network_.disconnect(id);
@@ -296,4 +307,35 @@ TEST_CASE("replica: leadership moves to the chosen voter", "[node][replica]") {
   REQUIRE(w);
   c.wait(*w);
   CHECK_FALSE((*w)->error);
+}
+
+TEST_CASE("replica: a removed member stops and its messages are refused", "[node][replica]") {
+  cluster c(29);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  const node_id gone = c.follower()->id();
+  auto removed = leader->remove_member(gone);
+  REQUIRE(removed);
+  c.wait(*removed);
+  REQUIRE_FALSE((*removed)->error);
+  for (int i = 0; i < 10 && !c.at(gone).failure(); ++i) c.step();
+  CHECK(c.at(gone).failure() == errc::removed_member);
+  CHECK(leader->status().voters.size() == 2);
+  // The two left still commit writes.
+  auto w = leader->propose([](auto& tx) { return tx.create(make_task("t", "s", 1)); });
+  REQUIRE(w);
+  c.wait(*w);
+  CHECK_FALSE((*w)->error);
+  // A message from the removed member is dropped before Raft sees it.
+  keel::raft::message m{.type = keel::raft::message_type::heartbeat_resp,
+                        .to = leader->id(),
+                        .from = gone,
+                        .term = leader->status().term};
+  auto impostor =
+      c.network().connect(gone, {.deliver = [](keel::raft::message) {}, .unreachable = nullptr});
+  impostor.add_peer(leader->id(), {});
+  impostor.send(m);
+  c.settle();
+  CHECK(leader->refused_from_removed() >= 1);
+  CHECK(leader->is_leader());
 }

@@ -24,10 +24,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <system_error>
@@ -36,6 +38,7 @@
 
 #include "keel/detail/codec.hpp"
 #include "keel/errc.hpp"
+#include "keel/node/status.hpp"
 #include "keel/node/store_actions.hpp"
 #include "keel/raft/conf_change.hpp"
 #include "keel/raft/raw_node.hpp"
@@ -48,7 +51,8 @@ namespace keel::node {
 
 struct replica_options {
   raft::node_id id = raft::no_node;
-  /// The voters of a new cluster; used only when the WAL is empty.
+  /// The voters of a new cluster (used only when the WAL is empty); with
+  /// `join`, the members to contact until the leader's snapshot arrives.
   std::vector<raft::node_id> members{};
   /// Where the WAL lives.
   std::string data_dir{};
@@ -58,7 +62,16 @@ struct replica_options {
   std::uint64_t max_proposal_bytes = 1536 * 1024;
   /// Seed of the Raft core's randomness (0: derived from the id).
   std::uint64_t seed = 0;
+  /// Promote a learner to voter once it has caught up with the commit index.
+  bool auto_promote = true;
+  /// This replica joins an existing cluster (added with add_learner): it
+  /// starts empty and waits for the leader's snapshot instead of
+  /// bootstrapping from `members`.
+  bool join = false;
   wal::options wal{};
+  /// Called, from the transport's thread, after a message for this replica
+  /// arrived: a threaded runner wakes its loop with it.
+  std::function<void()> on_inbox{};
 };
 
 /// What became of a proposed write. Filled in by the replica's run loop.
@@ -94,7 +107,8 @@ class replica {
     if (opts.id == raft::no_node) return errc::invalid_argument;
     auto log = log_type::open(std::move(fs), opts.data_dir, opts.wal, report);
     if (!log) return log.error();
-    if (log->last_index() == 0 && log->snapshot()->empty() && log->hard_state().empty()) {
+    if (!opts.join && log->last_index() == 0 && log->snapshot()->empty() &&
+        log->hard_state().empty()) {
       // A new cluster: every member starts from the same configuration at index 1.
       if (opts.members.empty()) return errc::invalid_argument;
       raft::snapshot boot{.metadata = {.index = 1, .term = 1, .conf = {.voters = opts.members}}};
@@ -115,6 +129,7 @@ class replica {
     if (failed_) return;
     raft_->tick();
     expire_reads();
+    if (opts_.auto_promote) promote_caught_up_learners();
   }
 
   /// Handles what arrived, then every ready. Returns whether anything happened.
@@ -129,9 +144,14 @@ class replica {
       unreachable.swap(unreachable_);
     }
     for (raft::message& m : messages) {
+      worked = true;
+      // A removed member may not know it yet; it must not disturb the others.
+      if (removed_.contains(m.from)) {
+        ++refused_from_removed_;
+        continue;
+      }
       // A bad message from the network is refused by the core; nothing else to do.
       (void)raft_->step(std::move(m));
-      worked = true;
     }
     for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
     while (!failed_ && raft_->has_ready()) {
@@ -187,6 +207,26 @@ class replica {
     return std::shared_ptr<const read_outcome>(std::move(outcome));
   }
 
+  /// Adds `id` as a learner: it receives the log (a snapshot first) but does
+  /// not vote; with auto_promote it becomes a voter once caught up. The
+  /// address is handed to every replica's transport. Errors as for writes,
+  /// plus errc::pending_conf_change while another change is unapplied.
+  result<std::shared_ptr<const write_outcome>> add_learner(raft::node_id id,
+                                                           std::string address = {}) {
+    return change_membership(raft::conf_change_type::add_learner, id, std::move(address));
+  }
+
+  /// Makes learner `id` a voter.
+  result<std::shared_ptr<const write_outcome>> promote(raft::node_id id) {
+    return change_membership(raft::conf_change_type::add_node, id, {});
+  }
+
+  /// Removes `id` from the cluster; its messages are refused from then on
+  /// and, once it learns of it, it stops with errc::removed_member.
+  result<std::shared_ptr<const write_outcome>> remove_member(raft::node_id id) {
+    return change_membership(raft::conf_change_type::remove_node, id, {});
+  }
+
   /// Hands leadership to `to` (a voter that is caught up). The outcome shows
   /// in leader(); errc::not_leader on a follower.
   std::error_code transfer_leadership(raft::node_id to) {
@@ -209,6 +249,47 @@ class replica {
   /// The leader this replica knows of (raft::no_node if none).
   raft::node_id leader() const { return raft_->state().lead(); }
   raft::status raft_status() const { return raft_->status(); }
+
+  /// This replica's state and its view of every peer.
+  node_status status() {
+    const raft::status rs = raft_->status();
+    node_status out{.id = opts_.id,
+                    .term = rs.hard_state.term,
+                    .role = raft::to_string(rs.soft_state.raft_state),
+                    .leader = rs.soft_state.lead,
+                    .commit = rs.hard_state.commit,
+                    .applied = applied_,
+                    .snapshot_index = log_.snapshot() ? log_.snapshot()->metadata.index : 0,
+                    .voters = rs.config.voters,
+                    .learners = rs.config.learners,
+                    .peers = {},
+                    .pending_writes = pending_.size(),
+                    .pending_reads = pending_reads_.size(),
+                    .failure = failed_};
+    for (const std::vector<raft::node_id>* ids : {&rs.config.voters, &rs.config.learners}) {
+      for (const raft::node_id peer : *ids) {
+        if (peer == opts_.id) continue;
+        peer_report p{.id = peer,
+                      .learner = ids == &rs.config.learners,
+                      .match = 0,
+                      .next = 0,
+                      .progress = {},
+                      .recent_active = false,
+                      .transport = transport_->status(peer)};
+        if (auto it = rs.progress.find(peer); it != rs.progress.end()) {
+          p.match = it->second.match;
+          p.next = it->second.next;
+          p.progress = raft::to_string(it->second.state);
+          p.recent_active = it->second.recent_active;
+        }
+        out.peers.push_back(std::move(p));
+      }
+    }
+    return out;
+  }
+
+  /// Messages dropped because their sender was removed from the cluster.
+  std::uint64_t refused_from_removed() const noexcept { return refused_from_removed_; }
   std::uint64_t applied_index() const noexcept { return applied_; }
   /// The storage error that stopped this replica, if one did.
   std::error_code failure() const noexcept { return failed_; }
@@ -243,21 +324,30 @@ class replica {
     transport::handler h{
         .deliver =
             [this](raft::message m) {
-              std::lock_guard lock(inbox_mutex_);
-              inbox_.push_back(std::move(m));
+              {
+                std::lock_guard lock(inbox_mutex_);
+                inbox_.push_back(std::move(m));
+              }
+              if (opts_.on_inbox) opts_.on_inbox();
             },
         .unreachable =
             [this](raft::node_id id) {
-              std::lock_guard lock(inbox_mutex_);
-              unreachable_.push_back(id);
+              {
+                std::lock_guard lock(inbox_mutex_);
+                unreachable_.push_back(id);
+              }
+              if (opts_.on_inbox) opts_.on_inbox();
             },
     };
     transport_.emplace(std::forward<Connect>(connect)(std::move(h)));
-    for (const raft::node_id peer : raft_->status().config.voters) {
-      if (peer != opts_.id) transport_->add_peer(peer, {});
-    }
-    for (const raft::node_id peer : raft_->status().config.learners) {
-      if (peer != opts_.id) transport_->add_peer(peer, {});
+    // A joining replica knows the cluster only from its options until the
+    // leader's snapshot brings the configuration.
+    const raft::conf_state conf = raft_->status().config;
+    const std::vector<raft::node_id>* known[] = {&conf.voters, &conf.learners, &opts_.members};
+    for (const std::vector<raft::node_id>* ids : known) {
+      for (const raft::node_id peer : *ids) {
+        if (peer != opts_.id) transport_->add_peer(peer, {});
+      }
     }
     return {};
   }
@@ -286,9 +376,10 @@ class replica {
       }
     }
     if (rd.snapshot) {
-      // Snapshots are not produced yet, so none can arrive; refuse rather than diverge.
-      stop(errc::invalid_argument);
-      return;
+      if (auto ec = install(std::move(*rd.snapshot))) {
+        stop(ec);
+        return;
+      }
     }
     // Durable before anything that acknowledges it is sent.
     if (auto ec = log_.append(rd.entries, rd.hard_state.value_or(raft::hard_state{}))) {
@@ -299,10 +390,43 @@ class replica {
       stop(ec);
       return;
     }
-    for (raft::message& m : rd.messages) transport_->send(std::move(m));
+    for (raft::message& m : rd.messages) send(std::move(m));
     for (const raft::entry& e : rd.committed_entries) apply(e);
     raft_->advance();
     finish_reads();
+  }
+
+  void send(raft::message m) {
+    if (m.type != raft::message_type::snap) {
+      transport_->send(std::move(m));
+      return;
+    }
+    // The transport accepted the whole snapshot; if it is lost on the way
+    // the follower keeps refusing appends and Raft sends another.
+    const raft::node_id to = m.to;
+    transport_->send(std::move(m));
+    raft_->report_snapshot(to, raft::snapshot_status::finished);
+  }
+
+  /// A snapshot from the leader replaces this replica's state: the store
+  /// becomes the snapshot's content, the log is replaced, and the transport
+  /// learns the snapshot's members.
+  std::error_code install(raft::snapshot snap) {
+    const std::uint64_t index = snap.metadata.index;
+    if (index <= applied_) return {};  // Raft never sends an older one; nothing to do.
+    if (!snap.data.empty()) return errc::corrupt_snapshot;
+    // The empty snapshot of a new cluster: no objects.
+    if (store_.version() >= index) return errc::corrupt_snapshot;
+    store_.commit(store_.begin_write_at(index));
+    const raft::conf_state conf = snap.metadata.conf;
+    if (auto ec = log_.apply_snapshot(std::move(snap))) return ec;
+    applied_ = index;
+    for (const std::vector<raft::node_id>* ids : {&conf.voters, &conf.learners}) {
+      for (const raft::node_id peer : *ids) {
+        if (peer != opts_.id) transport_->add_peer(peer, {});
+      }
+    }
+    return {};
   }
 
   /// Answers the read barriers whose index this replica has applied.
@@ -344,12 +468,53 @@ class replica {
     }
   }
 
+  result<std::shared_ptr<const write_outcome>> change_membership(raft::conf_change_type type,
+                                                                 raft::node_id id,
+                                                                 std::string address) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    if (!leader_ready()) return errc::leader_not_ready;
+    if (id == raft::no_node || removed_.contains(id)) return errc::invalid_conf_change;
+    auto& log = raft_->state().log();
+    const std::uint64_t index = log.last_index() + 1;
+    raft::conf_change cc{.transition = raft::conf_change_transition::auto_,
+                         .changes = {{.type = type, .node = id}},
+                         .context = std::move(address)};
+    if (auto ec = raft_->propose_conf_change(cc)) return ec;
+    if (log.last_index() != index) return errc::not_leader;
+    auto outcome = std::make_shared<write_outcome>();
+    pending_[index] = pending_write{raft_->state().term(), outcome};
+    return std::shared_ptr<const write_outcome>(std::move(outcome));
+  }
+
+  /// On the leader: proposes the promotion of one learner that has every
+  /// committed entry (one change at a time, as Raft requires).
+  void promote_caught_up_learners() {
+    if (!is_leader() || !leader_ready()) return;
+    if (raft_->state().pending_conf_index() > applied_) return;
+    const raft::status rs = raft_->status();
+    for (const raft::node_id id : rs.config.learners) {
+      auto it = rs.progress.find(id);
+      if (it != rs.progress.end() && it->second.match >= rs.hard_state.commit) {
+        (void)promote(id);
+        return;
+      }
+    }
+  }
+
   void apply(const raft::entry& e) {
     applied_ = e.index;
     if (e.type == raft::entry_type::conf_change) {
-      auto cc = raft::decode_conf_change(e.data.view());
-      if (cc) (void)raft_->apply_conf_change(*cc);
-      finish(e, {});
+      std::error_code ec = errc::invalid_conf_change;
+      if (auto cc = raft::decode_conf_change(e.data.view())) {
+        if (auto applied = raft_->apply_conf_change(*cc)) {
+          ec = {};
+          apply_membership(*cc);
+        } else {
+          ec = applied.error();
+        }
+      }
+      finish(e, ec);
       return;
     }
     if (e.data.empty()) {  // A new leader's empty entry.
@@ -373,6 +538,24 @@ class replica {
       }
     }
     finish(e, ec);
+  }
+
+  /// Tells the transport who the peers are now; a removed replica stops.
+  void apply_membership(const raft::conf_change& cc) {
+    for (const raft::conf_change_single& c : cc.changes) {
+      if (c.type == raft::conf_change_type::remove_node) {
+        removed_.insert(c.node);
+        if (c.node == opts_.id) {
+          stop(errc::removed_member);
+          return;
+        }
+        transport_->remove_peer(c.node);
+      } else if (c.node != opts_.id &&
+                 (!cc.context.empty() || c.type == raft::conf_change_type::add_learner)) {
+        // A promotion names no address: the peer keeps the one it has.
+        transport_->add_peer(c.node, cc.context);
+      }
+    }
   }
 
   /// Answers the writer of entry e, if it is ours.
@@ -414,6 +597,10 @@ class replica {
   std::map<std::string, pending_read> pending_reads_;
   std::uint64_t read_sequence_ = 0;
   raft::node_id known_leader_ = raft::no_node;
+  /// Members removed while this replica ran (not persisted: after a restart
+  /// the core's own membership check refuses their votes and responses).
+  std::set<raft::node_id> removed_;
+  std::uint64_t refused_from_removed_ = 0;
   std::uint64_t applied_ = 0;
   std::error_code failed_;
 };

@@ -54,6 +54,7 @@
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -240,6 +241,18 @@ class in_process_network {
     std::unique_lock lock(mutex_);
     return run(lock, std::nullopt, limit);
   }
+
+  /// Blocks until a message or report is in flight, or `timeout` passed;
+  /// returns whether something is. How a delivery thread waits for work
+  /// when the network carries a threaded cluster (see delivery_pump).
+  template <class Rep, class Period>
+  bool wait_for_traffic(const std::chrono::duration<Rep, Period>& timeout) {
+    std::unique_lock lock(mutex_);
+    return traffic_.wait_for(lock, timeout, [&] { return !queue_.empty(); });
+  }
+
+  /// Wakes every wait_for_traffic call (e.g. to stop a delivery thread).
+  void wake_waiters() { traffic_.notify_all(); }
 
   /// Messages in flight (not yet delivered or dropped).
   std::size_t in_flight() const {
@@ -521,6 +534,7 @@ class in_process_network {
                                                            .to = to,
                                                            .generation = sender.generation,
                                                            .report = true});
+      traffic_.notify_one();
     }
   }
 
@@ -534,6 +548,7 @@ class in_process_network {
     queue_.emplace(
         flight_key{due, sequence_++},
         flight{.message = std::move(m), .from = from, .to = to, .generation = generation});
+    traffic_.notify_one();
   }
 
   void send_from(raft::node_id from, std::uint64_t generation, raft::message m) {
@@ -718,7 +733,8 @@ class in_process_network {
 
   const std::uint64_t seed_;
   mutable std::mutex mutex_;
-  std::condition_variable idle_;  ///< Signalled when a handler call ends.
+  std::condition_variable idle_;     ///< Signalled when a handler call ends.
+  std::condition_variable traffic_;  ///< Signalled when something is queued.
   raft::splitmix_random random_;
   std::uint64_t now_ = 0;
   std::uint64_t sequence_ = 0;

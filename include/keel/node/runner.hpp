@@ -1,0 +1,347 @@
+// runner: a replica on its own thread, with blocking calls for the
+// application. The thread owns the replica: it ticks it from the clock
+// policy, runs what arrived from the transport and what callers posted, and
+// hands each caller its outcome. Callers on any thread block in update(),
+// view_linearizable(), status() and the membership calls, each with a
+// timeout; view() and the store's watches need no round trip.
+//
+//   auto r = runner<steady_clock, posix_file_system, endpoint, Task>::start(fs, opts, connect);
+//   auto version = (*r)->update([&](auto& tx) { return tx.create(task); }, 2s);
+//
+// Writes pipeline: the loop proposes each posted write as soon as it runs,
+// without waiting for the previous one to commit, so many writers share
+// each Raft round trip and each fsync.
+//
+// Thread safety: every member may be called from any thread, except that
+// the runner must outlive the calls, and the transport must stop delivering
+// to the replica before the runner is destroyed (in-process: disconnect).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "keel/errc.hpp"
+#include "keel/node/clock.hpp"
+#include "keel/node/replica.hpp"
+#include "keel/node/status.hpp"
+#include "keel/result.hpp"
+
+namespace keel::node {
+
+struct runner_options {
+  /// How often Raft ticks; election and heartbeat timeouts are counted in
+  /// ticks (replica_options). etcd's default heartbeat is 100 ms.
+  std::chrono::milliseconds tick_interval{100};
+};
+
+template <clock Clock, wal::file_system FS, transport::transport Transport, store::object... Ts>
+class runner {
+ public:
+  using replica_type = replica<FS, Transport, Ts...>;
+  using store_type = typename replica_type::store_type;
+  using read_type = typename store_type::read_type;
+  using duration = std::chrono::nanoseconds;
+
+  /// Opens the replica (replica::open) and starts its thread.
+  template <class Connect>
+  static result<std::unique_ptr<runner>> start(FS fs, replica_options opts, Connect&& connect,
+                                               runner_options ro = {}, Clock clock = {}) {
+    std::unique_ptr<runner> self(new runner(ro, std::move(clock)));
+    runner* raw = self.get();
+    opts.on_inbox = [raw] {
+      raw->wake();
+    };
+    auto r = replica_type::open(std::move(fs), std::move(opts), std::forward<Connect>(connect));
+    if (!r) return r.error();
+    self->replica_ = std::move(*r);
+    self->thread_ = std::thread([raw] { raw->loop(); });
+    return self;
+  }
+
+  runner(const runner&) = delete;
+  runner& operator=(const runner&) = delete;
+  ~runner() { stop(); }
+
+  /// Stops the thread; calls still waiting fail with errc::node_stopped.
+  /// The replica stays (its store can still be read).
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    work_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& w : writes_) settle(*w.call, errc::node_stopped, 0);
+    for (auto& r : reads_) settle(*r.call, errc::node_stopped, 0);
+    writes_.clear();
+    reads_.clear();
+    done_.notify_all();
+  }
+
+  /// Runs fn(write_transaction&) -> std::error_code on the leader and
+  /// returns the write's version once Raft committed and this replica
+  /// applied it. Errors: fn's own, errc::not_leader, leader_not_ready,
+  /// request_too_large, sequence_conflict, lost_leadership, node_stopped,
+  /// and errc::timeout (the write may or may not take effect). fn runs on
+  /// the runner's thread while the caller waits.
+  template <class F>
+  result<std::uint64_t> update(F&& fn, duration timeout) {
+    return submit([&](replica_type& r) { return r.propose(fn); }, timeout);
+  }
+
+  /// Adds a learner (promoted once caught up), promotes, removes: the
+  /// membership change's log index once applied, or the error.
+  result<std::uint64_t> add_learner(raft::node_id id, std::string address, duration timeout) {
+    return submit([&](replica_type& r) { return r.add_learner(id, address); }, timeout);
+  }
+  result<std::uint64_t> remove_member(raft::node_id id, duration timeout) {
+    return submit([&](replica_type& r) { return r.remove_member(id); }, timeout);
+  }
+
+  /// Runs f(const read_transaction&) on a state that includes every write
+  /// that completed before this call (ReadIndex), on any replica. Returns
+  /// f's result (an std::error_code if f returns nothing) or the barrier's
+  /// error: lost_leadership, timeout, node_stopped.
+  template <class F>
+  auto view_linearizable(F&& f, duration timeout) {
+    using out = std::invoke_result_t<F&, const read_type&>;
+    const std::error_code ec = barrier(timeout);
+    if constexpr (std::is_void_v<out>) {
+      if (!ec) store().view(f);
+      return ec;
+    } else {
+      return ec ? result<out>(ec) : result<out>(store().view(f));
+    }
+  }
+
+  /// Runs f(const read_transaction&) on this replica's applied state.
+  template <class F>
+  decltype(auto) view(F&& f) const {
+    return replica_->store().view(std::forward<F>(f));
+  }
+
+  /// The store (views and watches are thread-safe; never write to it: only
+  /// update() writes).
+  store_type& store() { return replica_->store(); }
+
+  /// The replica's status, read on its thread.
+  result<node_status> status(duration timeout) {
+    node_status out;
+    auto ec = call([&](replica_type& r) { out = r.status(); }, timeout);
+    if (ec) return ec;
+    return out;
+  }
+
+  /// Hands leadership to `to`; errc::not_leader on a follower.
+  std::error_code transfer_leadership(raft::node_id to, duration timeout) {
+    std::error_code out;
+    auto ec = call([&](replica_type& r) { out = r.transfer_leadership(to); }, timeout);
+    return ec ? ec : out;
+  }
+
+  /// Runs f(replica&) on the runner's thread and waits for it.
+  template <class F>
+  std::error_code call(F&& f, duration timeout) {
+    auto c = std::make_shared<waiting_call>();
+    post(c, [&f, c](replica_type& r) {
+      f(r);
+      return std::error_code{};
+    });
+    return wait(*c, timeout).first;
+  }
+
+ private:
+  /// One caller's request, guarded by mutex_.
+  struct waiting_call {
+    bool started = false;    ///< The loop began running it.
+    bool abandoned = false;  ///< The caller gave up before it started.
+    bool posted = false;     ///< Its proposal (if any) is in the log: no going back.
+    bool done = false;
+    std::error_code error{};
+    std::uint64_t index = 0;
+  };
+  struct waiting_write {
+    std::shared_ptr<const write_outcome> outcome;
+    std::shared_ptr<waiting_call> call;
+  };
+  struct waiting_read {
+    std::shared_ptr<const read_outcome> outcome;
+    std::shared_ptr<waiting_call> call;
+  };
+  using task = std::function<void(replica_type&)>;
+
+  runner(runner_options ro, Clock clock) : options_(ro), clock_(std::move(clock)) {}
+
+  /// Posts a proposal made by propose(replica&) and waits for its outcome.
+  template <class Propose>
+  result<std::uint64_t> submit(Propose&& propose, duration timeout) {
+    auto c = std::make_shared<waiting_call>();
+    post_task(c, [&propose, c, this](replica_type& r) {
+      auto outcome = propose(r);
+      std::lock_guard lock(mutex_);
+      if (!outcome) {
+        settle(*c, outcome.error(), 0);
+      } else {
+        c->posted = true;
+        writes_.push_back({std::move(*outcome), c});
+      }
+      done_.notify_all();
+    });
+    auto [ec, index] = wait(*c, timeout);
+    if (ec) return ec;
+    return index;
+  }
+
+  std::error_code barrier(duration timeout) {
+    auto c = std::make_shared<waiting_call>();
+    post_task(c, [c, this](replica_type& r) {
+      auto outcome = r.read_barrier();
+      std::lock_guard lock(mutex_);
+      if (!outcome) {
+        settle(*c, outcome.error(), 0);
+      } else {
+        c->posted = true;
+        reads_.push_back({std::move(*outcome), c});
+      }
+      done_.notify_all();
+    });
+    return wait(*c, timeout).first;
+  }
+
+  template <class F>
+  void post(const std::shared_ptr<waiting_call>& c, F&& f) {
+    post_task(c, [c, f = std::forward<F>(f), this](replica_type& r) {
+      const std::error_code ec = f(r);
+      std::lock_guard lock(mutex_);
+      settle(*c, ec, 0);
+      done_.notify_all();
+    });
+  }
+
+  /// Queues t for the loop; it runs only if the caller still waits.
+  void post_task(const std::shared_ptr<waiting_call>& c, task t) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        settle(*c, errc::node_stopped, 0);
+        return;
+      }
+      tasks_.push_back([c, t = std::move(t), this](replica_type& r) {
+        {
+          std::lock_guard lock(mutex_);
+          if (c->abandoned) return;
+          c->started = true;
+        }
+        t(r);
+      });
+    }
+    work_.notify_one();
+  }
+
+  /// Waits for c: its outcome, or errc::timeout once the deadline passed
+  /// and the call either never started (then it never will) or is in the
+  /// log (it may still commit). A call that is running is waited for: it
+  /// may use the caller's references.
+  std::pair<std::error_code, std::uint64_t> wait(waiting_call& c, duration timeout) {
+    const auto deadline = clock_.now() + timeout;
+    std::unique_lock lock(mutex_);
+    while (!c.done) {
+      const auto left = std::chrono::duration_cast<duration>(deadline - clock_.now());
+      if (left <= duration::zero()) {
+        if (!c.started) {
+          c.abandoned = true;
+          return {errc::timeout, 0};
+        }
+        if (c.posted) return {errc::timeout, 0};
+        done_.wait(lock);  // Running now: its end is near.
+        continue;
+      }
+      done_.wait_for(lock, left);
+    }
+    return {c.error, c.index};
+  }
+
+  /// Requires: mutex_ held.
+  void settle(waiting_call& c, std::error_code ec, std::uint64_t index) {
+    c.done = true;
+    c.error = ec;
+    c.index = index;
+  }
+
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      inbox_ = true;
+    }
+    work_.notify_one();
+  }
+
+  void loop() {
+    auto next_tick = clock_.now() + options_.tick_interval;
+    for (;;) {
+      std::vector<task> tasks;
+      {
+        std::unique_lock lock(mutex_);
+        while (!stopping_ && tasks_.empty() && !inbox_ && clock_.now() < next_tick) {
+          work_.wait_for(lock, std::chrono::duration_cast<duration>(next_tick - clock_.now()));
+        }
+        if (stopping_) return;
+        inbox_ = false;
+        tasks.assign(std::make_move_iterator(tasks_.begin()),
+                     std::make_move_iterator(tasks_.end()));
+        tasks_.clear();
+      }
+      for (task& t : tasks) t(*replica_);
+      while (clock_.now() >= next_tick) {
+        replica_->tick();
+        next_tick += options_.tick_interval;
+      }
+      while (replica_->run_once()) {
+      }
+      answer();
+    }
+  }
+
+  /// Hands the finished outcomes to their callers.
+  void answer() {
+    bool any = false;
+    std::lock_guard lock(mutex_);
+    std::erase_if(writes_, [&](const waiting_write& w) {
+      if (!w.outcome->done) return false;
+      settle(*w.call, w.outcome->error, w.outcome->index);
+      return any = true;
+    });
+    std::erase_if(reads_, [&](const waiting_read& r) {
+      if (!r.outcome->done) return false;
+      settle(*r.call, r.outcome->error, r.outcome->index);
+      return any = true;
+    });
+    if (any) done_.notify_all();
+  }
+
+  runner_options options_;
+  Clock clock_;
+  std::unique_ptr<replica_type> replica_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable work_;  ///< The loop waits here.
+  std::condition_variable done_;  ///< Callers wait here.
+  std::deque<task> tasks_;
+  std::vector<waiting_write> writes_;
+  std::vector<waiting_read> reads_;
+  bool inbox_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace keel::node
