@@ -381,7 +381,13 @@ class replica {
         return;
       }
     }
-    // Durable before anything that acknowledges it is sent.
+    // The leader's appends go out before its own fsync, which then runs
+    // while the followers write theirs; anything that acknowledges what
+    // this replica persists waits until it is durable.
+    for (raft::message& m : rd.messages) {
+      if (!m.after_persist) send(std::move(m));
+    }
+    std::erase_if(rd.messages, [](const raft::message& m) { return !m.after_persist; });
     if (auto ec = log_.append(rd.entries, rd.hard_state.value_or(raft::hard_state{}))) {
       stop(ec);
       return;
