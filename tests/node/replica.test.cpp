@@ -339,3 +339,36 @@ TEST_CASE("replica: a removed member stops and its messages are refused", "[node
   CHECK(leader->refused_from_removed() >= 1);
   CHECK(leader->is_leader());
 }
+
+TEST_CASE("replica: watch_from replays the retained commits, then follows live ones",
+          "[node][replica]") {
+  cluster c(31);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  std::vector<std::uint64_t> versions;
+  for (int i = 0; i < 5; ++i) {
+    auto w = leader->propose(
+        [i](auto& tx) { return tx.create(make_task("t" + std::to_string(i), "s", 1)); });
+    REQUIRE(w);
+    c.wait(*w);
+    REQUIRE_FALSE((*w)->error);
+    versions.push_back((*w)->index);
+  }
+  for (int i = 0; i < 5; ++i) c.step();
+  replica_type* f = c.follower();
+  auto watch = f->watch_from(versions[1], [](const auto&) { return true; });
+  REQUIRE(watch);
+  auto& [backlog, live] = *watch;
+  REQUIRE(backlog.size() == 3);
+  CHECK(backlog[0].template after_as<task>()->version == versions[2]);
+  CHECK(backlog[2].template after_as<task>()->version == versions[4]);
+  auto w = leader->propose([](auto& tx) { return tx.create(make_task("later", "s", 1)); });
+  REQUIRE(w);
+  c.wait(*w);
+  for (int i = 0; i < 5; ++i) c.step();
+  auto ev = live.try_next();
+  REQUIRE(ev);
+  CHECK(ev->template after_as<task>()->version == (*w)->index);
+  // Versions before what the replica retains are refused, never half-replayed.
+  CHECK(f->watch_from(0, [](const auto&) { return true; }).error() == errc::compacted);
+}

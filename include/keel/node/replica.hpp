@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -68,6 +69,9 @@ struct replica_options {
   /// starts empty and waits for the leader's snapshot instead of
   /// bootstrapping from `members`.
   bool join = false;
+  /// How many of the newest applied entries' changes are kept for
+  /// watch_from (0: none). They share the objects with the store.
+  std::size_t watch_history = 10000;
   wal::options wal{};
   /// Called, from the transport's thread, after a message for this replica
   /// arrived: a threaded runner wakes its loop with it.
@@ -235,6 +239,32 @@ class replica {
     return raft_->transfer_leadership(to);
   }
 
+  /// Changes of the commits after `version`, then live ones: the backlog
+  /// holds the changes `filter` accepts of every commit with a version above
+  /// `version` that this replica applied, in order; the subscription gets
+  /// every later commit's, as store::watch does. errc::compacted when the
+  /// replica no longer holds the changes right after `version` (older than
+  /// its watch_history, or before its snapshot): read the state again and
+  /// watch from there.
+  template <store::watch_filter<typename store::store<Ts...>::change_type> Filter>
+  result<std::pair<std::vector<typename store::store<Ts...>::change_type>,
+                   typename store::store<Ts...>::subscription_type>>
+  watch_from(std::uint64_t version, Filter filter,
+             std::size_t capacity = store::store<Ts...>::default_watch_capacity) {
+    if (version < history_floor_) return errc::compacted;
+    std::vector<typename store_type::change_type> backlog;
+    for (const auto& [index, changes] : history_) {
+      if (index <= version) continue;
+      for (const auto& c : changes) {
+        if (filter(c)) backlog.push_back(c);
+      }
+    }
+    // No commit can come between the backlog and the subscription: both
+    // happen on the thread that applies.
+    auto live = store_.watch(std::move(filter), capacity);
+    return std::pair(std::move(backlog), std::move(live));
+  }
+
   /// Runs f(const read_transaction&) on this replica's store: committed
   /// state as of the last entry this replica applied (may lag the leader).
   template <class F>
@@ -321,6 +351,7 @@ class replica {
     if (!node) return node.error();
     raft_.emplace(std::move(*node));
     applied_ = log_.snapshot()->metadata.index;
+    history_floor_ = applied_;
     transport::handler h{
         .deliver =
             [this](raft::message m) {
@@ -427,6 +458,8 @@ class replica {
     const raft::conf_state conf = snap.metadata.conf;
     if (auto ec = log_.apply_snapshot(std::move(snap))) return ec;
     applied_ = index;
+    history_.clear();  // The changes before the snapshot are not known here.
+    history_floor_ = index;
     for (const std::vector<raft::node_id>* ids : {&conf.voters, &conf.learners}) {
       for (const raft::node_id peer : *ids) {
         if (peer != opts_.id) transport_->add_peer(peer, {});
@@ -540,7 +573,7 @@ class replica {
       if (ec) {
         (void)tx.take_changes();  // Whole or nothing: the same on every replica.
       } else {
-        store_.commit(std::move(tx));
+        remember(e.index, store_.commit(std::move(tx)));
       }
     }
     finish(e, ec);
@@ -561,6 +594,19 @@ class replica {
         // A promotion names no address: the peer keeps the one it has.
         transport_->add_peer(c.node, cc.context);
       }
+    }
+  }
+
+  /// Keeps a commit's changes for watch_from, within watch_history entries.
+  void remember(std::uint64_t index, std::vector<typename store_type::change_type> changes) {
+    if (opts_.watch_history == 0) {
+      history_floor_ = index;
+      return;
+    }
+    history_.emplace_back(index, std::move(changes));
+    while (history_.size() > opts_.watch_history) {
+      history_floor_ = history_.front().first;
+      history_.pop_front();
     }
   }
 
@@ -606,6 +652,10 @@ class replica {
   /// Members removed while this replica ran (not persisted: after a restart
   /// the core's own membership check refuses their votes and responses).
   std::set<raft::node_id> removed_;
+  /// The newest commits' changes, oldest first, for watch_from; complete
+  /// for every version from history_floor_ on.
+  std::deque<std::pair<std::uint64_t, std::vector<typename store_type::change_type>>> history_;
+  std::uint64_t history_floor_ = 0;
   std::uint64_t refused_from_removed_ = 0;
   std::uint64_t applied_ = 0;
   std::error_code failed_;

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -141,6 +142,18 @@ class runner {
     auto ec = call([&](replica_type& r) { out = r.status(); }, timeout);
     if (ec) return ec;
     return out;
+  }
+
+  /// replica::watch_from, run on the replica's thread.
+  template <class Filter>
+  auto watch_from(std::uint64_t version, Filter filter, std::size_t capacity, duration timeout) {
+    using out = decltype(replica_->watch_from(version, std::move(filter), capacity));
+    std::optional<out> found;
+    auto ec = call(
+        [&](replica_type& r) { found.emplace(r.watch_from(version, std::move(filter), capacity)); },
+        timeout);
+    if (ec) return out(ec);
+    return std::move(*found);
   }
 
   /// Hands leadership to `to`; errc::not_leader on a follower.
