@@ -18,6 +18,13 @@
 #   WAL_DIR    wal only: where the WAL benchmark writes (a temporary directory
 #              is made in it; default BUILD_DIR); must be on the disk to
 #              measure, not tmpfs
+#   CLUSTER_WRITERS  cluster only: concurrent writers to run, space-separated
+#              (default "1 16 64 256")
+#   CLUSTER_DIR  cluster only: where keel's and etcd's data directories go (a
+#              temporary directory is made in it; default BUILD_DIR); must be
+#              on the disk to measure, not tmpfs
+#   CLUSTER_PEER_ONLY  cluster only: 1 runs etcd's side alone (keel's figures
+#              and ratios are null), e.g. before bench/cluster.bench.cpp exists
 #
 # Installs missing Debian packages with apt-get (scripts/deps.sh). Builds
 # offline: Go peers use GO111MODULE=off and GOPATH=/usr/share/gocode.
@@ -26,7 +33,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
 families=(raft store wal cluster snapshot)
-available=(raft store wal)
+available=(raft store wal cluster)
 
 usage() {
   echo "usage: scripts/bench.sh NAME   (NAME: ${families[*]} all)" >&2
@@ -63,6 +70,18 @@ if [[ $name == store ]] && why=$(store_missing); then
   exit 2
 fi
 
+# The cluster family's peer (bench/peers/etcd) exists; keel's side is
+# bench/cluster.bench.cpp, built as keel_cluster_bench. CLUSTER_PEER_ONLY=1
+# runs the peer alone.
+cluster_missing() {
+  [[ -f bench/cluster.bench.cpp || ${CLUSTER_PEER_ONLY:-0} == 1 ]] && return 1
+  echo "keel's cluster benchmark does not exist yet: bench/cluster.bench.cpp (CMake target keel_cluster_bench, built into \$BUILD_DIR/bench/) is missing; its contract is in docs/benchmarks.md, section 'cluster' (CLUSTER_PEER_ONLY=1 runs etcd's side alone)"
+}
+if [[ $name == cluster ]] && why=$(cluster_missing); then
+  echo "keel bench: cannot run 'cluster': $why" >&2
+  exit 2
+fi
+
 runs=${RUNS:-5}
 if ! [[ $runs =~ ^[0-9]+$ ]] || ((runs < 3)); then
   echo "keel bench: RUNS must be a number >= 3 (medians need at least 3 runs), got '$runs'" >&2
@@ -82,8 +101,9 @@ trap 'exit 130' INT TERM
 # --- dependencies ---------------------------------------------------------------
 
 source scripts/deps.sh
+# apt-get reports on stdout, which is for the JSON lines only.
 keel_deps_install cmake g++ make libboost-dev libbenchmark-dev jq golang-go golang-etcd-server-dev \
-  golang-github-hashicorp-go-memdb-dev
+  golang-github-hashicorp-go-memdb-dev >&2
 
 # --- helpers ----------------------------------------------------------------------
 
@@ -121,7 +141,9 @@ build_keel() {
     log "configuring $build_dir (Release, benchmarks only)"
     cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DKEEL_BUILD_BENCH=ON \
       -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_EXAMPLES=OFF -DKEEL_WITH_GRPC=OFF >&2
-    if cmake --build "$build_dir" --target help 2>/dev/null | grep -qw "$target"; then
+    # grep without -q reads to the end: -q would quit at the match, cmake (make)
+    # would fail on the closed pipe, and pipefail would fail the test.
+    if cmake --build "$build_dir" --target help 2>/dev/null | grep -w "$target" >/dev/null; then
       cmake --build "$build_dir" --target "$target" --parallel "$jobs" >&2
       local bin="$build_dir/bench/$target"
       [[ -x $bin ]] ||
@@ -452,12 +474,179 @@ bench_wal() {
   cat "$tmp/wal.json"
 }
 
+# --- cluster ------------------------------------------------------------------------
+
+# keel_cluster_bench (bench/cluster.bench.cpp) runs three keel nodes and
+# bench/peers/etcd a 3-member etcd cluster (bench/peers/etcd/cluster.sh); in
+# both, WRITERS concurrent writers write 256-byte values through the leader
+# for BENCHTIME seconds. One invocation is one run at one concurrency and
+# prints exactly one JSON line (contract: docs/benchmarks.md, section
+# "cluster"):
+#   {"side":"keel"|"etcd","writers":N,"ops_per_s":X,"p50_ms":Y,"p99_ms":Z}
+
+# cluster_value FILE SIDE WRITERS KEY: the KEY figure of the one JSON line in
+# FILE; fails unless FILE holds exactly one JSON value, for SIDE and WRITERS,
+# whose KEY is a number >= 0.
+cluster_value() {
+  jq -ers --arg s "$2" --argjson w "$3" --arg k "$4" '
+    if length != 1 then error("expected exactly one JSON line, got \(length)") else .[0] end
+    | if .side != $s or .writers != $w
+      then error("expected side \($s) and writers \($w), got \(.side) and \(.writers)") else . end
+    | .[$k] | if type == "number" and . >= 0 then . else error("\($k) is not a number >= 0") end' "$1"
+}
+
+bench_cluster() {
+  local writers_list=${CLUSTER_WRITERS:-1 16 64 256} w
+  for w in $writers_list; do
+    if ! [[ $w =~ ^[1-9][0-9]*$ ]]; then
+      log "CLUSTER_WRITERS must list positive numbers of writers, got '$w'"
+      exit 2
+    fi
+  done
+  if ! [[ $benchtime =~ ^[0-9]+(\.[0-9]+)?$ ]] || [[ $benchtime =~ ^0+(\.0+)?$ ]]; then
+    log "BENCHTIME must be a positive number of seconds, got '$benchtime'"
+    exit 2
+  fi
+  local peer_only=0
+  [[ ${CLUSTER_PEER_ONLY:-0} == 1 ]] && peer_only=1
+
+  local parent=${CLUSTER_DIR:-$build_dir}
+  mkdir -p "$parent"
+  parent=$(cd "$parent" && pwd)
+  # Both sides fsync their WAL on every commit; on tmpfs that is free and the
+  # figures would say nothing about a disk (as for the wal family).
+  local fs source
+  case $(stat -f -c %T "$parent") in
+    tmpfs | ramfs)
+      log "$parent is on $(stat -f -c %T "$parent"): the cluster benchmark needs a disk;" \
+        "set CLUSTER_DIR to a directory on one"
+      exit 2
+      ;;
+  esac
+  fs=$(findmnt -n -o FSTYPE -T "$parent" 2>/dev/null | tail -n 1)
+  [[ -n $fs ]] || fs=$(stat -f -c %T "$parent")
+  source=$(findmnt -n -o SOURCE -T "$parent" 2>/dev/null | tail -n 1)
+  # etcd preallocates a 64 MiB WAL segment per member; keel's nodes need
+  # about as much. One run's data is removed before the next starts.
+  local avail
+  avail=$(df -P -m "$parent" | awk 'NR == 2 { print $4 }')
+  if [[ -n $avail ]] && ((avail < 1024)); then
+    log "$parent has $avail MiB free; the cluster benchmark needs about 1024 MiB (set CLUSTER_DIR)"
+    exit 2
+  fi
+
+  keel_deps_install "${KEEL_BENCH_CLUSTER_DEPS[@]}" >&2
+
+  local keel_bin="" peers="$build_dir/peers"
+  if ((!peer_only)); then
+    keel_bin=$(build_keel keel_cluster_bench bench/cluster.bench.cpp)
+    [[ -x $keel_bin ]] || { log "keel_cluster_bench was not built ($keel_bin)"; exit 2; }
+  fi
+
+  mkdir -p "$peers" "$build_dir/go-cache"
+  log "building the etcd client peer (offline, GOPATH=/usr/share/gocode)"
+  (cd bench/peers/etcd && go_env go build -o "$root/$peers/etcd-cluster-bench" .)
+
+  local data
+  data=$(mktemp -d "$parent/keel-cluster-bench.XXXXXX")
+  cleanup_dirs+=("$data")
+  log "cluster: data in $data ($fs on ${source:-an unknown device}), writers $writers_list," \
+    "$benchtime s per run$( ((peer_only)) && echo ", etcd's side only (CLUSTER_PEER_ONLY=1)")"
+
+  local r k
+  # record SIDE OUT: appends the run's figures to $tmp/cluster.SIDE.KEY.w.
+  record() {
+    for k in ops_per_s p50_ms p99_ms; do
+      cluster_value "$2" "$1" "$w" "$k" >>"$tmp/cluster.$1.$k.$w" ||
+        { log "$1's cluster bench printed no valid '$k' (writers=$w, run $r)"; exit 1; }
+    done
+  }
+  run_keel() {
+    local dir="$data/keel-w$w-r$r" out="$tmp/cluster-keel-$w-$r.json"
+    mkdir "$dir"
+    log "writers=$w run $r/$runs: keel ($keel_bin --writers $w --seconds $benchtime --dir $dir)"
+    if ! "$keel_bin" --writers "$w" --seconds "$benchtime" --dir "$dir" >"$out"; then
+      cat "$out" >&2
+      log "keel's cluster bench failed (writers=$w, run $r)"
+      exit 1
+    fi
+    cat "$out" >&2
+    record keel "$out"
+    # The optional "transport" field names how keel's nodes talked.
+    jq -r '.transport // empty | select(test("^[A-Za-z0-9_.-]+$"))' "$out" >"$tmp/cluster.transport"
+    rm -rf "$dir"
+  }
+  run_etcd() {
+    local out="$tmp/cluster-etcd-$w-$r.json"
+    log "writers=$w run $r/$runs: etcd (3 members, etcd-cluster-bench -writers $w -seconds $benchtime)"
+    if ! bench/peers/etcd/cluster.sh "$data" -- \
+      "$peers/etcd-cluster-bench" -writers "$w" -seconds "$benchtime" >"$out"; then
+      cat "$out" >&2
+      log "etcd's cluster bench failed (writers=$w, run $r)"
+      exit 1
+    fi
+    cat "$out" >&2
+    record etcd "$out"
+  }
+  for w in $writers_list; do
+    for ((r = 1; r <= runs; r++)); do
+      # Alternate who goes first so neither side always meets a warmer machine.
+      if ((peer_only)); then
+        run_etcd
+      elif ((r % 2)); then
+        run_keel; run_etcd
+      else
+        run_etcd; run_keel
+      fi
+    done
+  done
+
+  # All runs done: only now print, so a failure leaves no partial JSON. Each
+  # figure is its own median over the runs. Without keel's side (peer only)
+  # keel's figures and the ratios are null.
+  local kv kp50 kp99 ev ep50 ep99 transport=""
+  [[ -s $tmp/cluster.transport ]] && transport=$(<"$tmp/cluster.transport")
+  for w in $writers_list; do
+    ev=$(median "$tmp/cluster.etcd.ops_per_s.$w")
+    ep50=$(median "$tmp/cluster.etcd.p50_ms.$w")
+    ep99=$(median "$tmp/cluster.etcd.p99_ms.$w")
+    kv=null kp50=null kp99=null
+    if ((!peer_only)); then
+      kv=$(median "$tmp/cluster.keel.ops_per_s.$w")
+      kp50=$(median "$tmp/cluster.keel.p50_ms.$w")
+      kp99=$(median "$tmp/cluster.keel.p99_ms.$w")
+    fi
+    awk -v kv="$kv" -v kp50="$kp50" -v kp99="$kp99" -v ev="$ev" -v ep50="$ep50" -v ep99="$ep99" \
+      -v w="$w" -v fs="$fs" -v transport="$transport" -v runs="$runs" '
+      function num(x, fmt) { return x == "null" ? "null" : sprintf(fmt, x) }
+      function ratio(k, p) { return (k == "null" || p <= 0) ? "null" : sprintf("%.2f", k / p) }
+      function tail() {
+        return sprintf("\"writers\":%d,\"value_bytes\":256,\"fs\":\"%s\",%s%s\"runs\":%d}\n", w, fs,
+                       transport == "" ? "" : "\"keel_transport\":\"" transport "\",",
+                       kv == "null" ? "\"peer_only\":true," : "", runs) }
+      BEGIN {
+        printf "{\"bench\":\"cluster\",\"case\":\"update_256b\",\"unit\":\"ops/s\","
+        printf "\"keel\":%s,\"peer\":\"etcd\",\"peer_value\":%.0f,\"ratio\":%s,", num(kv, "%.0f"), ev, ratio(kv, ev)
+        printf "\"p50_ms\":%s,\"p99_ms\":%s,", num(kp50, "%.3f"), num(kp99, "%.3f")
+        printf "\"peer_p50_ms\":%.3f,\"peer_p99_ms\":%.3f,%s", ep50, ep99, tail()
+        printf "{\"bench\":\"cluster\",\"case\":\"update_256b_p50\",\"unit\":\"ms\","
+        printf "\"keel\":%s,\"peer\":\"etcd\",\"peer_value\":%.3f,\"ratio\":%s,", num(kp50, "%.3f"), ep50, ratio(kp50, ep50)
+        printf "\"lower_is_better\":true,%s", tail()
+        printf "{\"bench\":\"cluster\",\"case\":\"update_256b_p99\",\"unit\":\"ms\","
+        printf "\"keel\":%s,\"peer\":\"etcd\",\"peer_value\":%.3f,\"ratio\":%s,", num(kp99, "%.3f"), ep99, ratio(kp99, ep99)
+        printf "\"lower_is_better\":true,%s", tail() }'
+  done >"$tmp/cluster.json"
+  cat "$tmp/cluster.json"
+}
+
 # --- dispatch ---------------------------------------------------------------------------
 
 if [[ $name == all ]]; then
   for f in "${families[@]}"; do
     if [[ $f == store ]] && why=$(store_missing); then
       log "skipping 'store': $why"
+    elif [[ $f == cluster ]] && why=$(cluster_missing); then
+      log "skipping 'cluster': $why"
     elif is_available "$f"; then
       "bench_$f"
     else

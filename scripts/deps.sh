@@ -2,13 +2,21 @@
 # Installs the Debian packages keel's scripts need, only those missing.
 #
 #   scripts/deps.sh [package...]   install the base list plus the given packages
-#   source scripts/deps.sh         define KEEL_BASE_DEPS and keel_deps_install
+#   source scripts/deps.sh         define KEEL_BASE_DEPS, KEEL_BENCH_CLUSTER_DEPS and
+#                                  keel_deps_install
 #
 # Uses apt-get non-interactively; needs root (or sudo) only when something is
 # actually missing.
 
 KEEL_BASE_DEPS=(cmake g++ make catch2 libboost-dev libbenchmark-dev pkg-config
   protobuf-compiler libprotobuf-dev)
+
+# The cluster benchmark's peer (scripts/bench.sh cluster): the etcd server, and
+# its Go client built offline. Installed only when that benchmark runs, since
+# on a machine with systemd etcd-server's package also starts an etcd
+# service (on the default ports 2379/2380, which the benchmark does not use).
+# shellcheck disable=SC2034  # used by the scripts that source this file
+KEEL_BENCH_CLUSTER_DEPS=(etcd-server golang-go golang-etcd-server-dev)
 
 # keel_deps_install package...: installs those of the packages not yet installed.
 keel_deps_install() {
