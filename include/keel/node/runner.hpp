@@ -87,7 +87,6 @@ class runner {
     for (auto& r : reads_) settle(*r.call, errc::node_stopped, 0);
     writes_.clear();
     reads_.clear();
-    done_.notify_all();
   }
 
   /// Runs fn(write_transaction&) -> std::error_code on the leader and
@@ -183,6 +182,9 @@ class runner {
     bool done = false;
     std::error_code error{};
     std::uint64_t index = 0;
+    /// Its caller waits here (with mutex_): one wake-up per call, not one
+    /// for every caller on every answer.
+    std::condition_variable changed;
   };
   struct waiting_write {
     std::shared_ptr<const write_outcome> outcome;
@@ -209,7 +211,7 @@ class runner {
         c->posted = true;
         writes_.push_back({std::move(*outcome), c});
       }
-      done_.notify_all();
+      c->changed.notify_one();
     });
     auto [ec, index] = wait(*c, timeout);
     if (ec) return ec;
@@ -227,7 +229,7 @@ class runner {
         c->posted = true;
         reads_.push_back({std::move(*outcome), c});
       }
-      done_.notify_all();
+      c->changed.notify_one();
     });
     return wait(*c, timeout).first;
   }
@@ -238,7 +240,7 @@ class runner {
       const std::error_code ec = f(r);
       std::lock_guard lock(mutex_);
       settle(*c, ec, 0);
-      done_.notify_all();
+      c->changed.notify_one();
     });
   }
 
@@ -277,10 +279,10 @@ class runner {
           return {errc::timeout, 0};
         }
         if (c.posted) return {errc::timeout, 0};
-        done_.wait(lock);  // Running now: its end is near.
+        c.changed.wait(lock);  // Running now: its end is near.
         continue;
       }
-      done_.wait_for(lock, left);
+      c.changed.wait_for(lock, left);
     }
     return {c.error, c.index};
   }
@@ -290,6 +292,7 @@ class runner {
     c.done = true;
     c.error = ec;
     c.index = index;
+    c.changed.notify_one();
   }
 
   void wake() {
@@ -328,19 +331,17 @@ class runner {
 
   /// Hands the finished outcomes to their callers.
   void answer() {
-    bool any = false;
     std::lock_guard lock(mutex_);
     std::erase_if(writes_, [&](const waiting_write& w) {
       if (!w.outcome->done) return false;
       settle(*w.call, w.outcome->error, w.outcome->index);
-      return any = true;
+      return true;
     });
     std::erase_if(reads_, [&](const waiting_read& r) {
       if (!r.outcome->done) return false;
       settle(*r.call, r.outcome->error, r.outcome->index);
-      return any = true;
+      return true;
     });
-    if (any) done_.notify_all();
   }
 
   runner_options options_;
@@ -349,7 +350,6 @@ class runner {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable work_;  ///< The loop waits here.
-  std::condition_variable done_;  ///< Callers wait here.
   std::deque<task> tasks_;
   std::vector<waiting_write> writes_;
   std::vector<waiting_read> reads_;
