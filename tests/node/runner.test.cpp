@@ -154,3 +154,57 @@ TEST_CASE("runner: a write that cannot commit times out; stop ends waiting calls
   auto after = (*r)->update([](auto& tx) { return tx.create(make_task("t", 1)); }, 1s);
   CHECK(after.error() == errc::node_stopped);
 }
+
+TEST_CASE("runner: a batch splits into groups, each update atomic and seeing the ones before",
+          "[node][runner]") {
+  threaded_cluster c;
+  runner_type* leader = c.leader();
+  REQUIRE(leader != nullptr);
+  auto before = leader->status(1s);
+  REQUIRE(before);
+  int refused = 0;
+  const auto out = leader->batch(
+      [&](auto& b) {
+        for (int i = 0; i < 1000; ++i) {
+          const std::string id = "b" + std::to_string(i);
+          REQUIRE_FALSE(b.update([&](auto& tx) { return tx.create(make_task(id, 1)); }));
+          // The next update sees this one although nothing is committed yet.
+          REQUIRE_FALSE(b.update([&](auto& tx) {
+            task t = *tx.template get<task>(id);
+            t.slot = 2;
+            return tx.update(t);
+          }));
+        }
+        // A failing update discards its own writes only.
+        auto ec = b.update([&](auto& tx) -> std::error_code {
+          if (auto e = tx.create(make_task("half", 1))) return e;
+          return tx.create(make_task("b0", 1));  // Exists.
+        });
+        if (ec == errc::exists) ++refused;
+      },
+      30s);
+  CHECK(out.committed == 2000);
+  CHECK(out.error == errc::exists);
+  CHECK(refused == 1);
+  auto after = leader->status(1s);
+  REQUIRE(after);
+  // 1000 creates and their updates collapse per group: 200 changes per entry.
+  CHECK(after->commit - before->commit >= 5);
+  CHECK(after->commit - before->commit <= 12);
+  leader->view([](const auto& tx) {
+    CHECK(tx.template count<task>() == 1000);
+    CHECK(tx.template get<task>("half") == nullptr);
+    CHECK(tx.template get<task>("b999")->slot == 2);
+  });
+}
+
+TEST_CASE("runner: a batch on a follower commits nothing and says why", "[node][runner]") {
+  threaded_cluster c;
+  runner_type* leader = c.leader();
+  REQUIRE(leader != nullptr);
+  runner_type* follower = &c.at(1) == leader ? &c.at(2) : &c.at(1);
+  const auto out = follower->batch(
+      [](auto& b) { (void)b.update([](auto& tx) { return tx.create(make_task("x", 1)); }); }, 5s);
+  CHECK(out.committed == 0);
+  CHECK(out.error == errc::not_leader);
+}

@@ -34,7 +34,9 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "keel/detail/codec.hpp"
@@ -192,6 +194,70 @@ class replica {
     pending_[index] = pending_write{raft_->state().term(), outcome};
     return std::shared_ptr<const write_outcome>(std::move(outcome));
   }
+
+  /// A batch's group of updates on its way to one log entry: each update
+  /// is a transaction over the previous one's state, so it sees them, and
+  /// is atomic on its own; the group is proposed whole (propose_group).
+  struct write_group {
+    std::shared_ptr<const typename store::store<Ts...>::state_type> state{};
+    /// The version the group's transactions stamp until the index is known.
+    std::uint64_t placeholder = 0;
+    std::vector<typename store::store<Ts...>::change_type> changes{};
+    /// About how many bytes the group's entry will take.
+    std::uint64_t bytes = 0;
+    /// Updates that succeeded in this group.
+    std::size_t updates = 0;
+
+    bool empty() const noexcept { return updates == 0; }
+  };
+
+  /// Runs fn(write_transaction&) -> std::error_code as the next update of
+  /// group g (starting it over the store's state if it is new). fn's error
+  /// discards fn's writes only. Leader only, like propose.
+  template <class F>
+  std::error_code group_update(write_group& g, F&& fn) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    if (!leader_ready()) return errc::leader_not_ready;
+    if (g.state == nullptr) {
+      g.state = store_.state();
+      g.placeholder = g.state->version + 1;
+    }
+    write_type tx = store_.begin_write_over(g.state, g.placeholder);
+    if (std::error_code ec = std::forward<F>(fn)(tx)) {
+      (void)tx.take_changes();
+      return ec;
+    }
+    auto [next, changes] = store_.detach(std::move(tx));
+    g.state = std::move(next);
+    for (auto& c : changes) {
+      g.bytes += 32 + c.table().size() + encoded_size(c);
+      g.changes.push_back(std::move(c));
+    }
+    ++g.updates;
+    return {};
+  }
+
+  /// Proposes group g as one entry (and empties it): as propose's outcome.
+  /// A group that an update since its start conflicts with fails whole
+  /// with sequence_conflict when applied, on every replica.
+  result<std::shared_ptr<const write_outcome>> propose_group(write_group& g) {
+    write_group taken = std::exchange(g, write_group{});
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    auto& log = raft_->state().log();
+    const std::uint64_t index = log.last_index() + 1;
+    std::string payload = encode_actions(
+        index, std::span<const typename store_type::change_type>(taken.changes), taken.placeholder);
+    if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
+    if (auto ec = raft_->propose(keel::bytes(payload))) return ec;
+    if (log.last_index() != index) return errc::not_leader;
+    auto outcome = std::make_shared<write_outcome>();
+    pending_[index] = pending_write{raft_->state().term(), outcome};
+    return std::shared_ptr<const write_outcome>(std::move(outcome));
+  }
+
+  std::uint64_t max_proposal_bytes() const noexcept { return opts_.max_proposal_bytes; }
 
   /// Starts a linearizable read (Raft's ReadIndex): the outcome is done once
   /// a quorum confirmed the leader's commit index after this call and this
@@ -595,6 +661,17 @@ class replica {
         transport_->add_peer(c.node, cc.context);
       }
     }
+  }
+
+  static std::size_t encoded_size(const typename store_type::change_type& c) {
+    return std::visit(
+        [](const auto& p) -> std::size_t {
+          using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
+          if (p == nullptr) return 0;
+          return store::object_traits<T>::id(*p).size() +
+                 store::object_traits<T>::encode(*p).size();
+        },
+        c.after);
   }
 
   /// Keeps a commit's changes for watch_from, within watch_history entries.

@@ -17,6 +17,7 @@
 // to the replica before the runner is destroyed (in-process: disconnect).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -42,6 +43,20 @@ struct runner_options {
   /// How often Raft ticks; election and heartbeat timeouts are counted in
   /// ticks (replica_options). etcd's default heartbeat is 100 ms.
   std::chrono::milliseconds tick_interval{100};
+};
+
+/// What a batch did: how many of its updates were committed, and the first
+/// error (an update's own, or the one that stopped the batch).
+struct batch_result {
+  std::size_t committed = 0;
+  std::error_code error{};
+};
+
+struct batch_options {
+  /// A group becomes one log entry once it holds this many changes...
+  std::size_t max_changes = 200;
+  /// ...or this share of the replica's max_proposal_bytes.
+  double max_bytes_share = 0.75;
 };
 
 template <clock Clock, wal::file_system FS, transport::transport Transport, store::object... Ts>
@@ -98,6 +113,87 @@ class runner {
   template <class F>
   result<std::uint64_t> update(F&& fn, duration timeout) {
     return submit([&](replica_type& r) { return r.propose(fn); }, timeout);
+  }
+
+  /// Writes a large set of changes as a few entries, as SwarmKit's Batch:
+  /// fn(batch_writer& b) calls b.update(inner) for each change set; each
+  /// inner update sees the ones before it and is atomic on its own (its
+  /// error, which b.update returns, discards only its writes); the updates
+  /// are grouped into log entries by batch_options and each group commits
+  /// before the next starts. A group that fails to commit stops the batch:
+  /// later b.update calls return its error without running.
+  class batch_writer {
+   public:
+    template <class F>
+    std::error_code update(F&& inner) {
+      if (stopped_) return stopped_;
+      std::error_code own;
+      const auto ec = runner_.call(
+          [&](replica_type& r) {
+            if (group_.empty()) group_ = {};
+            own = r.group_update(group_, inner);
+          },
+          left());
+      if (ec) return stop(ec);
+      if (own) {
+        if (!first_error_) first_error_ = own;
+        // Refusals of the replica itself (not leading, stopped) end the batch.
+        if (own == errc::not_leader || own == errc::leader_not_ready || own == errc::node_stopped) {
+          return stop(own);
+        }
+        return own;
+      }
+      if (group_.changes.size() >= options_.max_changes ||
+          static_cast<double>(group_.bytes) >=
+              options_.max_bytes_share * static_cast<double>(max_bytes_)) {
+        if (auto flushed = flush()) return flushed;
+      }
+      return {};
+    }
+
+   private:
+    friend class runner;
+    batch_writer(runner& r, batch_options o, duration timeout)
+        : runner_(r), options_(o), deadline_(r.clock_.now() + timeout) {}
+
+    duration left() const {
+      return std::max(duration::zero(),
+                      std::chrono::duration_cast<duration>(deadline_ - runner_.clock_.now()));
+    }
+
+    /// Proposes the group and waits for its commit.
+    std::error_code flush() {
+      if (stopped_ || group_.empty()) return stopped_;
+      const std::size_t updates = group_.updates;
+      auto done = runner_.submit([&](replica_type& r) { return r.propose_group(group_); }, left());
+      if (!done) return stop(done.error());
+      committed_ += updates;
+      return {};
+    }
+
+    std::error_code stop(std::error_code ec) {
+      stopped_ = ec;
+      if (!first_error_) first_error_ = ec;
+      return ec;
+    }
+
+    runner& runner_;
+    batch_options options_;
+    typename Clock::time_point deadline_;
+    typename replica_type::write_group group_{};
+    std::uint64_t max_bytes_ = 0;
+    std::size_t committed_ = 0;
+    std::error_code first_error_{};
+    std::error_code stopped_{};
+  };
+
+  template <class F>
+  batch_result batch(F&& fn, duration timeout, batch_options options = {}) {
+    batch_writer b(*this, options, timeout);
+    (void)call([&](replica_type& r) { b.max_bytes_ = r.max_proposal_bytes(); }, timeout);
+    std::forward<F>(fn)(b);
+    (void)b.flush();
+    return {b.committed_, b.first_error_};
   }
 
   /// Adds a learner (promoted once caught up), promotes, removes: the

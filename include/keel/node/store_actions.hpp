@@ -78,9 +78,16 @@ std::string_view id_of(const store::change<Ts...>& c) {
 
 }  // namespace detail
 
-/// Encodes a transaction's changes as the payload of one log entry.
+/// Encodes a transaction's changes as the payload of one log entry. With
+/// `placeholder` != 0 the changes were made at that stand-in version before
+/// the entry's index was known (a batch's group): objects and base versions
+/// that carry it are written with `version` instead.
 template <store::object... Ts>
-std::string encode_actions(std::uint64_t version, std::span<const store::change<Ts...>> changes) {
+std::string encode_actions(std::uint64_t version, std::span<const store::change<Ts...>> changes,
+                           std::uint64_t placeholder = 0) {
+  const auto restamp = [&](std::uint64_t v) {
+    return placeholder != 0 && v == placeholder ? version : v;
+  };
   struct encoded {
     action_kind kind;
     std::uint64_t base_version;
@@ -109,18 +116,22 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
         break;
     }
     if (e.kind != action_kind::create) {
-      e.base_version = std::visit(
+      e.base_version = restamp(std::visit(
           [](const auto& p) {
             using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
             return store::object_traits<T>::version(*p);
           },
-          c.before);
+          c.before));
     }
     if (e.kind != action_kind::remove) {
       e.object = std::visit(
-          [](const auto& p) {
+          [&](const auto& p) {
             using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
-            return store::object_traits<T>::encode(*p);
+            using traits = store::object_traits<T>;
+            if (placeholder == 0 || traits::version(*p) != placeholder) return traits::encode(*p);
+            T stamped = *p;
+            traits::set_version(stamped, version);
+            return traits::encode(stamped);
           },
           c.after);
     }

@@ -96,6 +96,33 @@ class store {
     return write_type(std::move(base), std::move(writer), version);
   }
 
+  /// The newest committed state: an immutable snapshot of every table.
+  std::shared_ptr<const state_type> state() const {
+    std::lock_guard lock(root_mutex_);
+    return root_;
+  }
+
+  /// A write transaction over `base` (this store's state or one detached
+  /// from it) at `version`, which may equal base's: how the node layer
+  /// builds a batch as a chain of transactions, each atomic, before any of
+  /// them is committed. Holds the writer mutex like begin_write. End it with
+  /// detach(), never commit(). Requires: version >= base->version
+  /// (std::invalid_argument otherwise).
+  write_type begin_write_over(std::shared_ptr<const state_type> base, std::uint64_t version) {
+    std::unique_lock writer(writer_mutex_);
+    if (base == nullptr || version < base->version) {
+      throw std::invalid_argument("keel::store: a write's version must not go back");
+    }
+    return write_type(std::move(base), std::move(writer), version);
+  }
+
+  /// Closes tx without publishing anything: its resulting state (for the
+  /// next begin_write_over) and its collapsed changes.
+  std::pair<std::shared_ptr<const state_type>, std::vector<change_type>> detach(write_type&& tx) {
+    write_type owned(std::move(tx));
+    return owned.finish();
+  }
+
   /// Makes tx's writes visible and publishes its changes; returns them.
   std::vector<change_type> commit(write_type&& tx) {
     write_type owned(std::move(tx));
