@@ -332,14 +332,27 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
   /// replay the leader's changes (its meta is authoritative).
   template <one_of<Ts...> T>
   std::error_code put(T obj) {
+    return put(object_ptr<T>(std::make_shared<const T>(std::move(obj))));
+  }
+
+  /// The same for an object already shared; a refused put leaves the caller
+  /// its handle, so it can retry later (a restore does, after a unique
+  /// value it needs has been freed). Requires: obj is not null.
+  template <one_of<Ts...> T>
+  std::error_code put(object_ptr<T> obj) {
     if (!open_) return errc::transaction_closed;
-    auto ptr = std::make_shared<const T>(std::move(obj));
     object_ptr<T> old;
-    std::error_code ec = writer<T>().replace(ptr, old);
-    if (ec == errc::not_found) ec = writer<T>().create(ptr);
+    std::error_code ec = writer<T>().replace(obj, old);
+    if (ec == errc::not_found) ec = writer<T>().create(obj);
     if (ec) return ec;
-    changes_.template record<T>(object_traits<T>::id(*ptr), old, ptr);
+    changes_.template record<T>(object_traits<T>::id(*obj), old, obj);
     return {};
+  }
+
+  /// The snapshot this transaction started from, without its own writes: a
+  /// restore walks the old tables in it while it writes the new ones.
+  read_transaction<Ts...> base() const {
+    return read_transaction<Ts...>(base_ ? base_ : std::make_shared<const state_type>());
   }
 
  private:
