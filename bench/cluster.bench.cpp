@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
     const std::string dir = args.dir + "/node" + std::to_string(id);
     std::filesystem::create_directories(dir);
     keel::node::replica_options opts{
-        .id = id, .members = {1, 2, 3}, .data_dir = dir + "/wal", .election_tick = 20};
+        .id = id, .members = {1, 2, 3}, .data_dir = dir + "/replica", .election_tick = 20};
     auto r = runner_type::start(
         keel::wal::posix_file_system{}, opts,
         [&](keel::transport::handler h) { return network.connect(id, std::move(h)); },

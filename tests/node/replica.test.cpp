@@ -37,8 +37,9 @@ task make_task(std::string id, std::string service_id, std::uint64_t slot) {
 /// Three replicas, one network, one disk each, driven in lock step.
 class cluster {
  public:
-  explicit cluster(std::uint64_t seed, std::vector<node_id> ids = {1, 2, 3})
-      : network_(seed), ids_(std::move(ids)) {
+  explicit cluster(std::uint64_t seed, std::vector<node_id> ids = {1, 2, 3},
+                   keel::node::replica_options base = {})
+      : network_(seed), ids_(std::move(ids)), base_(std::move(base)) {
     for (node_id id : ids_) {
       disks_[id] = std::make_unique<keel::sim::disk>();
       start(id);
@@ -46,7 +47,10 @@ class cluster {
   }
 
   void start(node_id id) {
-    keel::node::replica_options opts{.id = id, .members = ids_, .data_dir = "/data"};
+    keel::node::replica_options opts = base_;
+    opts.id = id;
+    opts.members = ids_;
+    opts.data_dir = "/data";
     auto r = replica_type::open(disks_[id]->file_system(), opts, [&](keel::transport::handler h) {
       return network_.connect(id, std::move(h));
     });
@@ -122,6 +126,7 @@ class cluster {
  private:
   keel::transport::in_process_network network_;
   std::vector<node_id> ids_;
+  keel::node::replica_options base_;
   std::map<node_id, std::unique_ptr<keel::sim::disk>> disks_;
   std::map<node_id, std::unique_ptr<replica_type>> replicas_;
 };
@@ -371,4 +376,78 @@ TEST_CASE("replica: watch_from replays the retained commits, then follows live o
   CHECK(ev->template after_as<task>()->version == (*w)->index);
   // Versions before what the replica retains are refused, never half-replayed.
   CHECK(f->watch_from(0, [](const auto&) { return true; }).error() == errc::compacted);
+}
+TEST_CASE("replica: a new member joins as a learner, catches up and is promoted",
+          "[node][replica]") {
+  cluster c(23);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  auto w = leader->propose([](auto& tx) { return tx.create(make_task("t", "s", 1)); });
+  REQUIRE(w);
+  c.wait(*w);
+  REQUIRE_FALSE((*w)->error);
+  auto added = leader->add_learner(4);
+  REQUIRE(added);
+  c.join(4);
+  c.wait(*added);
+  REQUIRE_FALSE((*added)->error);
+  for (int i = 0; i < 50 && c.at(4).status().voters.size() < 4; ++i) c.step();
+  const auto st = leader->status();
+  CHECK(st.voters == std::vector<node_id>{1, 2, 3, 4});
+  CHECK(st.learners.empty());
+  REQUIRE(st.peers.size() == 3);
+  for (const auto& p : st.peers) {
+    CHECK(p.progress == "replicate");
+    CHECK(p.match == st.commit);
+    CHECK(p.transport.reachable);
+  }
+  CHECK(tasks_of(c.at(4)) == tasks_of(*leader));
+}
+
+TEST_CASE("replica: snapshots compact the log; a lagging follower restores one with events",
+          "[node][replica]") {
+  keel::node::replica_options base{.snapshot_interval = 20, .snapshot_keep_entries = 5};
+  cluster c(37, {1, 2, 3}, base);
+  replica_type* leader = c.wait_for_leader();
+  REQUIRE(leader != nullptr);
+  const node_id lagging = c.follower()->id();
+  auto stale = leader->propose([](auto& tx) { return tx.create(make_task("gone", "s", 1)); });
+  REQUIRE(stale);
+  c.wait(*stale);
+  for (int i = 0; i < 5; ++i) c.step();
+  REQUIRE(tasks_of(c.at(lagging)).size() == 1);
+  auto watch = c.at(lagging).store().watch([](const auto&) { return true; });
+  c.network().isolate(lagging);
+  auto removed = leader->propose([](auto& tx) { return tx.template remove<task>("gone"); });
+  REQUIRE(removed);
+  c.wait(*removed);
+  for (int i = 0; i < 60; ++i) {
+    auto w = leader->propose(
+        [i](auto& tx) { return tx.create(make_task("t" + std::to_string(i), "s", 1)); });
+    REQUIRE(w);
+    c.wait(*w);
+    REQUIRE_FALSE((*w)->error);
+  }
+  const auto st = leader->status();
+  CHECK(st.snapshot_index >= 40);
+  c.network().heal();
+  for (int i = 0; i < 100 && c.at(lagging).applied_index() < st.commit; ++i) c.step();
+  CHECK(c.at(lagging).status().snapshot_index >= 40);
+  CHECK(tasks_of(c.at(lagging)) == tasks_of(*leader));
+  // The restore told the watcher how the old state became the new one.
+  std::size_t creates = 0;
+  std::size_t deletes = 0;
+  while (auto ev = watch.try_next()) {
+    if (ev->kind() == keel::store::change_kind::create) ++creates;
+    if (ev->kind() == keel::store::change_kind::remove) ++deletes;
+  }
+  CHECK(creates == 60);
+  CHECK(deletes == 1);
+  // A restart loads the newest snapshot, then the log after it.
+  c.crash(lagging);
+  c.start(lagging);
+  CHECK(c.at(lagging).store().version() >= c.at(lagging).status().snapshot_index);
+  CHECK(tasks_of(c.at(lagging)).size() >= 40);
+  for (int i = 0; i < 20 && c.at(lagging).applied_index() < st.commit; ++i) c.step();
+  CHECK(tasks_of(c.at(lagging)) == tasks_of(*leader));
 }

@@ -23,7 +23,9 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -43,11 +45,13 @@
 #include "keel/errc.hpp"
 #include "keel/node/status.hpp"
 #include "keel/node/store_actions.hpp"
+#include "keel/node/store_snapshot.hpp"
 #include "keel/raft/conf_change.hpp"
 #include "keel/raft/raw_node.hpp"
 #include "keel/result.hpp"
 #include "keel/store/store.hpp"
 #include "keel/transport/transport.hpp"
+#include "keel/wal/snapshot_store.hpp"
 #include "keel/wal/wal.hpp"
 
 namespace keel::node {
@@ -57,7 +61,8 @@ struct replica_options {
   /// The voters of a new cluster (used only when the WAL is empty); with
   /// `join`, the members to contact until the leader's snapshot arrives.
   std::vector<raft::node_id> members{};
-  /// Where the WAL lives.
+  /// The replica's directory: its WAL in `wal/`, its snapshots in `snap/`.
+  /// Its parent must exist.
   std::string data_dir{};
   int election_tick = 10;
   int heartbeat_tick = 1;
@@ -74,6 +79,11 @@ struct replica_options {
   /// How many of the newest applied entries' changes are kept for
   /// watch_from (0: none). They share the objects with the store.
   std::size_t watch_history = 10000;
+  /// Take a snapshot of the store every this many applied entries (0: never).
+  std::uint64_t snapshot_interval = 10000;
+  /// Entries kept in the log behind a snapshot, so that a follower a little
+  /// behind catches up from the log instead of a whole snapshot.
+  std::uint64_t snapshot_keep_entries = 500;
   wal::options wal{};
   /// Called, from the transport's thread, after a message for this replica
   /// arrived: a threaded runner wakes its loop with it.
@@ -110,8 +120,12 @@ class replica {
   template <class Connect>
   static result<std::unique_ptr<replica>> open(FS fs, replica_options opts, Connect&& connect,
                                                wal::recovery_report* report = nullptr) {
-    if (opts.id == raft::no_node) return errc::invalid_argument;
-    auto log = log_type::open(std::move(fs), opts.data_dir, opts.wal, report);
+    if (opts.id == raft::no_node || opts.data_dir.empty()) return errc::invalid_argument;
+    if (auto ec = fs.make_directory(opts.data_dir)) return ec;
+    if (auto ec = fs.sync_directory(parent_of(opts.data_dir))) return ec;
+    snapshots_type snapshots(fs, opts.data_dir + "/snap");
+    if (auto ec = snapshots.cleanup()) return ec;
+    auto log = log_type::open(std::move(fs), opts.data_dir + "/wal", opts.wal, report);
     if (!log) return log.error();
     if (!opts.join && log->last_index() == 0 && log->snapshot()->empty() &&
         log->hard_state().empty()) {
@@ -121,7 +135,7 @@ class replica {
       if (auto ec = log->apply_snapshot(std::move(boot))) return ec;
       if (auto ec = log->sync()) return ec;
     }
-    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log)));
+    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log), std::move(snapshots)));
     if (auto ec = r->start(std::forward<Connect>(connect))) return ec;
     return r;
   }
@@ -404,7 +418,88 @@ class replica {
     int ticks_left = 0;
   };
 
-  replica(replica_options opts, log_type log) : opts_(std::move(opts)), log_(std::move(log)) {}
+  using snapshots_type = wal::snapshot_store<FS>;
+  /// The WAL's handle of a snapshot kept in a file of the snapshot store
+  /// (the empty handle is the empty store a new cluster starts from).
+  static constexpr std::string_view snapshot_in_file = "file";
+
+  replica(replica_options opts, log_type log, snapshots_type snapshots)
+      : opts_(std::move(opts)), log_(std::move(log)), snapshots_(std::move(snapshots)) {}
+
+  static std::string parent_of(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+  }
+
+  /// Loads the snapshot the WAL starts from into the (empty) store.
+  std::error_code load_snapshot() {
+    const raft::snapshot& snap = *log_.snapshot();
+    snapshot_index_ = snap.metadata.index;
+    if (snap.data != snapshot_in_file) {
+      if (snap.empty()) return {};
+      // The empty store of a new cluster.
+      store_.commit(store_.begin_write_at(snap.metadata.index));
+      return {};
+    }
+    auto reader = snapshots_.open(snap.metadata.index, snap.metadata.term);
+    if (!reader) return reader.error();
+    auto restored = restore_store_snapshot(
+        store_, snap.metadata.index, [&](std::span<std::byte> out) { return reader->read(out); });
+    return restored ? std::error_code{} : restored.error();
+  }
+
+  /// Serializes the store to a snapshot file at the applied index, records
+  /// it in the WAL and compacts the log behind it (keeping
+  /// snapshot_keep_entries). Streams: never one buffer of the whole store.
+  std::error_code take_snapshot() {
+    const std::uint64_t index = applied_;
+    const auto term = log_.term(index);
+    if (!term) return term.error();
+    auto writer = snapshots_.begin(index, *term, {});
+    if (!writer) return writer.error();
+    const auto tx = store_.begin_read();
+    if (auto ec = write_store_snapshot(
+            tx, [&](std::span<const std::byte> piece) { return writer->write(piece); })) {
+      return ec;
+    }
+    if (auto ec = writer->commit()) return ec;
+    auto marked =
+        log_.create_snapshot(index, raft_->status().config, std::string(snapshot_in_file));
+    if (!marked) return marked.error();
+    if (auto ec = log_.sync()) return ec;
+    snapshot_index_ = index;
+    snapshot_due_ = false;
+    if (index > opts_.snapshot_keep_entries) {
+      const std::uint64_t upto = index - opts_.snapshot_keep_entries;
+      if (upto > log_.first_index()) {
+        if (auto ec = log_.compact(upto)) return ec;
+      }
+    }
+    return {};
+  }
+
+  void maybe_snapshot() {
+    if (opts_.snapshot_interval == 0 && !snapshot_due_) return;
+    if (!snapshot_due_ && applied_ - snapshot_index_ < opts_.snapshot_interval) return;
+    if (applied_ <= snapshot_index_) return;
+    if (auto ec = take_snapshot()) stop(ec);
+  }
+
+  /// The bytes of a snapshot file, for a transport that takes the whole
+  /// snapshot in one message (the in-process one); empty if it is gone.
+  std::string read_snapshot_file(const raft::snapshot_metadata& m) {
+    auto reader = snapshots_.open(m.index, m.term);
+    if (!reader) return {};
+    std::string out;
+    std::array<std::byte, 64 * 1024> piece{};
+    for (;;) {
+      auto n = reader->read(piece);
+      if (!n) return {};
+      if (*n == 0) return out;
+      out.append(reinterpret_cast<const char*>(piece.data()), *n);
+    }
+  }
 
   template <class Connect>
   std::error_code start(Connect&& connect) {
@@ -416,6 +511,7 @@ class replica {
                           raft::null_logger{});
     if (!node) return node.error();
     raft_.emplace(std::move(*node));
+    if (auto ec = load_snapshot()) return ec;
     applied_ = log_.snapshot()->metadata.index;
     history_floor_ = applied_;
     transport::handler h{
@@ -497,6 +593,7 @@ class replica {
     for (const raft::entry& e : rd.committed_entries) apply(e);
     raft_->advance();
     finish_reads();
+    if (!failed_) maybe_snapshot();
   }
 
   void send(raft::message m) {
@@ -507,6 +604,14 @@ class replica {
     // The transport accepted the whole snapshot; if it is lost on the way
     // the follower keeps refusing appends and Raft sends another.
     const raft::node_id to = m.to;
+    if (m.snapshot && m.snapshot->data == snapshot_in_file) {
+      std::string content = read_snapshot_file(m.snapshot->metadata);
+      if (content.empty()) {
+        raft_->report_snapshot(to, raft::snapshot_status::failed);
+        return;
+      }
+      m.snapshot->data = std::move(content);
+    }
     transport_->send(std::move(m));
     raft_->report_snapshot(to, raft::snapshot_status::finished);
   }
@@ -517,10 +622,31 @@ class replica {
   std::error_code install(raft::snapshot snap) {
     const std::uint64_t index = snap.metadata.index;
     if (index <= applied_) return {};  // Raft never sends an older one; nothing to do.
-    if (!snap.data.empty()) return errc::corrupt_snapshot;
-    // The empty snapshot of a new cluster: no objects.
     if (store_.version() >= index) return errc::corrupt_snapshot;
-    store_.commit(store_.begin_write_at(index));
+    if (snap.data.empty()) {
+      // The empty snapshot of a new cluster: no objects.
+      store_.commit(store_.begin_write_at(index));
+    } else {
+      // Kept in a file first, so a restart finds it; then the store turns
+      // into it, with the events that take watchers there.
+      auto writer = snapshots_.begin(index, snap.metadata.term, {});
+      if (!writer) return writer.error();
+      const std::string_view content = snap.data;
+      if (auto ec = writer->write(std::as_bytes(std::span(content.data(), content.size())))) {
+        return ec;
+      }
+      std::size_t at = 0;
+      auto restored = restore_store_snapshot(store_, index, [&](std::span<std::byte> out) {
+        const std::size_t n = std::min(out.size(), content.size() - at);
+        std::memcpy(out.data(), content.data() + at, n);
+        at += n;
+        return result<std::size_t>(n);
+      });
+      if (!restored) return restored.error();
+      if (auto ec = writer->commit()) return ec;
+      snap.data = std::string(snapshot_in_file);
+    }
+    snapshot_index_ = index;
     const raft::conf_state conf = snap.metadata.conf;
     if (auto ec = log_.apply_snapshot(std::move(snap))) return ec;
     applied_ = index;
@@ -655,8 +781,11 @@ class replica {
           return;
         }
         transport_->remove_peer(c.node);
-      } else if (c.node != opts_.id &&
-                 (!cc.context.empty() || c.type == raft::conf_change_type::add_learner)) {
+      } else if (c.type == raft::conf_change_type::add_learner && c.node != opts_.id) {
+        // A new member starts from a snapshot, which must name it.
+        snapshot_due_ = true;
+        transport_->add_peer(c.node, cc.context);
+      } else if (c.node != opts_.id && !cc.context.empty()) {
         // A promotion names no address: the peer keeps the one it has.
         transport_->add_peer(c.node, cc.context);
       }
@@ -733,6 +862,9 @@ class replica {
   /// for every version from history_floor_ on.
   std::deque<std::pair<std::uint64_t, std::vector<typename store_type::change_type>>> history_;
   std::uint64_t history_floor_ = 0;
+  snapshots_type snapshots_;
+  std::uint64_t snapshot_index_ = 0;
+  bool snapshot_due_ = false;
   std::uint64_t refused_from_removed_ = 0;
   std::uint64_t applied_ = 0;
   std::error_code failed_;
