@@ -7,11 +7,16 @@
 //   2. the leader creates the cluster object, a service and its tasks;
 //   3. a watcher on a follower prints every task state change it sees;
 //   4. one write moves all tasks to RUNNING;
-//   5. an update built on a stale version is refused;
-//   6. the leader's process is killed; the others elect a new leader, which
+//   5. the service scales out: a batch of creates, grouped into a few log
+//      entries, each create atomic;
+//   6. an update built on a stale version is refused;
+//   7. the leader's process is killed; the others elect a new leader, which
 //      keeps writing;
-//   7. the old leader restarts, recovers its store from its WAL and catches
-//      up: all three stores are identical.
+//   8. the old leader restarts, recovers its store from its WAL and catches
+//      up;
+//   9. a fourth manager joins: it is added as a learner, receives a snapshot
+//      of the store, catches up and is promoted to voter; every manager's
+//      status shows the cluster.
 //
 // Time is logical (one tick per round) and the network and disks are
 // simulated, so the run is the same every time.
@@ -44,8 +49,8 @@ class demo_cluster {
     }
   }
 
-  void start(node_id id) {
-    keel::node::replica_options opts{.id = id, .members = ids_, .data_dir = "/keel"};
+  void start(node_id id, bool join = false) {
+    keel::node::replica_options opts{.id = id, .members = ids_, .data_dir = "/keel", .join = join};
     keel::wal::recovery_report report;
     auto m = manager::open(
         disks_[id]->file_system(), opts,
@@ -106,6 +111,13 @@ class demo_cluster {
     for (int i = 0; i < 3; ++i) round();  // Followers apply it.
   }
 
+  /// A new manager on a fresh disk that joins the running cluster.
+  void join(node_id id) {
+    disks_[id] = std::make_unique<keel::sim::disk>();
+    start(id, true);
+    ids_.push_back(id);
+  }
+
   manager& at(node_id id) { return *managers_.at(id); }
   const std::vector<node_id>& ids() const { return ids_; }
   bool running(node_id id) const { return managers_.count(id) != 0; }
@@ -128,6 +140,27 @@ std::string tasks_line(const manager& m) {
     });
   });
   return out;
+}
+
+void print_status(demo_cluster& c) {
+  for (node_id id : c.ids()) {
+    if (!c.running(id)) continue;
+    const keel::node::node_status st = c.at(id).status();
+    std::printf("  manager %llu: %-9s term %llu, commit %llu, applied %llu, snapshot at %llu\n",
+                static_cast<unsigned long long>(id), st.role.c_str(),
+                static_cast<unsigned long long>(st.term),
+                static_cast<unsigned long long>(st.commit),
+                static_cast<unsigned long long>(st.applied),
+                static_cast<unsigned long long>(st.snapshot_index));
+    for (const auto& p : st.peers) {
+      if (p.progress.empty()) continue;  // Only the leader tracks its peers.
+      std::printf("      peer %llu%s: %s, match %llu%s%s\n", static_cast<unsigned long long>(p.id),
+                  p.learner ? " (learner)" : "", p.progress.c_str(),
+                  static_cast<unsigned long long>(p.match),
+                  p.transport.reachable ? "" : ", unreachable: ",
+                  p.transport.reachable ? "" : p.transport.last_error.c_str());
+    }
+  }
 }
 
 void print_stores(demo_cluster& c) {
@@ -205,7 +238,37 @@ int main() {
   }));
   drain();
 
-  std::printf("5. An update built on a stale version is refused.\n");
+  std::printf("5. The service scales to 12 tasks: a batch of 9 creates, at most 4 per entry.\n");
+  {
+    manager::write_group group;
+    int entries = 0;
+    auto flush = [&] {
+      if (group.empty()) return;
+      const std::string what = "batch entry " + std::to_string(++entries) + " (" +
+                               std::to_string(group.updates) + " creates)";
+      c.commit(what.c_str(), leader->propose_group(group));
+    };
+    for (int slot = 4; slot <= 12; ++slot) {
+      auto ec = leader->group_update(group, [slot](auto& tx) {
+        pb::Task t;
+        t.set_id("task-web-" + std::to_string(slot));
+        t.set_name("web." + std::to_string(slot));
+        t.set_service_id("svc-web");
+        t.set_slot(static_cast<std::uint64_t>(slot));
+        t.set_desired_state(pb::RUNNING);
+        t.mutable_status()->set_state(pb::PENDING);
+        return tx.create(t);
+      });
+      if (ec) {
+        std::printf("  create web.%d refused: %s\n", slot, ec.message().c_str());
+        return 1;
+      }
+      if (group.updates == 4) flush();
+    }
+    flush();
+  }
+
+  std::printf("6. An update built on a stale version is refused.\n");
   pb::Task stale =
       *leader->view([](const auto& tx) { return tx.template get<pb::Task>("task-web-1"); });
   stale.mutable_meta()->set_version(stale.meta().version() - 1);
@@ -216,7 +279,7 @@ int main() {
               refused ? "accepted (wrong!)" : refused.error().message().c_str());
   if (refused) return 1;
 
-  std::printf("6. The leader's process is killed.\n");
+  std::printf("7. The leader's process is killed.\n");
   c.kill(first_leader);
   leader = c.await_leader();
   std::printf("  manager %llu leads now (term %llu)\n",
@@ -230,17 +293,32 @@ int main() {
   }));
   drain();
 
-  std::printf("7. The old leader restarts, recovers from its WAL and catches up.\n");
+  std::printf("8. The old leader restarts, recovers from its WAL and catches up.\n");
   c.start(first_leader);
   for (int i = 0; i < 20; ++i) c.round();
+  std::printf("  manager %llu applied up to %llu\n", static_cast<unsigned long long>(first_leader),
+              static_cast<unsigned long long>(c.at(first_leader).applied_index()));
+
+  std::printf("9. A fourth manager joins through a snapshot.\n");
+  leader = c.await_leader();
+  c.commit("add manager 4 as a learner", leader->add_learner(4));
+  c.join(4);
+  for (int i = 0; i < 40 && c.at(4).status().voters.size() < 4; ++i) c.round();
+  const keel::node::node_status joined = c.at(4).status();
+  std::printf("  manager 4 installed the snapshot at index %llu and is a voter: %s\n",
+              static_cast<unsigned long long>(joined.snapshot_index),
+              joined.voters.size() == 4 ? "yes" : "no");
+  for (int i = 0; i < 5; ++i) c.round();
+  print_status(c);
   print_stores(c);
-  const std::string reference = tasks_line(c.at(1));
+  const std::string reference = tasks_line(c.at(leader->id()));
   for (node_id id : c.ids()) {
     if (tasks_line(c.at(id)) != reference) {
       std::printf("  manager %llu differs!\n", static_cast<unsigned long long>(id));
       return 1;
     }
   }
-  std::printf("All three managers hold the same objects. Done.\n");
+  if (joined.voters.size() != 4) return 1;
+  std::printf("All four managers hold the same objects. Done.\n");
   return 0;
 }
