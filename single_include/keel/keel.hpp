@@ -172,6 +172,9 @@ enum class errc {
   lost_leadership,
   request_too_large,
   node_stopped,
+  timeout,
+  leader_not_ready,
+  removed_member,
 };
 
 /// The error category of keel::errc.
@@ -275,6 +278,15 @@ class error_category final : public std::error_category {
       case errc::node_stopped:
         return "the node stopped (its storage failed, or it was removed from the cluster); "
                "restart it or send the request to another member";
+      case errc::timeout:
+        return "the request did not finish in time; a write may or may not have taken effect: "
+               "read again, then retry";
+      case errc::leader_not_ready:
+        return "this node was just elected and has not yet committed an entry of its term, so "
+               "its store may miss writes of the previous leader; retry in a moment";
+      case errc::removed_member:
+        return "the node was removed from the cluster; its messages are refused and it stopped; "
+               "wipe its data and add it again as a new member to bring it back";
       case errc::corrupt_snapshot:
         return "a snapshot file is corrupt (bad header, size or checksum); it is ignored, and "
                "a snapshot must be fetched from a peer";
@@ -2632,6 +2644,34 @@ class transaction {
 }  // namespace keel::index
 // end keel/index/transaction.hpp
 // end keel/index/tree.hpp
+// begin keel/node/clock.hpp
+// The clock policy: where a threaded runner reads the time that drives Raft's
+// ticks. The deterministic replica has no clock at all (the simulation ticks
+// it); a runner asks its clock when the next tick is due.
+
+#include <chrono>
+#include <concepts>
+
+namespace keel::node {
+
+/// A clock: `c.now()` returns a std::chrono time point; only differences of
+/// two readings are used, so any epoch works, and durations are
+/// std::chrono ones.
+template <class C>
+concept clock = requires(const C& c) {
+  typename C::time_point;
+  { c.now() } -> std::same_as<typename C::time_point>;
+  { c.now() - c.now() } -> std::convertible_to<std::chrono::nanoseconds>;
+};
+
+/// The default: the monotonic system clock (never jumps with wall time).
+struct steady_clock {
+  using time_point = std::chrono::steady_clock::time_point;
+  time_point now() const { return std::chrono::steady_clock::now(); }
+};
+
+}  // namespace keel::node
+// end keel/node/clock.hpp
 // begin keel/node/replica.hpp
 // A replica: one member of a keel cluster. It joins the Raft core, the WAL,
 // a transport and the object store: the run loop takes each ready of the
@@ -2657,54 +2697,21 @@ class transaction {
 // may deliver messages from any thread (they wait in an inbox).
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstring>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
-#include <system_error>
-#include <utility>
-#include <vector>
-
-// begin keel/node/store_actions.hpp
-// Store actions: how a write transaction travels through the Raft log.
-//
-// The leader runs a write transaction, takes its collapsed changes
-// (write_transaction::take_changes) and encodes them into one log entry;
-// every member, the leader included, applies the entry's actions once Raft
-// has committed it, with put/remove in a write transaction whose version is
-// the entry's index. Objects travel with the meta the leader stamped, so
-// every replica ends up with the same bytes (SwarmKit's StoreAction list).
-//
-// Entry payload, little-endian:
-//
-//   u8   format (1)
-//   u64  version: the Raft index the leader expects the entry to get
-//   u32  number of actions
-//   per action: u8 kind (1 create, 2 update, 3 remove), u64 base version
-//   (the version the leader's transaction saw; 0 for a create), then table,
-//   id and object bytes as u32-length-prefixed strings (no object for a
-//   remove)
-//
-// Applying checks each base version against the replica's store: a write
-// that was built on a state another committed write has changed since
-// fails with errc::sequence_conflict, the same on every replica, so
-// optimistic writes proposed concurrently can never lose an update.
-//
-// Decoding checks every length against the payload before using it: a
-// damaged or hostile entry is errc::invalid_object, never a crash.
-//
-// Thread safety: pure functions over caller-owned bytes and transactions.
-
-#include <cstddef>
-#include <cstdint>
-#include <span>
-#include <string>
-#include <string_view>
 #include <system_error>
 #include <type_traits>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -2809,6 +2816,379 @@ class body_reader {
 
 }  // namespace keel::detail
 // end keel/detail/codec.hpp
+// begin keel/node/status.hpp
+// What a replica tells about itself and its peers: the status API that
+// operators read (keelctl status, the demo) and that tests assert on.
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <vector>
+
+// begin keel/raft/types.hpp
+// The values the Raft core consumes and produces: log entries, hard state,
+// configuration state, snapshots, messages. Plain aggregates with no
+// behaviour beyond size accounting, so every layer above can copy, encode and
+// compare them freely.
+//
+// Thread safety: plain values; the usual rules for standard containers.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace keel::raft {
+
+/// Identifies a node of the cluster. Zero means "none".
+using node_id = std::uint64_t;
+inline constexpr node_id no_node = 0;
+
+enum class entry_type : std::uint8_t {
+  normal,       ///< Application data (an empty one is the leader's no-op).
+  conf_change,  ///< An encoded conf_change (see conf_change.hpp).
+};
+
+/// One record of the replicated log.
+struct entry {
+  std::uint64_t term = 0;
+  std::uint64_t index = 0;
+  entry_type type = entry_type::normal;
+  keel::bytes data{};  ///< Shared and immutable: copying an entry never copies its payload.
+
+  friend bool operator==(const entry&, const entry&) = default;
+};
+
+/// Bytes an entry costs against size limits (etcd counts the payload only).
+inline std::uint64_t payload_size(const entry& e) noexcept { return e.data.size(); }
+/// Bytes an entry costs in a message: payload plus a fixed header estimate.
+inline std::uint64_t entry_size(const entry& e) noexcept { return e.data.size() + 24; }
+
+/// The state a node must make durable before it acts on it.
+struct hard_state {
+  std::uint64_t term = 0;
+  node_id vote = no_node;
+  std::uint64_t commit = 0;
+
+  bool empty() const noexcept { return term == 0 && vote == no_node && commit == 0; }
+  friend bool operator==(const hard_state&, const hard_state&) = default;
+};
+
+/// The membership of the cluster as of some log index.
+struct conf_state {
+  std::vector<node_id> voters{};
+  std::vector<node_id> voters_outgoing{};  ///< Non-empty while in a joint configuration.
+  std::vector<node_id> learners{};
+  std::vector<node_id> learners_next{};  ///< Voters demoted to learners when the joint config ends.
+  bool auto_leave = false;
+
+  friend bool operator==(const conf_state&, const conf_state&) = default;
+};
+
+struct snapshot_metadata {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  conf_state conf{};
+
+  friend bool operator==(const snapshot_metadata&, const snapshot_metadata&) = default;
+};
+
+/// A snapshot as raft sees it: its metadata and an opaque handle. The handle is
+/// whatever the storage policy returned (a file name, an id); the node layer
+/// resolves it to bytes, so a snapshot of any size can be streamed later.
+struct snapshot {
+  snapshot_metadata metadata{};
+  std::string data{};
+
+  bool empty() const noexcept { return metadata.index == 0; }
+  friend bool operator==(const snapshot&, const snapshot&) = default;
+};
+
+enum class message_type : std::uint8_t {
+  // Local: produced by the node itself, never valid from the network.
+  hup,              ///< Start an election.
+  beat,             ///< Leader: send heartbeats.
+  prop,             ///< A proposal (also forwarded from followers to the leader).
+  unreachable,      ///< The transport could not reach a peer.
+  snap_status,      ///< The node layer reports the outcome of sending a snapshot.
+  check_quorum,     ///< Leader: verify that a quorum is still active.
+  transfer_leader,  ///< Ask the leader to hand leadership to `from`.
+  read_index,       ///< A linearizable read request (also forwarded to the leader).
+  // Network.
+  app,
+  app_resp,
+  vote,
+  vote_resp,
+  snap,
+  heartbeat,
+  heartbeat_resp,
+  timeout_now,
+  read_index_resp,
+  pre_vote,
+  pre_vote_resp,
+};
+inline constexpr int message_type_count = static_cast<int>(message_type::pre_vote_resp) + 1;
+
+/// True for message types that a peer may legitimately send over the network.
+/// prop, read_index and transfer_leader travel between nodes when forwarded.
+constexpr bool is_network_message(message_type t) noexcept {
+  switch (t) {
+    case message_type::hup:
+    case message_type::beat:
+    case message_type::unreachable:
+    case message_type::snap_status:
+    case message_type::check_quorum:
+      return false;
+    default:
+      return static_cast<int>(t) < message_type_count;
+  }
+}
+
+constexpr bool is_response(message_type t) noexcept {
+  return t == message_type::app_resp || t == message_type::vote_resp ||
+         t == message_type::heartbeat_resp || t == message_type::pre_vote_resp ||
+         t == message_type::read_index_resp || t == message_type::unreachable;
+}
+
+constexpr const char* to_string(message_type t) noexcept {
+  constexpr const char* names[] = {"hup",
+                                   "beat",
+                                   "prop",
+                                   "unreachable",
+                                   "snap_status",
+                                   "check_quorum",
+                                   "transfer_leader",
+                                   "read_index",
+                                   "app",
+                                   "app_resp",
+                                   "vote",
+                                   "vote_resp",
+                                   "snap",
+                                   "heartbeat",
+                                   "heartbeat_resp",
+                                   "timeout_now",
+                                   "read_index_resp",
+                                   "pre_vote",
+                                   "pre_vote_resp"};
+  auto i = static_cast<int>(t);
+  return i < message_type_count ? names[i] : "invalid";
+}
+
+/// A message between raft nodes (or from the node layer to its own raft).
+struct message {
+  message_type type = message_type::hup;
+  node_id to = no_node;
+  node_id from = no_node;
+  std::uint64_t term = 0;
+  std::uint64_t log_term = 0;  ///< Term of the entry at `index` (app), or of the last entry (vote).
+  std::uint64_t index = 0;
+  std::vector<entry> entries{};
+  std::uint64_t commit = 0;
+  std::optional<raft::snapshot> snapshot{};
+  bool reject = false;
+  std::uint64_t reject_hint = 0;
+  std::string context{};  ///< read_index context, or campaign kind for elections.
+  /// Set on outgoing messages that may be sent only after the ready that
+  /// carried them was made durable (entries, hard state, snapshot). Messages
+  /// without it may go out in parallel with the write (Raft thesis 10.2.1).
+  bool after_persist = false;
+
+  friend bool operator==(const message&, const message&) = default;
+};
+
+enum class state_type : std::uint8_t { follower, candidate, leader, pre_candidate };
+
+constexpr const char* to_string(state_type s) noexcept {
+  switch (s) {
+    case state_type::follower:
+      return "follower";
+    case state_type::candidate:
+      return "candidate";
+    case state_type::leader:
+      return "leader";
+    case state_type::pre_candidate:
+      return "pre-candidate";
+  }
+  return "invalid";
+}
+
+/// Volatile state that the application may want to observe.
+struct soft_state {
+  node_id lead = no_node;
+  state_type raft_state = state_type::follower;
+
+  friend bool operator==(const soft_state&, const soft_state&) = default;
+};
+
+/// The answer to a read_index request: reads at or after `index` are
+/// linearizable once the state machine has applied `index`.
+struct read_state {
+  std::uint64_t index = 0;
+  std::string request_ctx{};
+
+  friend bool operator==(const read_state&, const read_state&) = default;
+};
+
+}  // namespace keel::raft
+// end keel/raft/types.hpp
+// begin keel/transport/transport.hpp
+// The transport policy: how a node hands raft messages to its peers and how
+// messages for it come back. A node gives its transport a `handler` (two
+// callbacks) when it connects, and drives it through the `transport` concept
+// below: send, add_peer, remove_peer, status. The in-process network
+// (in_process.hpp) and the gRPC adapter (adapters/grpc/) implement it.
+//
+// Contract of every transport:
+//  - send never blocks on the network and never calls the node's handler from
+//    inside send (a handler call may re-enter the node, which may hold its own
+//    locks while it sends). Delivery and failure reports come later, from
+//    whatever thread the transport runs them on.
+//  - A message may be lost, duplicated or reordered across links, as on a real
+//    network; Raft tolerates all three. A loss the transport cannot know about
+//    (a packet dropped on the wire, a partition) is silent. A send the
+//    transport knows failed (no connection to the peer, a full send queue) is
+//    reported through handler::unreachable, as etcd's rafthttp reports
+//    ReportUnreachable, so raft probes the peer instead of streaming to it.
+//  - Snapshot data is not streamed here: a snap message carries the
+//    snapshot's handle only; the chunker (a later layer) moves the bytes.
+//
+// Thread safety: a transport's members may be called from several threads.
+
+#include <concepts>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+
+
+namespace keel::transport {
+
+/// What a node gives its transport: where to hand what arrives for it.
+struct handler {
+  /// A message for this node arrived. May be called from any thread.
+  std::function<void(raft::message)> deliver;
+  /// A message to this peer could not be sent (no connection, a full queue);
+  /// the node reports it to raft (raw_node::report_unreachable). Optional.
+  std::function<void(raft::node_id)> unreachable;
+};
+
+/// What a transport knows about one peer, for the node's status API.
+struct peer_status {
+  /// False after a send the transport knew failed; true again after the next
+  /// send it accepted.
+  bool reachable = true;
+  /// The last transport error with this peer, in words; kept after recovery.
+  std::string last_error{};
+  /// Messages to this peer the transport accepted.
+  std::uint64_t sent = 0;
+  /// Messages to this peer the transport knew it dropped (silent losses on
+  /// the network are not counted here: the sender cannot see them).
+  std::uint64_t dropped = 0;
+
+  friend bool operator==(const peer_status&, const peer_status&) = default;
+};
+
+/// The transport policy.
+///  - `t.send(std::move(m))`: queues m for peer m.to and returns without
+///    blocking on the network. A send to a node that is not a peer (never
+///    added, or removed) is dropped and counted.
+///  - `t.add_peer(id, address)`: makes id a peer at address, or updates the
+///    address of an existing peer.
+///  - `t.remove_peer(id)`: id is no longer a peer; later sends to it are
+///    dropped and counted.
+///  - `t.status(id)`: the transport's view of peer id (see peer_status).
+template <class T>
+concept transport = requires(T& t, raft::message m, raft::node_id id, const std::string& address) {
+  t.send(std::move(m));
+  t.add_peer(id, address);
+  t.remove_peer(id);
+  { t.status(id) } -> std::same_as<peer_status>;
+};
+
+}  // namespace keel::transport
+// end keel/transport/transport.hpp
+
+namespace keel::node {
+
+/// One peer as this replica sees it.
+struct peer_report {
+  raft::node_id id = raft::no_node;
+  bool learner = false;
+  /// Replication progress, known on the leader only (zero elsewhere).
+  std::uint64_t match = 0;
+  std::uint64_t next = 0;
+  /// "probe", "replicate" or "snapshot" on the leader; empty elsewhere.
+  std::string progress{};
+  /// Heard from since the leader's last check-quorum round.
+  bool recent_active = false;
+  /// The transport's view: reachability, messages, last error in words.
+  transport::peer_status transport{};
+};
+
+/// One replica's state.
+struct node_status {
+  raft::node_id id = raft::no_node;
+  std::uint64_t term = 0;
+  /// "leader", "follower", "candidate" or "pre-candidate".
+  std::string role{};
+  raft::node_id leader = raft::no_node;
+  std::uint64_t commit = 0;
+  std::uint64_t applied = 0;
+  /// The index of the newest snapshot this replica holds.
+  std::uint64_t snapshot_index = 0;
+  std::vector<raft::node_id> voters{};
+  std::vector<raft::node_id> learners{};
+  std::vector<peer_report> peers{};
+  /// Writes and read barriers waiting for their outcome.
+  std::size_t pending_writes = 0;
+  std::size_t pending_reads = 0;
+  /// Why this replica stopped (storage failure, removal), if it did.
+  std::error_code failure{};
+};
+
+}  // namespace keel::node
+// end keel/node/status.hpp
+// begin keel/node/store_actions.hpp
+// Store actions: how a write transaction travels through the Raft log.
+//
+// The leader runs a write transaction, takes its collapsed changes
+// (write_transaction::take_changes) and encodes them into one log entry;
+// every member, the leader included, applies the entry's actions once Raft
+// has committed it, with put/remove in a write transaction whose version is
+// the entry's index. Objects travel with the meta the leader stamped, so
+// every replica ends up with the same bytes (SwarmKit's StoreAction list).
+//
+// Entry payload, little-endian:
+//
+//   u8   format (1)
+//   u64  version: the Raft index the leader expects the entry to get
+//   u32  number of actions
+//   per action: u8 kind (1 create, 2 update, 3 remove), u64 base version
+//   (the version the leader's transaction saw; 0 for a create), then table,
+//   id and object bytes as u32-length-prefixed strings (no object for a
+//   remove)
+//
+// Applying checks each base version against the replica's store: a write
+// that was built on a state another committed write has changed since
+// fails with errc::sequence_conflict, the same on every replica, so
+// optimistic writes proposed concurrently can never lose an update.
+//
+// Decoding checks every length against the payload before using it: a
+// damaged or hostile entry is errc::invalid_object, never a crash.
+//
+// Thread safety: pure functions over caller-owned bytes and transactions.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
 // begin keel/result.hpp
 // result<T>: a value or the std::error_code that explains why there is none.
 // keel reports failures as values (STYLE.md "Errors"); this is the carrier for
@@ -5040,14 +5420,27 @@ class write_transaction : public reads<write_transaction<Ts...>, Ts...> {
   /// replay the leader's changes (its meta is authoritative).
   template <one_of<Ts...> T>
   std::error_code put(T obj) {
+    return put(object_ptr<T>(std::make_shared<const T>(std::move(obj))));
+  }
+
+  /// The same for an object already shared; a refused put leaves the caller
+  /// its handle, so it can retry later (a restore does, after a unique
+  /// value it needs has been freed). Requires: obj is not null.
+  template <one_of<Ts...> T>
+  std::error_code put(object_ptr<T> obj) {
     if (!open_) return errc::transaction_closed;
-    auto ptr = std::make_shared<const T>(std::move(obj));
     object_ptr<T> old;
-    std::error_code ec = writer<T>().replace(ptr, old);
-    if (ec == errc::not_found) ec = writer<T>().create(ptr);
+    std::error_code ec = writer<T>().replace(obj, old);
+    if (ec == errc::not_found) ec = writer<T>().create(obj);
     if (ec) return ec;
-    changes_.template record<T>(object_traits<T>::id(*ptr), old, ptr);
+    changes_.template record<T>(object_traits<T>::id(*obj), old, obj);
     return {};
+  }
+
+  /// The snapshot this transaction started from, without its own writes: a
+  /// restore walks the old tables in it while it writes the new ones.
+  read_transaction<Ts...> base() const {
+    return read_transaction<Ts...>(base_ ? base_ : std::make_shared<const state_type>());
   }
 
  private:
@@ -5150,9 +5543,16 @@ std::string_view id_of(const store::change<Ts...>& c) {
 
 }  // namespace detail
 
-/// Encodes a transaction's changes as the payload of one log entry.
+/// Encodes a transaction's changes as the payload of one log entry. With
+/// `placeholder` != 0 the changes were made at that stand-in version before
+/// the entry's index was known (a batch's group): objects and base versions
+/// that carry it are written with `version` instead.
 template <store::object... Ts>
-std::string encode_actions(std::uint64_t version, std::span<const store::change<Ts...>> changes) {
+std::string encode_actions(std::uint64_t version, std::span<const store::change<Ts...>> changes,
+                           std::uint64_t placeholder = 0) {
+  const auto restamp = [&](std::uint64_t v) {
+    return placeholder != 0 && v == placeholder ? version : v;
+  };
   struct encoded {
     action_kind kind;
     std::uint64_t base_version;
@@ -5181,18 +5581,22 @@ std::string encode_actions(std::uint64_t version, std::span<const store::change<
         break;
     }
     if (e.kind != action_kind::create) {
-      e.base_version = std::visit(
+      e.base_version = restamp(std::visit(
           [](const auto& p) {
             using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
             return store::object_traits<T>::version(*p);
           },
-          c.before);
+          c.before));
     }
     if (e.kind != action_kind::remove) {
       e.object = std::visit(
-          [](const auto& p) {
+          [&](const auto& p) {
             using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
-            return store::object_traits<T>::encode(*p);
+            using traits = store::object_traits<T>;
+            if (placeholder == 0 || traits::version(*p) != placeholder) return traits::encode(*p);
+            T stamped = *p;
+            traits::set_version(stamped, version);
+            return traits::encode(stamped);
           },
           c.after);
     }
@@ -5286,6 +5690,1411 @@ std::error_code apply_actions(store::write_transaction<Ts...>& tx,
 
 }  // namespace keel::node
 // end keel/node/store_actions.hpp
+// begin keel/node/store_snapshot.hpp
+// Store snapshots: the whole content of a store as one byte stream, the data
+// part of a Raft snapshot. write_store_snapshot streams a read transaction
+// to a sink in bounded pieces; restore_store_snapshot reads such a stream
+// from a source and turns a store into exactly its content, in one write
+// transaction whose version is the snapshot's Raft index.
+//
+// Format, little-endian:
+//
+//   8    magic "KEELSTOR"
+//   1    format (1)
+//   8    version of the store when it was written (at most the Raft index
+//        the snapshot is restored at)
+//   then one section per table, in any order, each table at most once:
+//   1    'T'
+//   4+n  table name (u32 length, at most table_name_limit bytes)
+//   8    object count
+//        per object, ascending by primary key (the id's key in the "id"
+//        index): u32 length, then the bytes object_traits<T>::encode made
+//   then the end:
+//   1    'E'
+//   4    number of table sections
+//   8    number of objects in all sections
+//   4    CRC32C of every byte before this field
+//   nothing after it
+//
+// A table of the store that has no section is empty in the snapshot (a store
+// with a newer schema can restore an older snapshot); a section of a table
+// the store does not have is an error. The snapshot file layer checksums the
+// file as well; the stream's own CRC makes any damage an error also when the
+// stream travels some other way.
+//
+// Restore merges, table by table, the snapshot's objects with the store's,
+// both in primary key order: it never holds more than one encoded object (at
+// most max_object_bytes, grown only as bytes arrive) and a read buffer, plus
+// the objects whose put must wait for a unique value (a name) that another
+// object still holds until the merge reaches it. Bad input is an error value
+// and the transaction is dropped: the store, its version and its watchers see
+// nothing. The restore holds the store's writer lock throughout; readers go on.
+// Its changes are one commit: a watcher whose queue cannot take them all is
+// closed with errc::watch_overflow, as after any large commit.
+//
+// Thread safety: the functions use only their arguments; the store's own
+// locking applies.
+
+#include <algorithm>
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// begin keel/store/store.hpp
+// store: an in-memory database of typed objects (go-memdb's model, as
+// SwarmKit's store uses it): one table per object type Ts, each filed in
+// persistent radix trees, read through atomic snapshots and written by one
+// writer at a time whose commit swaps a single root pointer; watches see
+// every commit's changes, in commit order, once the commit is visible.
+//
+//   store<Task, Service> s;
+//   s.update([](auto& tx) { return tx.create(task); });
+//   s.view([](const auto& tx) { auto t = tx.template get<Task>("id1"); });
+//   auto w = s.watch(on_update<Task>(check_id<Task>("id1")), 128);
+//
+// Thread safety: every member may be called from any thread. Readers take
+// the root mutex only to copy a pointer, so they never wait for a writer's
+// transaction; writers are serialised by the writer mutex, held for a whole
+// write transaction. A commit swaps the root and publishes its changes under
+// the root mutex, which is also how view_and_watch registers a watch
+// together with a snapshot: nothing is missed, nothing duplicated.
+// Lock order: writer mutex, then root mutex, then the watch queue's.
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <stdexcept>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+// begin keel/store/watch.hpp
+// watch_queue: the store's local watches, in the style of SwarmKit's watch
+// queue. The store's single writer publishes each commit's events once the
+// commit is visible; every subscriber whose filter accepts an event gets its
+// own copy, in commit order, each commit's events together. A subscriber
+// reads through its subscription, a move-only handle that blocks, polls,
+// waits with a timeout, or is told by a callback that it became readable.
+//
+// Generic over the event: the store publishes something like
+// {table, create/update/delete, before, after} with shared immutable object
+// handles, but any copyable type works.
+//
+// Invariants:
+//   - Order: a subscriber receives the events its filter accepts in the order
+//     they were published; batches never interleave.
+//   - Atomic batches: a subscriber receives all of a batch's accepted events
+//     or none of them; it is registered either before a batch (and gets it)
+//     or after (and does not).
+//   - Bounded: a subscriber never holds more than its capacity. A batch that
+//     does not fit closes the subscriber with errc::watch_overflow instead of
+//     dropping anything silently or growing; what was queued before stays
+//     readable, then next() returns nullopt and error() says overflow.
+//     publish never blocks on a slow consumer.
+//   - After cancel() returns (or the subscription is destroyed), its filter
+//     and on_ready callback are never called again.
+//
+// Thread safety and locking (details in detail/watch_registry.hpp):
+//   - publish, close_all, subscribe, subscriber_count and a subscription's
+//     cancel may be called from any thread, concurrently. One registry mutex
+//     serialises them; publish holds it while it runs filters and callbacks.
+//   - Each subscriber has its own mutex and condition variable, a leaf lock:
+//     consumers hold it only for a queue operation, never while running user
+//     code or taking another lock, so publish (registry, then subscriber)
+//     cannot deadlock with consumers and waits for none of them.
+//   - subscribe allocates before it locks, then only links a node: it never
+//     calls user code and never waits for a consumer, so the store may call
+//     it under its commit lock. If the store also publishes under that lock,
+//     a view taken together with subscribe misses and duplicates nothing
+//     (SwarmKit's ViewAndWatch).
+//   - A subscription's member functions may be called from several threads
+//     at once (next() on one, cancel() on another), except move, assignment
+//     and destruction, which need exclusive access.
+//   - The queue and its subscriptions share the registry, so either may be
+//     destroyed first; subscriptions of a destroyed queue are closed with
+//     errc::watch_closed.
+//   - Filters and on_ready callbacks run on the publishing thread (for the
+//     store: the writer, under its commit lock). They must be quick, must not
+//     block, and must not call back into the same watch_queue (subscribe,
+//     cancel, destroying a subscription, publish, close_all,
+//     subscriber_count): that would deadlock, and debug builds assert. They
+//     may call try_next, depth, closed and error on any subscription.
+
+#include <cassert>
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+// begin keel/store/detail/watch_registry.hpp
+// watch_registry: the shared state behind a keel::store::watch_queue: the
+// intrusive list of live subscribers and the delivery of published batches to
+// them. Shared (std::shared_ptr) between the queue and every subscriber, so a
+// subscription that outlives its queue still has a mutex to unlink under and
+// simply finds itself closed.
+//
+// Why Boost.Intrusive: linking and unlinking a subscriber never allocates and
+// never fails, so subscribe (which the store calls under its commit lock) does
+// all its allocation before taking the mutex and then cannot fail inside it;
+// cancel is O(1) from the subscriber itself, with no search and no handle to
+// keep; and constant_time_size gives subscriber_count() in O(1). Safe-mode
+// hooks (see detail/watch_subscriber.hpp) rather than auto-unlink ones,
+// because unlinking must happen under the mutex.
+//
+// Invariants, under mutex_:
+//   - every linked subscriber is open, and is alive (its owner unlinks it
+//     under mutex_ before destroying it);
+//   - once closed_ is set, the list is empty and stays empty.
+//
+// Thread safety: every member function may be called from any thread. mutex_
+// serialises publish, close_all, link and unlink, and is held while filters
+// and on_ready callbacks run, which is what guarantees that no callback runs
+// after cancel() returns. Lock order: mutex_ before a subscriber's mutex,
+// never the reverse; a subscriber's mutex is a leaf (consumers hold only it,
+// and run no user code under it), so publish cannot deadlock with a consumer
+// and never waits for one longer than a queue operation. Re-entering the
+// registry from a filter or on_ready callback (subscribe, cancel, destroying a
+// subscription, publish, close_all, subscriber_count) would deadlock; debug
+// builds assert instead.
+
+#include <boost/intrusive/list.hpp>
+
+#include <atomic>
+#include <cassert>
+#include <cstddef>
+#include <iterator>
+#include <mutex>
+#include <span>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+// begin keel/store/detail/watch_subscriber.hpp
+// watch_subscriber: one watcher's state inside a keel::store::watch_queue: its
+// bounded queue of events, why it closed, the condition variable its
+// consumers wait on, and the intrusive hook that links it into the queue's
+// registry (detail/watch_registry.hpp). A subscription (store/watch.hpp) owns
+// exactly one; the registry only links it, never owns it.
+//
+// Invariants, under mutex_:
+//   - events_.size() <= capacity_, and capacity_ >= 1 for a subscriber that
+//     was ever linked.
+//   - error_ is empty while the subscriber is open. Once set it never changes
+//     (the first reason wins) and no event is appended after it: a closed
+//     subscriber holds only what was queued before it closed.
+//   - offer() appends all of a batch's accepted events or none of them, so a
+//     consumer never sees part of a commit.
+//
+// Why a std::deque and not a Boost.Intrusive container for the events: every
+// subscriber gets its own copy of an event, so an intrusive queue would still
+// need one allocated node (with a hook) per event and per subscriber; the
+// deque allocates in blocks, gives memory back as it drains, and never holds
+// more than capacity_ events.
+//
+// Thread safety: events_ and error_ are guarded by mutex_, which is a leaf
+// lock: nothing else is acquired and no user code runs while it is held
+// (except the destructors and copy constructors of Event). The hook, accepts()
+// and ready() belong to the registry and are used only under its mutex.
+// capacity_ and registry_ are immutable.
+
+#include <boost/intrusive/list_hook.hpp>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <system_error>
+#include <utility>
+
+
+namespace keel::store::detail {
+
+template <class Event>
+class watch_registry;
+
+/// Safe mode, not auto-unlink: an auto-unlink hook would unlink itself in its
+/// destructor without the registry's mutex, racing with publish. A safe-mode
+/// hook is unlinked explicitly under that mutex and asserts (in debug builds)
+/// that it is no longer linked when it is destroyed.
+using watch_hook =
+    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
+
+/// What offer() did with a batch, so the registry knows whether to call the
+/// subscriber's on_ready callback and whether to unlink it.
+enum class offer_outcome {
+  none,        ///< Nothing queued: no accepted event, or already closed.
+  queued,      ///< Appended to a queue that already held events.
+  now_ready,   ///< Appended to an empty queue: the subscriber became readable.
+  now_closed,  ///< Closed by this batch (overflow or a failed copy).
+};
+
+template <class Event>
+class watch_subscriber : public watch_hook {
+ public:
+  watch_subscriber(std::shared_ptr<watch_registry<Event>> registry, std::size_t capacity)
+      : registry_(std::move(registry)), capacity_(capacity) {}
+  watch_subscriber(const watch_subscriber&) = delete;
+  watch_subscriber& operator=(const watch_subscriber&) = delete;
+  virtual ~watch_subscriber() = default;
+
+  // ---- the registry's side: called under the registry's mutex -------------
+
+  /// The subscription's filter. May throw; the registry turns that into
+  /// errc::watch_delivery_failed.
+  virtual bool accepts(const Event& event) = 0;
+  /// The subscription's on_ready callback.
+  virtual void ready() noexcept = 0;
+
+  /// Appends every event of `accepted` (one commit's events that passed the
+  /// filter) if they all fit; otherwise closes with errc::watch_overflow and
+  /// appends none. Never blocks on a consumer: it only takes mutex_, which
+  /// consumers hold for a queue operation and never while waiting.
+  offer_outcome offer(std::span<const Event* const> accepted) noexcept {
+    if (accepted.empty()) return offer_outcome::none;
+    offer_outcome outcome = offer_outcome::none;
+    {
+      std::lock_guard lock(mutex_);
+      if (error_) return offer_outcome::none;
+      if (accepted.size() > capacity_ - events_.size()) {
+        error_ = make_error_code(errc::watch_overflow);
+        outcome = offer_outcome::now_closed;
+      } else {
+        const bool was_empty = events_.empty();
+        std::size_t appended = 0;
+        try {
+          for (const Event* event : accepted) {
+            events_.push_back(*event);
+            ++appended;
+          }
+          outcome = was_empty ? offer_outcome::now_ready : offer_outcome::queued;
+        } catch (...) {
+          // All or nothing: take back this batch's events, keep the earlier ones.
+          for (; appended > 0; --appended) events_.pop_back();
+          error_ = make_error_code(errc::watch_delivery_failed);
+          outcome = offer_outcome::now_closed;
+        }
+      }
+    }
+    // Safe after unlocking: the subscriber cannot be destroyed while the
+    // registry's mutex is held (its owner must take that mutex to unlink it).
+    ready_.notify_all();
+    return outcome;
+  }
+
+  // ---- any side ---------------------------------------------------------------
+
+  /// Closes with `why` unless already closed (the first reason is kept) and
+  /// wakes every waiting consumer. With `discard`, queued events are dropped
+  /// too. Returns whether this call closed it.
+  bool close(std::error_code why, bool discard) noexcept {
+    bool closed_now = false;
+    {
+      std::lock_guard lock(mutex_);
+      closed_now = !error_;
+      if (closed_now) error_ = why;
+      if (discard) events_.clear();
+    }
+    ready_.notify_all();
+    return closed_now;
+  }
+
+  // ---- the consumers' side ---------------------------------------------------------
+
+  std::optional<Event> try_pop() {
+    std::lock_guard lock(mutex_);
+    return take_locked();
+  }
+
+  std::optional<Event> pop_wait() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [this] { return !events_.empty() || error_; });
+    return take_locked();
+  }
+
+  template <class Clock, class Duration>
+  std::optional<Event> pop_wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    std::unique_lock lock(mutex_);
+    ready_.wait_until(lock, deadline, [this] { return !events_.empty() || error_; });
+    return take_locked();
+  }
+
+  bool closed() const {
+    std::lock_guard lock(mutex_);
+    return static_cast<bool>(error_);
+  }
+
+  std::error_code error() const {
+    std::lock_guard lock(mutex_);
+    return error_;
+  }
+
+  std::size_t depth() const {
+    std::lock_guard lock(mutex_);
+    return events_.size();
+  }
+
+  std::size_t capacity() const noexcept { return capacity_; }
+  watch_registry<Event>& registry() const noexcept { return *registry_; }
+
+ private:
+  std::optional<Event> take_locked() {
+    if (events_.empty()) return std::nullopt;
+    std::optional<Event> event(std::move(events_.front()));
+    events_.pop_front();
+    return event;
+  }
+
+  // Keeps the registry (its mutex and list) alive for as long as this
+  // subscriber may need to unlink itself, even after the watch_queue is gone.
+  const std::shared_ptr<watch_registry<Event>> registry_;
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Event> events_;
+  std::error_code error_;
+};
+
+/// A subscriber with its filter and on_ready callback stored inline: the one
+/// place their types are erased, once per subscription and in the same
+/// allocation as the subscriber.
+template <class Event, class Filter, class Ready>
+class watch_subscriber_with final : public watch_subscriber<Event> {
+ public:
+  watch_subscriber_with(std::shared_ptr<watch_registry<Event>> registry, std::size_t capacity,
+                        Filter filter, Ready on_ready)
+      : watch_subscriber<Event>(std::move(registry), capacity),
+        filter_(std::move(filter)),
+        on_ready_(std::move(on_ready)) {}
+
+  bool accepts(const Event& event) override { return static_cast<bool>(filter_(event)); }
+  void ready() noexcept override { on_ready_(); }
+
+ private:
+  Filter filter_;
+  Ready on_ready_;
+};
+
+}  // namespace keel::store::detail
+// end keel/store/detail/watch_subscriber.hpp
+
+namespace keel::store::detail {
+
+template <class Event>
+class watch_registry {
+ public:
+  watch_registry() = default;
+  watch_registry(const watch_registry&) = delete;
+  watch_registry& operator=(const watch_registry&) = delete;
+  ~watch_registry() {
+    // Each linked subscriber holds a shared_ptr to this registry.
+    assert(subscribers_.empty() && "watch_registry destroyed with subscribers linked");
+  }
+
+  /// Links `subscriber` so that it receives the following batches, or
+  /// returns the close_all error if the queue is closed. Calls no user code.
+  /// Requires: `subscriber` is open, has capacity >= 1 and is not linked.
+  std::error_code link(watch_subscriber<Event>& subscriber) {
+    guard lock(*this);
+    if (closed_) return closed_;
+    subscribers_.push_back(subscriber);
+    return {};
+  }
+
+  /// Unlinks `subscriber` if it is linked. After this returns, its filter and
+  /// on_ready callback are not running and will not be called again.
+  void unlink(watch_subscriber<Event>& subscriber) noexcept {
+    guard lock(*this);
+    if (subscriber.is_linked()) subscribers_.erase(subscribers_.iterator_to(subscriber));
+  }
+
+  /// Offers one commit's events, in order, to every linked subscriber.
+  void publish(std::span<const Event> batch) noexcept {
+    if (batch.empty()) return;
+    guard lock(*this);
+    for (auto it = subscribers_.begin(); it != subscribers_.end();) {
+      watch_subscriber<Event>& subscriber = *it;
+      offer_outcome outcome = offer_outcome::none;
+      bool filtered = true;
+      try {
+        accepted_.clear();
+        for (const Event& event : batch) {
+          if (subscriber.accepts(event)) accepted_.push_back(&event);
+        }
+      } catch (...) {
+        // A throwing filter (or no memory for the scratch list) costs this
+        // subscriber its watch, never the writer or the other subscribers.
+        filtered = false;
+      }
+      if (filtered) {
+        outcome = subscriber.offer(accepted_);
+      } else if (subscriber.close(make_error_code(errc::watch_delivery_failed), false)) {
+        outcome = offer_outcome::now_closed;
+      }
+      it = outcome == offer_outcome::now_closed ? subscribers_.erase(it) : std::next(it);
+      if (outcome == offer_outcome::now_ready || outcome == offer_outcome::now_closed) {
+        subscriber.ready();
+      }
+    }
+    accepted_.clear();
+  }
+
+  /// Closes every subscriber with `why` (their queued events stay readable)
+  /// and every later subscription too. Requires: `why` is an error.
+  void close_all(std::error_code why) noexcept {
+    assert(why && "close_all needs an error to report");
+    if (!why) why = make_error_code(errc::watch_closed);
+    guard lock(*this);
+    if (!closed_) closed_ = why;
+    while (!subscribers_.empty()) {
+      watch_subscriber<Event>& subscriber = subscribers_.front();
+      subscribers_.pop_front();
+      if (subscriber.close(closed_, false)) subscriber.ready();
+    }
+    accepted_ = {};
+  }
+
+  std::size_t size() const {
+    guard lock(*this);
+    return subscribers_.size();
+  }
+
+ private:
+  /// Holds mutex_ and remembers which thread holds it, so that a filter or
+  /// callback re-entering the registry trips an assertion instead of a
+  /// deadlock. The owner is tracked in every build (two relaxed stores), so
+  /// the class layout does not depend on NDEBUG.
+  class guard {
+   public:
+    explicit guard(const watch_registry& registry) : registry_(registry) {
+      assert(registry_.owner_.load(std::memory_order_relaxed) != std::this_thread::get_id() &&
+             "a watch filter or on_ready callback called back into its watch_queue "
+             "(subscribe, cancel, destroying a subscription, publish, close_all or "
+             "subscriber_count); that would deadlock");
+      registry_.mutex_.lock();
+      registry_.owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    }
+    guard(const guard&) = delete;
+    guard& operator=(const guard&) = delete;
+    ~guard() {
+      registry_.owner_.store(std::thread::id{}, std::memory_order_relaxed);
+      registry_.mutex_.unlock();
+    }
+
+   private:
+    const watch_registry& registry_;
+  };
+
+  using list_type =
+      boost::intrusive::list<watch_subscriber<Event>, boost::intrusive::constant_time_size<true>>;
+
+  mutable std::mutex mutex_;
+  mutable std::atomic<std::thread::id> owner_{};
+  list_type subscribers_;
+  std::error_code closed_;  // Set once by close_all.
+  // Scratch list of one subscriber's accepted events, reused across batches
+  // so that publishing does not allocate in the steady state.
+  std::vector<const Event*> accepted_;
+};
+
+}  // namespace keel::store::detail
+// end keel/store/detail/watch_registry.hpp
+
+namespace keel::store {
+
+/// A subscriber's filter: called as `filter(event)` on the publishing thread,
+/// returns whether the subscriber wants the event. It may keep state (it is
+/// called as a non-const lvalue, from one thread at a time) and may throw: a
+/// throwing filter closes its subscription with errc::watch_delivery_failed.
+template <class F, class Event>
+concept watch_filter = std::move_constructible<F> && std::predicate<F&, const Event&>;
+
+/// A subscriber's on_ready callback: `on_ready()`, noexcept, called on the
+/// publishing thread when the subscription's queue goes from empty to
+/// non-empty, and when the queue closes it (overflow, a failed delivery,
+/// close_all, the queue's destruction), but not on cancel(). Edge-triggered:
+/// after a call, drain with try_next() until it returns nullopt.
+template <class R>
+concept watch_ready_callback = std::move_constructible<R> && std::is_nothrow_invocable_v<R&>;
+
+/// The filter that accepts every event.
+struct accept_all {
+  template <class Event>
+  constexpr bool operator()(const Event&) const noexcept {
+    return true;
+  }
+};
+
+/// The on_ready callback that does nothing (consumers block or poll instead).
+struct no_ready_callback {
+  constexpr void operator()() const noexcept {}
+};
+
+/// One subscriber's end of a watch_queue: the events its filter accepted, in
+/// publish order. Move-only; destroying it cancels it. An empty handle
+/// (default-constructed or moved from) behaves as cancelled and drained.
+template <class Event>
+class subscription {
+ public:
+  subscription() noexcept = default;
+  subscription(subscription&& other) noexcept = default;
+  subscription& operator=(subscription&& other) noexcept {
+    if (this != &other) {
+      cancel();
+      subscriber_ = std::move(other.subscriber_);
+    }
+    return *this;
+  }
+  subscription(const subscription&) = delete;
+  subscription& operator=(const subscription&) = delete;
+  ~subscription() { cancel(); }
+
+  /// The next event if one is queued, without waiting.
+  std::optional<Event> try_next() { return subscriber_ ? subscriber_->try_pop() : std::nullopt; }
+
+  /// Waits for the next event; nullopt once closed and drained.
+  std::optional<Event> next() { return subscriber_ ? subscriber_->pop_wait() : std::nullopt; }
+
+  /// Waits at most `timeout` (on the steady clock) for the next event;
+  /// nullopt on timeout, or once closed and drained.
+  template <class Rep, class Period>
+  std::optional<Event> next_for(const std::chrono::duration<Rep, Period>& timeout) {
+    using clock = std::chrono::steady_clock;
+    if (!subscriber_) return std::nullopt;
+    if (timeout <= timeout.zero()) return try_next();
+    const auto now = clock::now();
+    // Compared in floating point so that a huge timeout (duration::max())
+    // saturates to "wait forever" instead of overflowing the deadline.
+    if (std::chrono::duration<double>(timeout) >=
+        std::chrono::duration<double>(clock::time_point::max() - now)) {
+      return next();
+    }
+    return subscriber_->pop_wait_until(now + std::chrono::ceil<clock::duration>(timeout));
+  }
+
+  /// Waits until `deadline` for the next event; nullopt on timeout, or once
+  /// closed and drained.
+  template <class Clock, class Duration>
+  std::optional<Event> next_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    return subscriber_ ? subscriber_->pop_wait_until(deadline) : std::nullopt;
+  }
+
+  /// No event will be added any more (events already queued may remain:
+  /// see depth()).
+  bool closed() const { return subscriber_ ? subscriber_->closed() : true; }
+
+  /// Why the subscription closed: errc::watch_overflow,
+  /// errc::watch_cancelled, errc::watch_delivery_failed, the close_all error
+  /// (errc::watch_closed when the queue was destroyed) or
+  /// errc::invalid_argument (capacity 0); empty while open.
+  std::error_code error() const {
+    return subscriber_ ? subscriber_->error() : make_error_code(errc::watch_cancelled);
+  }
+
+  /// Events queued and not yet read.
+  std::size_t depth() const { return subscriber_ ? subscriber_->depth() : 0; }
+
+  /// The most events this subscription may hold.
+  std::size_t capacity() const noexcept { return subscriber_ ? subscriber_->capacity() : 0; }
+
+  /// Unsubscribes: stops delivery, drops queued events, wakes every waiting
+  /// consumer (next() returns nullopt) and closes with errc::watch_cancelled
+  /// unless already closed for another reason. When it returns, the filter
+  /// and on_ready callback are not running and will not run again.
+  /// Requires: not called from a filter or on_ready callback of the same queue.
+  void cancel() noexcept {
+    if (!subscriber_) return;
+    subscriber_->registry().unlink(*subscriber_);
+    subscriber_->close(make_error_code(errc::watch_cancelled), true);
+  }
+
+ private:
+  template <class>
+  friend class watch_queue;
+
+  explicit subscription(std::unique_ptr<detail::watch_subscriber<Event>> subscriber) noexcept
+      : subscriber_(std::move(subscriber)) {}
+
+  std::unique_ptr<detail::watch_subscriber<Event>> subscriber_;
+};
+
+/// The publish side: the store owns one per watchable stream of events.
+template <class Event>
+class watch_queue {
+  static_assert(std::copyable<Event>,
+                "watch_queue<Event>: Event must be a copyable object type; every subscriber "
+                "receives its own copy of each event it accepts");
+
+ public:
+  using event_type = Event;
+
+  watch_queue() : registry_(std::make_shared<detail::watch_registry<Event>>()) {}
+  watch_queue(watch_queue&& other) noexcept = default;
+  watch_queue& operator=(watch_queue&& other) noexcept {
+    if (this != &other) {
+      close_registry();
+      registry_ = std::move(other.registry_);
+    }
+    return *this;
+  }
+  watch_queue(const watch_queue&) = delete;
+  watch_queue& operator=(const watch_queue&) = delete;
+  /// Closes every subscription with errc::watch_closed.
+  ~watch_queue() { close_registry(); }
+
+  /// Registers a subscriber that receives the events of every later batch
+  /// that `filter` accepts, holding at most `capacity` of them. Calls no user
+  /// code and waits for no consumer. Returns a subscription that is already
+  /// closed if `capacity` is 0 (errc::invalid_argument) or the queue was
+  /// closed by close_all (its error); on_ready is not called for those.
+  /// Requires: not called from a filter or on_ready callback of this queue.
+  template <watch_filter<Event> Filter, watch_ready_callback Ready = no_ready_callback>
+  subscription<Event> subscribe(Filter filter, std::size_t capacity, Ready on_ready = {}) {
+    assert(registry_ && "subscribe on a moved-from watch_queue");
+    auto subscriber = std::make_unique<detail::watch_subscriber_with<Event, Filter, Ready>>(
+        registry_, capacity, std::move(filter), std::move(on_ready));
+    if (capacity == 0) {
+      subscriber->close(make_error_code(errc::invalid_argument), false);
+    } else if (std::error_code closed = registry_->link(*subscriber)) {
+      subscriber->close(closed, false);
+    }
+    return subscription<Event>(std::move(subscriber));
+  }
+
+  /// Subscribes to every event.
+  subscription<Event> subscribe(std::size_t capacity) { return subscribe(accept_all{}, capacity); }
+
+  /// Delivers one commit's events, in order, to every subscriber. Call it
+  /// after the commit became visible, from one thread at a time (the store's
+  /// writer); concurrent calls are serialised, never interleaved. Never
+  /// blocks on a consumer and never fails: a subscriber that cannot take the
+  /// batch is closed instead.
+  void publish(std::span<const Event> batch) noexcept {
+    assert(registry_ && "publish on a moved-from watch_queue");
+    registry_->publish(batch);
+  }
+
+  /// Delivers a batch of one event.
+  void publish(const Event& event) noexcept { publish(std::span<const Event>(&event, 1)); }
+
+  /// Store shutdown: closes every subscription with `why` (their queued
+  /// events stay readable) and every later one at once.
+  /// Requires: `why` is an error.
+  void close_all(std::error_code why = make_error_code(errc::watch_closed)) noexcept {
+    assert(registry_ && "close_all on a moved-from watch_queue");
+    registry_->close_all(why);
+  }
+
+  /// Subscribers currently registered (open and not cancelled).
+  std::size_t subscriber_count() const {
+    assert(registry_ && "subscriber_count on a moved-from watch_queue");
+    return registry_->size();
+  }
+
+ private:
+  void close_registry() noexcept {
+    if (registry_) registry_->close_all(make_error_code(errc::watch_closed));
+  }
+
+  std::shared_ptr<detail::watch_registry<Event>> registry_;
+};
+
+}  // namespace keel::store
+// end keel/store/watch.hpp
+
+namespace keel::store {
+
+template <object... Ts>
+class store {
+  static_assert(sizeof...(Ts) > 0, "keel::store::store needs at least one object type");
+
+ public:
+  using state_type = store_state<Ts...>;
+  using read_type = read_transaction<Ts...>;
+  using write_type = write_transaction<Ts...>;
+  using change_type = change<Ts...>;
+  using subscription_type = subscription<change_type>;
+
+  /// Default capacity of a watcher's queue.
+  static constexpr std::size_t default_watch_capacity = 1024;
+
+  store() : root_(std::make_shared<const state_type>()) {
+    for (auto ec : {check_indexes<Ts>()...}) {
+      // Invalid schemas are a programming error in the traits: refuse loudly.
+      if (ec) throw std::system_error(ec);
+    }
+  }
+
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  ~store() { watches_.close_all(errc::watch_closed); }
+
+  /// An atomic snapshot of every table.
+  read_type begin_read() const {
+    std::lock_guard lock(root_mutex_);
+    return read_type(root_);
+  }
+
+  /// Runs f(const read_transaction&) on a snapshot and returns what f returns.
+  template <class F>
+  decltype(auto) view(F&& f) const {
+    const read_type tx = begin_read();
+    return std::forward<F>(f)(tx);
+  }
+
+  /// The writer's transaction; blocks while another one is open. Its
+  /// commit's version is one more than the last.
+  write_type begin_write() { return begin_write_at(0); }
+
+  /// The same, with the commit's version chosen by the caller (the node
+  /// layer uses the Raft index of the entry that carries the write); 0
+  /// means one more than the last. Requires: 0 or above the store's
+  /// version (std::invalid_argument otherwise: versions never go back).
+  write_type begin_write_at(std::uint64_t version) {
+    std::unique_lock writer(writer_mutex_);
+    std::shared_ptr<const state_type> base;
+    {
+      std::lock_guard lock(root_mutex_);
+      base = root_;
+    }
+    if (version == 0) version = base->version + 1;
+    if (version <= base->version) {
+      throw std::invalid_argument("keel::store: a write's version must exceed the store's");
+    }
+    return write_type(std::move(base), std::move(writer), version);
+  }
+
+  /// The newest committed state: an immutable snapshot of every table.
+  std::shared_ptr<const state_type> state() const {
+    std::lock_guard lock(root_mutex_);
+    return root_;
+  }
+
+  /// A write transaction over `base` (this store's state or one detached
+  /// from it) at `version`, which may equal base's: how the node layer
+  /// builds a batch as a chain of transactions, each atomic, before any of
+  /// them is committed. Holds the writer mutex like begin_write. End it with
+  /// detach(), never commit(). Requires: version >= base->version
+  /// (std::invalid_argument otherwise).
+  write_type begin_write_over(std::shared_ptr<const state_type> base, std::uint64_t version) {
+    std::unique_lock writer(writer_mutex_);
+    if (base == nullptr || version < base->version) {
+      throw std::invalid_argument("keel::store: a write's version must not go back");
+    }
+    return write_type(std::move(base), std::move(writer), version);
+  }
+
+  /// Closes tx without publishing anything: its resulting state (for the
+  /// next begin_write_over) and its collapsed changes.
+  std::pair<std::shared_ptr<const state_type>, std::vector<change_type>> detach(write_type&& tx) {
+    write_type owned(std::move(tx));
+    return owned.finish();
+  }
+
+  /// Makes tx's writes visible and publishes its changes; returns them.
+  std::vector<change_type> commit(write_type&& tx) {
+    write_type owned(std::move(tx));
+    auto [next, changes] = owned.finish();
+    {
+      std::lock_guard lock(root_mutex_);
+      root_ = std::move(next);
+      if (!changes.empty()) {
+        watches_.publish(std::span<const change_type>(changes.data(), changes.size()));
+      }
+    }
+    return std::move(changes);
+  }
+
+  /// Runs f(write_transaction&) -> std::error_code; commits if f succeeded,
+  /// discards every write otherwise. Returns f's error.
+  template <class F>
+  std::error_code update(F&& f) {
+    write_type tx = begin_write();
+    if (std::error_code ec = std::forward<F>(f)(tx)) return ec;
+    commit(std::move(tx));
+    return {};
+  }
+
+  /// Watches changes that `filter` accepts (on_update<Task>(...), ...), from
+  /// the next commit on. The watch closes with errc::watch_overflow if more
+  /// than `capacity` events wait unread.
+  template <watch_filter<change_type> Filter>
+  subscription_type watch(Filter filter, std::size_t capacity = default_watch_capacity) {
+    return watches_.subscribe(std::move(filter), capacity);
+  }
+
+  /// Runs f on a snapshot and starts a watch at exactly that snapshot: the
+  /// watch gets every commit after it and none before (SwarmKit's ViewAndWatch).
+  template <class F, watch_filter<change_type> Filter>
+  auto view_and_watch(F&& f, Filter filter, std::size_t capacity = default_watch_capacity) {
+    std::unique_lock lock(root_mutex_);
+    const read_type tx(root_);
+    subscription_type sub = watches_.subscribe(std::move(filter), capacity);
+    lock.unlock();
+    if constexpr (std::is_void_v<std::invoke_result_t<F&&, const read_type&>>) {
+      std::forward<F>(f)(tx);
+      return sub;
+    } else {
+      auto out = std::forward<F>(f)(tx);
+      return std::pair<decltype(out), subscription_type>(std::move(out), std::move(sub));
+    }
+  }
+
+  /// The version of the newest commit (0 for an empty store).
+  std::uint64_t version() const {
+    std::lock_guard lock(root_mutex_);
+    return root_->version;
+  }
+
+  /// How many watches are open.
+  std::size_t watch_count() const { return watches_.subscriber_count(); }
+
+ private:
+  mutable std::mutex writer_mutex_;
+  mutable std::mutex root_mutex_;
+  std::shared_ptr<const state_type> root_;
+  watch_queue<change_type> watches_;
+};
+
+}  // namespace keel::store
+// end keel/store/store.hpp
+// begin keel/wal/crc32c.hpp
+// CRC32C (Castagnoli), the checksum of WAL records and snapshot files.
+//
+// The portable path is Boost.CRC (header-only, already a keel dependency);
+// Debian's libcrc32c would need linking, which a header-only library cannot
+// ask of its users. On x86-64 the SSE4.2 crc32 instruction is used when the
+// CPU has it (checked once at run time), eight bytes per instruction.
+//
+// crc32c(data) is the standard value ("123456789" -> 0xE3069283);
+// crc32c(crc32c(a), b) == crc32c(a + b).
+//
+// Thread safety: pure functions.
+
+#include <boost/crc.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+namespace keel::wal {
+
+namespace detail {
+
+/// The portable path; `state` is the register before the final inversion.
+inline std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p,
+                                     std::size_t n) noexcept {
+  // Reflected CRC-32C; initial and final XOR are applied by the caller.
+  // Boost keeps a reflected CRC's register bit-reversed, so a state that
+  // continues an earlier computation goes in reversed.
+  std::uint32_t reversed = 0;
+  for (int i = 0; i < 32; ++i) reversed |= ((state >> i) & 1u) << (31 - i);
+  boost::crc_optimal<32, 0x1EDC6F41, 0, 0, true, true> crc(reversed);
+  crc.process_bytes(p, n);
+  return crc.checksum();
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KEEL_CRC32C_HARDWARE 1
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t state,
+                                                                       const unsigned char* p,
+                                                                       std::size_t n) noexcept {
+  std::uint64_t c = state;
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; --n, ++p) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+
+inline bool cpu_has_crc32_instruction() noexcept {
+  static const bool has = __builtin_cpu_supports("sse4.2");
+  return has;
+}
+#endif
+
+inline std::uint32_t crc32c_update(std::uint32_t state, const unsigned char* p,
+                                   std::size_t n) noexcept {
+#ifdef KEEL_CRC32C_HARDWARE
+  if (cpu_has_crc32_instruction()) return crc32c_hardware(state, p, n);
+#endif
+  return crc32c_portable(state, p, n);
+}
+
+}  // namespace detail
+
+/// The CRC32C of `data`, continuing from `previous` (the CRC32C of the bytes
+/// before it, or 0 to start).
+inline std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t previous = 0) noexcept {
+  return ~detail::crc32c_update(~previous, reinterpret_cast<const unsigned char*>(data.data()),
+                                data.size());
+}
+
+inline std::uint32_t crc32c(std::string_view data, std::uint32_t previous = 0) noexcept {
+  return crc32c(std::as_bytes(std::span(data.data(), data.size())), previous);
+}
+
+/// The portable path alone, for tests that compare both.
+inline std::uint32_t crc32c_portable(std::span<const std::byte> data,
+                                     std::uint32_t previous = 0) noexcept {
+  return ~detail::crc32c_portable(~previous, reinterpret_cast<const unsigned char*>(data.data()),
+                                  data.size());
+}
+
+}  // namespace keel::wal
+// end keel/wal/crc32c.hpp
+
+namespace keel::node {
+
+/// The stream's first bytes.
+inline constexpr std::string_view store_snapshot_magic = "KEELSTOR";
+/// The format written, and the only one read.
+inline constexpr std::uint8_t store_snapshot_format = 1;
+/// The pieces write_store_snapshot hands its sink unless told otherwise.
+inline constexpr std::size_t default_piece_bytes = std::size_t{64} << 10;
+/// The largest encoded object a restore accepts unless told otherwise.
+inline constexpr std::size_t default_max_object_bytes = std::size_t{64} << 20;
+/// The longest table name a snapshot may carry.
+inline constexpr std::size_t table_name_limit = 255;
+
+// clang-format off
+/// Where a snapshot goes: `sink(piece)` stores the next bytes of the stream
+/// (the piece is valid only during the call) and returns an error to stop
+/// the write. wal::snapshot_writer::write fits.
+template <class S>
+concept store_snapshot_sink = requires(S& sink, std::span<const std::byte> piece) {
+  { sink(piece) } -> std::convertible_to<std::error_code>;
+};
+
+/// Where a snapshot comes from: `source(out)` fills a prefix of out with the
+/// next bytes of the stream and returns how many (at most out.size(); 0
+/// only at the end) or an error. wal::snapshot_reader::read fits.
+template <class S>
+concept store_snapshot_source = requires(S& source, std::span<std::byte> out) {
+  { source(out) } -> std::same_as<result<std::size_t>>;
+};
+// clang-format on
+
+/// What a restore did.
+struct restore_summary {
+  std::uint64_t objects = 0;  ///< Objects in the snapshot.
+  std::uint64_t created = 0;  ///< Of them, absent from the store before.
+  std::uint64_t updated = 0;  ///< Of them, present with other bytes or another version.
+  std::uint64_t removed = 0;  ///< Objects of the store absent from the snapshot.
+};
+
+namespace detail {
+
+inline constexpr std::uint8_t section_tag = 'T';
+inline constexpr std::uint8_t end_tag = 'E';
+/// How much a restore reads from its source at a time.
+inline constexpr std::size_t snapshot_read_buffer = std::size_t{64} << 10;
+
+/// Gathers the stream into pieces of at most `limit` bytes for a sink,
+/// keeping the CRC of what it wrote. The sink's first error is sticky.
+template <class Sink>
+class snapshot_output {
+ public:
+  snapshot_output(Sink& sink, std::size_t limit) : sink_(sink), limit_(limit) {
+    buffer_.reserve(std::min<std::size_t>(limit, snapshot_read_buffer));
+  }
+
+  std::error_code error() const noexcept { return error_; }
+  /// Stops the write with ec.
+  void fail(std::error_code ec) noexcept {
+    if (!error_) error_ = ec;
+  }
+
+  void bytes(std::span<const std::byte> data) {
+    crc_ = wal::crc32c(data, crc_);
+    append(data);
+  }
+  void bytes(std::string_view data) { bytes(std::as_bytes(std::span(data.data(), data.size()))); }
+  void u8(std::uint8_t v) {
+    const std::byte b{v};
+    bytes(std::span(&b, 1));
+  }
+  void u32(std::uint32_t v) {
+    std::array<std::byte, 4> b{};
+    keel::detail::put_u32(b.data(), v);
+    bytes(b);
+  }
+  void u64(std::uint64_t v) {
+    std::array<std::byte, 8> b{};
+    keel::detail::put_u64(b.data(), v);
+    bytes(b);
+  }
+
+  /// Appends the CRC of everything so far and hands the last piece over.
+  std::error_code finish() {
+    std::array<std::byte, 4> b{};
+    keel::detail::put_u32(b.data(), crc_);
+    append(b);
+    flush();
+    return error_;
+  }
+
+ private:
+  void append(std::span<const std::byte> data) {
+    while (!data.empty() && !error_) {
+      const std::size_t take = std::min(data.size(), limit_ - buffer_.size());
+      buffer_.insert(buffer_.end(), data.begin(), data.begin() + static_cast<std::ptrdiff_t>(take));
+      data = data.subspan(take);
+      if (buffer_.size() == limit_) flush();
+    }
+  }
+  void flush() {
+    if (buffer_.empty() || error_) return;
+    error_ = sink_(std::span<const std::byte>(buffer_.data(), buffer_.size()));
+    buffer_.clear();
+  }
+
+  Sink& sink_;
+  std::size_t limit_;
+  std::vector<std::byte> buffer_;
+  std::uint32_t crc_ = 0;
+  std::error_code error_{};
+};
+
+/// Reads the stream through a bounded buffer, keeping the CRC of what it
+/// consumed. Running out of data is errc::corrupt_snapshot (truncated).
+template <class Source>
+class snapshot_input {
+ public:
+  explicit snapshot_input(Source& source) : source_(source), buffer_(snapshot_read_buffer) {}
+
+  /// The CRC32C of every byte consumed so far.
+  std::uint32_t crc() const noexcept { return crc_; }
+
+  std::error_code bytes(std::span<std::byte> out) {
+    while (!out.empty()) {
+      if (auto ec = fill()) return ec;
+      const std::size_t take = std::min(out.size(), end_ - begin_);
+      std::memcpy(out.data(), buffer_.data() + begin_, take);
+      consume(take);
+      out = out.subspan(take);
+    }
+    return {};
+  }
+  std::error_code u8(std::uint8_t& v) {
+    std::byte b{};
+    if (auto ec = bytes(std::span(&b, 1))) return ec;
+    v = std::to_integer<std::uint8_t>(b);
+    return {};
+  }
+  std::error_code u32(std::uint32_t& v) {
+    std::array<std::byte, 4> b{};
+    if (auto ec = bytes(b)) return ec;
+    v = keel::detail::get_u32(b.data());
+    return {};
+  }
+  std::error_code u64(std::uint64_t& v) {
+    std::array<std::byte, 8> b{};
+    if (auto ec = bytes(b)) return ec;
+    v = keel::detail::get_u64(b.data());
+    return {};
+  }
+
+  /// Appends the next n bytes to s, growing it only as they arrive, so a
+  /// damaged length cannot make it allocate what the stream does not hold.
+  std::error_code append(std::string& s, std::size_t n) {
+    while (n > 0) {
+      if (auto ec = fill()) return ec;
+      const std::size_t take = std::min(n, end_ - begin_);
+      s.append(reinterpret_cast<const char*>(buffer_.data() + begin_), take);
+      consume(take);
+      n -= take;
+    }
+    return {};
+  }
+
+  /// Whether the stream ends here: errc::corrupt_snapshot if more follows.
+  std::error_code expect_end() {
+    if (begin_ == end_ && !ended_) {
+      if (auto ec = read_more()) return ec;
+    }
+    return begin_ == end_ ? std::error_code{} : make_error_code(errc::corrupt_snapshot);
+  }
+
+ private:
+  std::error_code fill() {
+    if (begin_ < end_) return {};
+    if (ended_) return errc::corrupt_snapshot;
+    if (auto ec = read_more()) return ec;
+    return begin_ < end_ ? std::error_code{} : make_error_code(errc::corrupt_snapshot);
+  }
+  std::error_code read_more() {
+    auto n = source_(std::span<std::byte>(buffer_));
+    if (!n) return n.error();
+    if (*n > buffer_.size()) return errc::invalid_argument;  // The source broke its contract.
+    begin_ = 0;
+    end_ = *n;
+    ended_ = *n == 0;
+    return {};
+  }
+  void consume(std::size_t n) {
+    crc_ = wal::crc32c(std::span<const std::byte>(buffer_.data() + begin_, n), crc_);
+    begin_ += n;
+  }
+
+  Source& source_;
+  std::vector<std::byte> buffer_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  bool ended_ = false;
+  std::uint32_t crc_ = 0;
+};
+
+/// Writes T's table: its section header, then every object in id order.
+template <store::object T, class Sink>
+void write_table(const store::table_state<T>& table, snapshot_output<Sink>& out) {
+  const std::string_view name = store::object_traits<T>::table;
+  out.u8(section_tag);
+  out.u32(static_cast<std::uint32_t>(name.size()));
+  out.bytes(name);
+  out.u64(table.size());
+  for (const auto& e : table.primary()) {
+    if (out.error()) return;
+    const std::string bytes = store::object_traits<T>::encode(*e.value);
+    if (bytes.size() > UINT32_MAX) return out.fail(errc::invalid_argument);
+    out.u32(static_cast<std::uint32_t>(bytes.size()));
+    out.bytes(bytes);
+  }
+}
+
+/// Turns T's table in `tx` into the `count` objects that follow in `in`,
+/// merging them with the table's objects in `old` (tx's base) by key.
+template <store::object T, store::object... Ts, class Source>
+std::error_code restore_table(store::write_transaction<Ts...>& tx, const store::table_state<T>& old,
+                              snapshot_input<Source>& in, std::uint64_t count,
+                              std::size_t max_object_bytes, restore_summary& summary) {
+  using traits = store::object_traits<T>;
+  auto it = old.primary().begin();
+  const auto end = old.primary().end();
+  auto remove_old = [&]() -> std::error_code {
+    const store::object_ptr<T> gone = (*it).value;
+    ++it;
+    ++summary.removed;
+    return tx.template remove<T>(traits::id(*gone));
+  };
+  std::string bytes;
+  std::string key;
+  std::string previous;
+  // Puts refused for a unique value that an object later in the merge still
+  // holds; retried once the table is merged.
+  std::vector<store::object_ptr<T>> waiting;
+  for (std::uint64_t n = 0; n < count; ++n) {
+    std::uint32_t size = 0;
+    if (auto ec = in.u32(size)) return ec;
+    if (size > max_object_bytes) return errc::corrupt_snapshot;
+    bytes.clear();
+    if (auto ec = in.append(bytes, size)) return ec;
+    auto decoded = traits::decode(bytes);
+    if (!decoded) return errc::invalid_object;
+    auto obj = std::make_shared<const T>(std::move(*decoded));
+    const std::string_view id = traits::id(*obj);
+    if (id.empty()) return errc::invalid_object;
+    key.clear();
+    store::append_entry_id(key, id);
+    if (n > 0 && key <= previous) return errc::corrupt_snapshot;  // Out of order or repeated.
+    previous = key;
+    ++summary.objects;
+
+    while (it != end && (*it).key < key) {
+      if (auto ec = remove_old()) return ec;
+    }
+    bool replaces = false;
+    if (it != end && (*it).key == key) {
+      const store::object_ptr<T> current = (*it).value;
+      ++it;
+      if (traits::version(*current) == traits::version(*obj) && traits::encode(*current) == bytes) {
+        continue;  // Unchanged: no write, no event.
+      }
+      replaces = true;
+      ++summary.updated;
+    } else {
+      ++summary.created;
+    }
+    const std::error_code ec = tx.put(obj);
+    if (ec == errc::name_conflict) {
+      // Free its own old values too: two objects may swap names.
+      if (replaces) {
+        if (auto removed = tx.template remove<T>(id)) return removed;
+      }
+      waiting.push_back(std::move(obj));
+    } else if (ec) {
+      return errc::invalid_object;  // E.g. a value a required index lacks.
+    }
+  }
+  while (it != end) {
+    if (auto ec = remove_old()) return ec;
+  }
+  for (const store::object_ptr<T>& obj : waiting) {
+    // Every other object is in place now: a conflict left is in the snapshot.
+    if (tx.put(obj)) return errc::corrupt_snapshot;
+  }
+  return {};
+}
+
+/// Calls f(std::type_identity<T>) for the T of Ts whose table is `name`.
+template <store::object... Ts, class F>
+void with_table(std::string_view name, F&& f) {
+  (void)((name == std::string_view(store::object_traits<Ts>::table) &&
+          (f(std::type_identity<Ts>{}), true)) ||
+         ...);
+}
+
+/// Reads the whole stream into tx; see the format above.
+template <store::object... Ts, class Source>
+std::error_code restore_into(store::write_transaction<Ts...>& tx, snapshot_input<Source>& in,
+                             std::size_t max_object_bytes, restore_summary& summary) {
+  std::array<std::byte, store_snapshot_magic.size()> magic{};
+  std::uint8_t format = 0;
+  std::uint64_t written_at = 0;
+  if (auto ec = in.bytes(magic)) return ec;
+  if (!std::equal(magic.begin(), magic.end(), store_snapshot_magic.begin(),
+                  [](std::byte b, char c) { return b == static_cast<std::byte>(c); })) {
+    return errc::corrupt_snapshot;
+  }
+  if (auto ec = in.u8(format)) return ec;
+  if (format != store_snapshot_format) return errc::corrupt_snapshot;
+  if (auto ec = in.u64(written_at)) return ec;
+  if (written_at > tx.version()) return errc::corrupt_snapshot;
+
+  const store::read_transaction<Ts...> base = tx.base();
+  std::array<bool, sizeof...(Ts)> seen{};
+  std::uint32_t sections = 0;
+  std::string name;
+  for (;;) {
+    std::uint8_t tag = 0;
+    if (auto ec = in.u8(tag)) return ec;
+    if (tag == end_tag) break;
+    if (tag != section_tag) return errc::corrupt_snapshot;
+    std::uint32_t name_size = 0;
+    std::uint64_t count = 0;
+    if (auto ec = in.u32(name_size)) return ec;
+    if (name_size > table_name_limit) return errc::corrupt_snapshot;
+    name.clear();
+    if (auto ec = in.append(name, name_size)) return ec;
+    if (auto ec = in.u64(count)) return ec;
+    std::error_code ec = errc::corrupt_snapshot;  // Unless a table of the store is `name`.
+    with_table<Ts...>(name, [&]<class T>(std::type_identity<T>) {
+      if (std::exchange(seen[store::type_index_v<T, Ts...>], true)) return;  // A second section.
+      ec = restore_table<T>(tx, base.template table<T>(), in, count, max_object_bytes, summary);
+    });
+    if (ec) return ec;
+    ++sections;
+  }
+  std::uint32_t stated_sections = 0;
+  std::uint64_t stated_objects = 0;
+  if (auto ec = in.u32(stated_sections)) return ec;
+  if (auto ec = in.u64(stated_objects)) return ec;
+  if (stated_sections != sections || stated_objects != summary.objects) {
+    return errc::corrupt_snapshot;
+  }
+  const std::uint32_t crc = in.crc();
+  std::uint32_t stated_crc = 0;
+  if (auto ec = in.u32(stated_crc)) return ec;
+  if (stated_crc != crc) return errc::corrupt_snapshot;
+  if (auto ec = in.expect_end()) return ec;
+
+  // The tables the snapshot has no section for are empty in it.
+  std::error_code ec;
+  (void)((!seen[store::type_index_v<Ts, Ts...>] &&
+          static_cast<bool>(ec = restore_table<Ts>(tx, base.template table<Ts>(), in, 0,
+                                                   max_object_bytes, summary))) ||
+         ...);
+  return ec;
+}
+
+}  // namespace detail
+
+/// Streams every object of `tx`, table by table in id order, to `sink` in
+/// pieces of at most piece_bytes. Never holds more than one piece and one
+/// encoded object; writers go on meanwhile (tx is a snapshot). Returns the
+/// sink's first error (the write stops there), or errc::invalid_argument if
+/// piece_bytes is 0 or an object's encoding exceeds 4 GiB.
+template <store::object... Ts, store_snapshot_sink Sink>
+std::error_code write_store_snapshot(const store::read_transaction<Ts...>& tx, Sink&& sink,
+                                     std::size_t piece_bytes = default_piece_bytes) {
+  if (piece_bytes == 0) return errc::invalid_argument;
+  detail::snapshot_output<std::remove_reference_t<Sink>> out(sink, piece_bytes);
+  out.bytes(store_snapshot_magic);
+  out.u8(store_snapshot_format);
+  out.u64(tx.version());
+  std::uint64_t objects = 0;
+  // Table by table, stopping at the first error.
+  (void)((detail::write_table<Ts>(tx.template table<Ts>(), out),
+          objects += tx.template table<Ts>().size(), static_cast<bool>(out.error())) ||
+         ...);
+  out.u8(detail::end_tag);
+  out.u32(static_cast<std::uint32_t>(sizeof...(Ts)));
+  out.u64(objects);
+  return out.finish();
+}
+
+/// Reads a snapshot that write_store_snapshot wrote from `source` and makes
+/// the store hold exactly its objects, with the versions they carry, in one
+/// write transaction at `version` (the snapshot's Raft index). Watchers get
+/// the creates, updates and deletes that turn the old content into the new;
+/// an object with the same bytes and version gets none. Errors, after which
+/// the store is exactly as before:
+///  - errc::invalid_argument: version is not above the store's;
+///  - errc::corrupt_snapshot: not this format, truncated, damaged (CRC),
+///    an unknown or repeated table, ids out of order or repeated, counts
+///    that do not match, bytes after the end, an object over
+///    max_object_bytes, two objects sharing a unique value, or a store
+///    version above `version`;
+///  - errc::invalid_object: an object its traits cannot decode, without an
+///    id, or lacking a value a required index needs;
+///  - the source's own error.
+template <store::object... Ts, store_snapshot_source Source>
+result<restore_summary> restore_store_snapshot(
+    store::store<Ts...>& s, std::uint64_t version, Source&& source,
+    std::size_t max_object_bytes = default_max_object_bytes) {
+  if (version <= s.version()) return errc::invalid_argument;
+  std::optional<store::write_transaction<Ts...>> tx;
+  try {
+    tx.emplace(s.begin_write_at(version));
+  } catch (const std::invalid_argument&) {
+    return errc::invalid_argument;  // Another writer got there first.
+  }
+  detail::snapshot_input<std::remove_reference_t<Source>> in(source);
+  restore_summary summary;
+  if (auto ec = detail::restore_into(*tx, in, max_object_bytes, summary)) return ec;
+  s.commit(std::move(*tx));
+  return summary;
+}
+
+}  // namespace keel::node
+// end keel/node/store_snapshot.hpp
 // begin keel/raft/conf_change.hpp
 // Membership changes as raft proposes and logs them, and their byte
 // encoding inside a conf_change entry.
@@ -5308,213 +7117,6 @@ std::error_code apply_actions(store::write_transaction<Ts...>& tx,
 #include <string>
 #include <vector>
 
-// begin keel/raft/types.hpp
-// The values the Raft core consumes and produces: log entries, hard state,
-// configuration state, snapshots, messages. Plain aggregates with no
-// behaviour beyond size accounting, so every layer above can copy, encode and
-// compare them freely.
-//
-// Thread safety: plain values; the usual rules for standard containers.
-
-#include <cstdint>
-#include <optional>
-#include <string>
-#include <vector>
-
-
-namespace keel::raft {
-
-/// Identifies a node of the cluster. Zero means "none".
-using node_id = std::uint64_t;
-inline constexpr node_id no_node = 0;
-
-enum class entry_type : std::uint8_t {
-  normal,       ///< Application data (an empty one is the leader's no-op).
-  conf_change,  ///< An encoded conf_change (see conf_change.hpp).
-};
-
-/// One record of the replicated log.
-struct entry {
-  std::uint64_t term = 0;
-  std::uint64_t index = 0;
-  entry_type type = entry_type::normal;
-  keel::bytes data{};  ///< Shared and immutable: copying an entry never copies its payload.
-
-  friend bool operator==(const entry&, const entry&) = default;
-};
-
-/// Bytes an entry costs against size limits (etcd counts the payload only).
-inline std::uint64_t payload_size(const entry& e) noexcept { return e.data.size(); }
-/// Bytes an entry costs in a message: payload plus a fixed header estimate.
-inline std::uint64_t entry_size(const entry& e) noexcept { return e.data.size() + 24; }
-
-/// The state a node must make durable before it acts on it.
-struct hard_state {
-  std::uint64_t term = 0;
-  node_id vote = no_node;
-  std::uint64_t commit = 0;
-
-  bool empty() const noexcept { return term == 0 && vote == no_node && commit == 0; }
-  friend bool operator==(const hard_state&, const hard_state&) = default;
-};
-
-/// The membership of the cluster as of some log index.
-struct conf_state {
-  std::vector<node_id> voters{};
-  std::vector<node_id> voters_outgoing{};  ///< Non-empty while in a joint configuration.
-  std::vector<node_id> learners{};
-  std::vector<node_id> learners_next{};  ///< Voters demoted to learners when the joint config ends.
-  bool auto_leave = false;
-
-  friend bool operator==(const conf_state&, const conf_state&) = default;
-};
-
-struct snapshot_metadata {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  conf_state conf{};
-
-  friend bool operator==(const snapshot_metadata&, const snapshot_metadata&) = default;
-};
-
-/// A snapshot as raft sees it: its metadata and an opaque handle. The handle is
-/// whatever the storage policy returned (a file name, an id); the node layer
-/// resolves it to bytes, so a snapshot of any size can be streamed later.
-struct snapshot {
-  snapshot_metadata metadata{};
-  std::string data{};
-
-  bool empty() const noexcept { return metadata.index == 0; }
-  friend bool operator==(const snapshot&, const snapshot&) = default;
-};
-
-enum class message_type : std::uint8_t {
-  // Local: produced by the node itself, never valid from the network.
-  hup,              ///< Start an election.
-  beat,             ///< Leader: send heartbeats.
-  prop,             ///< A proposal (also forwarded from followers to the leader).
-  unreachable,      ///< The transport could not reach a peer.
-  snap_status,      ///< The node layer reports the outcome of sending a snapshot.
-  check_quorum,     ///< Leader: verify that a quorum is still active.
-  transfer_leader,  ///< Ask the leader to hand leadership to `from`.
-  read_index,       ///< A linearizable read request (also forwarded to the leader).
-  // Network.
-  app,
-  app_resp,
-  vote,
-  vote_resp,
-  snap,
-  heartbeat,
-  heartbeat_resp,
-  timeout_now,
-  read_index_resp,
-  pre_vote,
-  pre_vote_resp,
-};
-inline constexpr int message_type_count = static_cast<int>(message_type::pre_vote_resp) + 1;
-
-/// True for message types that a peer may legitimately send over the network.
-/// prop, read_index and transfer_leader travel between nodes when forwarded.
-constexpr bool is_network_message(message_type t) noexcept {
-  switch (t) {
-    case message_type::hup:
-    case message_type::beat:
-    case message_type::unreachable:
-    case message_type::snap_status:
-    case message_type::check_quorum:
-      return false;
-    default:
-      return static_cast<int>(t) < message_type_count;
-  }
-}
-
-constexpr bool is_response(message_type t) noexcept {
-  return t == message_type::app_resp || t == message_type::vote_resp ||
-         t == message_type::heartbeat_resp || t == message_type::pre_vote_resp ||
-         t == message_type::read_index_resp || t == message_type::unreachable;
-}
-
-constexpr const char* to_string(message_type t) noexcept {
-  constexpr const char* names[] = {"hup",
-                                   "beat",
-                                   "prop",
-                                   "unreachable",
-                                   "snap_status",
-                                   "check_quorum",
-                                   "transfer_leader",
-                                   "read_index",
-                                   "app",
-                                   "app_resp",
-                                   "vote",
-                                   "vote_resp",
-                                   "snap",
-                                   "heartbeat",
-                                   "heartbeat_resp",
-                                   "timeout_now",
-                                   "read_index_resp",
-                                   "pre_vote",
-                                   "pre_vote_resp"};
-  auto i = static_cast<int>(t);
-  return i < message_type_count ? names[i] : "invalid";
-}
-
-/// A message between raft nodes (or from the node layer to its own raft).
-struct message {
-  message_type type = message_type::hup;
-  node_id to = no_node;
-  node_id from = no_node;
-  std::uint64_t term = 0;
-  std::uint64_t log_term = 0;  ///< Term of the entry at `index` (app), or of the last entry (vote).
-  std::uint64_t index = 0;
-  std::vector<entry> entries{};
-  std::uint64_t commit = 0;
-  std::optional<raft::snapshot> snapshot{};
-  bool reject = false;
-  std::uint64_t reject_hint = 0;
-  std::string context{};  ///< read_index context, or campaign kind for elections.
-  /// Set on outgoing messages that may be sent only after the ready that
-  /// carried them was made durable (entries, hard state, snapshot). Messages
-  /// without it may go out in parallel with the write (Raft thesis 10.2.1).
-  bool after_persist = false;
-
-  friend bool operator==(const message&, const message&) = default;
-};
-
-enum class state_type : std::uint8_t { follower, candidate, leader, pre_candidate };
-
-constexpr const char* to_string(state_type s) noexcept {
-  switch (s) {
-    case state_type::follower:
-      return "follower";
-    case state_type::candidate:
-      return "candidate";
-    case state_type::leader:
-      return "leader";
-    case state_type::pre_candidate:
-      return "pre-candidate";
-  }
-  return "invalid";
-}
-
-/// Volatile state that the application may want to observe.
-struct soft_state {
-  node_id lead = no_node;
-  state_type raft_state = state_type::follower;
-
-  friend bool operator==(const soft_state&, const soft_state&) = default;
-};
-
-/// The answer to a read_index request: reads at or after `index` are
-/// linearizable once the state machine has applied `index`.
-struct read_state {
-  std::uint64_t index = 0;
-  std::string request_ctx{};
-
-  friend bool operator==(const read_state&, const read_state&) = default;
-};
-
-}  // namespace keel::raft
-// end keel/raft/types.hpp
 
 namespace keel::raft {
 
@@ -8155,915 +9757,31 @@ class raw_node {
 
 }  // namespace keel::raft
 // end keel/raft/raw_node.hpp
-// begin keel/store/store.hpp
-// store: an in-memory database of typed objects (go-memdb's model, as
-// SwarmKit's store uses it): one table per object type Ts, each filed in
-// persistent radix trees, read through atomic snapshots and written by one
-// writer at a time whose commit swaps a single root pointer; watches see
-// every commit's changes, in commit order, once the commit is visible.
+// begin keel/wal/snapshot_store.hpp
+// The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
+// has their names and format). It installs new snapshots durably, keeps the
+// newest one and keep_old older ones, finds the newest snapshot that verifies
+// at start-up, and keeps partially received snapshots so that a broken
+// transfer resumes where it stopped.
 //
-//   store<Task, Service> s;
-//   s.update([](auto& tx) { return tx.create(task); });
-//   s.view([](const auto& tx) { auto t = tx.template get<Task>("id1"); });
-//   auto w = s.watch(on_update<Task>(check_id<Task>("id1")), 128);
+// Invariants: the directory holds committed `.snap` files (complete and, until
+// the disk corrupts them, valid), `.snap.tmp` files of local writers (removed
+// by their writer or by cleanup()), and `.snap.part` files of transfers being
+// received (at most one after begin_partial). Files the store does not
+// recognise by name are left alone. A corrupt snapshot is skipped and
+// reported, never removed silently; only pruning after a commit and
+// remove_older_than() remove committed snapshots, by age alone.
 //
-// Thread safety: every member may be called from any thread. Readers take
-// the root mutex only to copy a pointer, so they never wait for a writer's
-// transaction; writers are serialised by the writer mutex, held for a whole
-// write transaction. A commit swaps the root and publishes its changes under
-// the root mutex, which is also how view_and_watch registers a watch
-// together with a snapshot: nothing is missed, nothing duplicated.
-// Lock order: writer mutex, then root mutex, then the watch queue's.
-
-#include <cstddef>
-#include <memory>
-#include <mutex>
-#include <span>
-#include <stdexcept>
-#include <system_error>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-// begin keel/store/watch.hpp
-// watch_queue: the store's local watches, in the style of SwarmKit's watch
-// queue. The store's single writer publishes each commit's events once the
-// commit is visible; every subscriber whose filter accepts an event gets its
-// own copy, in commit order, each commit's events together. A subscriber
-// reads through its subscription, a move-only handle that blocks, polls,
-// waits with a timeout, or is told by a callback that it became readable.
-//
-// Generic over the event: the store publishes something like
-// {table, create/update/delete, before, after} with shared immutable object
-// handles, but any copyable type works.
-//
-// Invariants:
-//   - Order: a subscriber receives the events its filter accepts in the order
-//     they were published; batches never interleave.
-//   - Atomic batches: a subscriber receives all of a batch's accepted events
-//     or none of them; it is registered either before a batch (and gets it)
-//     or after (and does not).
-//   - Bounded: a subscriber never holds more than its capacity. A batch that
-//     does not fit closes the subscriber with errc::watch_overflow instead of
-//     dropping anything silently or growing; what was queued before stays
-//     readable, then next() returns nullopt and error() says overflow.
-//     publish never blocks on a slow consumer.
-//   - After cancel() returns (or the subscription is destroyed), its filter
-//     and on_ready callback are never called again.
-//
-// Thread safety and locking (details in detail/watch_registry.hpp):
-//   - publish, close_all, subscribe, subscriber_count and a subscription's
-//     cancel may be called from any thread, concurrently. One registry mutex
-//     serialises them; publish holds it while it runs filters and callbacks.
-//   - Each subscriber has its own mutex and condition variable, a leaf lock:
-//     consumers hold it only for a queue operation, never while running user
-//     code or taking another lock, so publish (registry, then subscriber)
-//     cannot deadlock with consumers and waits for none of them.
-//   - subscribe allocates before it locks, then only links a node: it never
-//     calls user code and never waits for a consumer, so the store may call
-//     it under its commit lock. If the store also publishes under that lock,
-//     a view taken together with subscribe misses and duplicates nothing
-//     (SwarmKit's ViewAndWatch).
-//   - A subscription's member functions may be called from several threads
-//     at once (next() on one, cancel() on another), except move, assignment
-//     and destruction, which need exclusive access.
-//   - The queue and its subscriptions share the registry, so either may be
-//     destroyed first; subscriptions of a destroyed queue are closed with
-//     errc::watch_closed.
-//   - Filters and on_ready callbacks run on the publishing thread (for the
-//     store: the writer, under its commit lock). They must be quick, must not
-//     block, and must not call back into the same watch_queue (subscribe,
-//     cancel, destroying a subscription, publish, close_all,
-//     subscriber_count): that would deadlock, and debug builds assert. They
-//     may call try_next, depth, closed and error on any subscription.
-
-#include <cassert>
-#include <chrono>
-#include <concepts>
-#include <cstddef>
-#include <memory>
-#include <optional>
-#include <span>
-#include <system_error>
-#include <type_traits>
-#include <utility>
-
-// begin keel/store/detail/watch_registry.hpp
-// watch_registry: the shared state behind a keel::store::watch_queue: the
-// intrusive list of live subscribers and the delivery of published batches to
-// them. Shared (std::shared_ptr) between the queue and every subscriber, so a
-// subscription that outlives its queue still has a mutex to unlink under and
-// simply finds itself closed.
-//
-// Why Boost.Intrusive: linking and unlinking a subscriber never allocates and
-// never fails, so subscribe (which the store calls under its commit lock) does
-// all its allocation before taking the mutex and then cannot fail inside it;
-// cancel is O(1) from the subscriber itself, with no search and no handle to
-// keep; and constant_time_size gives subscriber_count() in O(1). Safe-mode
-// hooks (see detail/watch_subscriber.hpp) rather than auto-unlink ones,
-// because unlinking must happen under the mutex.
-//
-// Invariants, under mutex_:
-//   - every linked subscriber is open, and is alive (its owner unlinks it
-//     under mutex_ before destroying it);
-//   - once closed_ is set, the list is empty and stays empty.
-//
-// Thread safety: every member function may be called from any thread. mutex_
-// serialises publish, close_all, link and unlink, and is held while filters
-// and on_ready callbacks run, which is what guarantees that no callback runs
-// after cancel() returns. Lock order: mutex_ before a subscriber's mutex,
-// never the reverse; a subscriber's mutex is a leaf (consumers hold only it,
-// and run no user code under it), so publish cannot deadlock with a consumer
-// and never waits for one longer than a queue operation. Re-entering the
-// registry from a filter or on_ready callback (subscribe, cancel, destroying a
-// subscription, publish, close_all, subscriber_count) would deadlock; debug
-// builds assert instead.
-
-#include <boost/intrusive/list.hpp>
-
-#include <atomic>
-#include <cassert>
-#include <cstddef>
-#include <iterator>
-#include <mutex>
-#include <span>
-#include <system_error>
-#include <thread>
-#include <vector>
-
-// begin keel/store/detail/watch_subscriber.hpp
-// watch_subscriber: one watcher's state inside a keel::store::watch_queue: its
-// bounded queue of events, why it closed, the condition variable its
-// consumers wait on, and the intrusive hook that links it into the queue's
-// registry (detail/watch_registry.hpp). A subscription (store/watch.hpp) owns
-// exactly one; the registry only links it, never owns it.
-//
-// Invariants, under mutex_:
-//   - events_.size() <= capacity_, and capacity_ >= 1 for a subscriber that
-//     was ever linked.
-//   - error_ is empty while the subscriber is open. Once set it never changes
-//     (the first reason wins) and no event is appended after it: a closed
-//     subscriber holds only what was queued before it closed.
-//   - offer() appends all of a batch's accepted events or none of them, so a
-//     consumer never sees part of a commit.
-//
-// Why a std::deque and not a Boost.Intrusive container for the events: every
-// subscriber gets its own copy of an event, so an intrusive queue would still
-// need one allocated node (with a hook) per event and per subscriber; the
-// deque allocates in blocks, gives memory back as it drains, and never holds
-// more than capacity_ events.
-//
-// Thread safety: events_ and error_ are guarded by mutex_, which is a leaf
-// lock: nothing else is acquired and no user code runs while it is held
-// (except the destructors and copy constructors of Event). The hook, accepts()
-// and ready() belong to the registry and are used only under its mutex.
-// capacity_ and registry_ are immutable.
-
-#include <boost/intrusive/list_hook.hpp>
-
-#include <chrono>
-#include <condition_variable>
-#include <cstddef>
-#include <deque>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <span>
-#include <system_error>
-#include <utility>
-
-
-namespace keel::store::detail {
-
-template <class Event>
-class watch_registry;
-
-/// Safe mode, not auto-unlink: an auto-unlink hook would unlink itself in its
-/// destructor without the registry's mutex, racing with publish. A safe-mode
-/// hook is unlinked explicitly under that mutex and asserts (in debug builds)
-/// that it is no longer linked when it is destroyed.
-using watch_hook =
-    boost::intrusive::list_base_hook<boost::intrusive::link_mode<boost::intrusive::safe_link>>;
-
-/// What offer() did with a batch, so the registry knows whether to call the
-/// subscriber's on_ready callback and whether to unlink it.
-enum class offer_outcome {
-  none,        ///< Nothing queued: no accepted event, or already closed.
-  queued,      ///< Appended to a queue that already held events.
-  now_ready,   ///< Appended to an empty queue: the subscriber became readable.
-  now_closed,  ///< Closed by this batch (overflow or a failed copy).
-};
-
-template <class Event>
-class watch_subscriber : public watch_hook {
- public:
-  watch_subscriber(std::shared_ptr<watch_registry<Event>> registry, std::size_t capacity)
-      : registry_(std::move(registry)), capacity_(capacity) {}
-  watch_subscriber(const watch_subscriber&) = delete;
-  watch_subscriber& operator=(const watch_subscriber&) = delete;
-  virtual ~watch_subscriber() = default;
-
-  // ---- the registry's side: called under the registry's mutex -------------
-
-  /// The subscription's filter. May throw; the registry turns that into
-  /// errc::watch_delivery_failed.
-  virtual bool accepts(const Event& event) = 0;
-  /// The subscription's on_ready callback.
-  virtual void ready() noexcept = 0;
-
-  /// Appends every event of `accepted` (one commit's events that passed the
-  /// filter) if they all fit; otherwise closes with errc::watch_overflow and
-  /// appends none. Never blocks on a consumer: it only takes mutex_, which
-  /// consumers hold for a queue operation and never while waiting.
-  offer_outcome offer(std::span<const Event* const> accepted) noexcept {
-    if (accepted.empty()) return offer_outcome::none;
-    offer_outcome outcome = offer_outcome::none;
-    {
-      std::lock_guard lock(mutex_);
-      if (error_) return offer_outcome::none;
-      if (accepted.size() > capacity_ - events_.size()) {
-        error_ = make_error_code(errc::watch_overflow);
-        outcome = offer_outcome::now_closed;
-      } else {
-        const bool was_empty = events_.empty();
-        std::size_t appended = 0;
-        try {
-          for (const Event* event : accepted) {
-            events_.push_back(*event);
-            ++appended;
-          }
-          outcome = was_empty ? offer_outcome::now_ready : offer_outcome::queued;
-        } catch (...) {
-          // All or nothing: take back this batch's events, keep the earlier ones.
-          for (; appended > 0; --appended) events_.pop_back();
-          error_ = make_error_code(errc::watch_delivery_failed);
-          outcome = offer_outcome::now_closed;
-        }
-      }
-    }
-    // Safe after unlocking: the subscriber cannot be destroyed while the
-    // registry's mutex is held (its owner must take that mutex to unlink it).
-    ready_.notify_all();
-    return outcome;
-  }
-
-  // ---- any side ---------------------------------------------------------------
-
-  /// Closes with `why` unless already closed (the first reason is kept) and
-  /// wakes every waiting consumer. With `discard`, queued events are dropped
-  /// too. Returns whether this call closed it.
-  bool close(std::error_code why, bool discard) noexcept {
-    bool closed_now = false;
-    {
-      std::lock_guard lock(mutex_);
-      closed_now = !error_;
-      if (closed_now) error_ = why;
-      if (discard) events_.clear();
-    }
-    ready_.notify_all();
-    return closed_now;
-  }
-
-  // ---- the consumers' side ---------------------------------------------------------
-
-  std::optional<Event> try_pop() {
-    std::lock_guard lock(mutex_);
-    return take_locked();
-  }
-
-  std::optional<Event> pop_wait() {
-    std::unique_lock lock(mutex_);
-    ready_.wait(lock, [this] { return !events_.empty() || error_; });
-    return take_locked();
-  }
-
-  template <class Clock, class Duration>
-  std::optional<Event> pop_wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    std::unique_lock lock(mutex_);
-    ready_.wait_until(lock, deadline, [this] { return !events_.empty() || error_; });
-    return take_locked();
-  }
-
-  bool closed() const {
-    std::lock_guard lock(mutex_);
-    return static_cast<bool>(error_);
-  }
-
-  std::error_code error() const {
-    std::lock_guard lock(mutex_);
-    return error_;
-  }
-
-  std::size_t depth() const {
-    std::lock_guard lock(mutex_);
-    return events_.size();
-  }
-
-  std::size_t capacity() const noexcept { return capacity_; }
-  watch_registry<Event>& registry() const noexcept { return *registry_; }
-
- private:
-  std::optional<Event> take_locked() {
-    if (events_.empty()) return std::nullopt;
-    std::optional<Event> event(std::move(events_.front()));
-    events_.pop_front();
-    return event;
-  }
-
-  // Keeps the registry (its mutex and list) alive for as long as this
-  // subscriber may need to unlink itself, even after the watch_queue is gone.
-  const std::shared_ptr<watch_registry<Event>> registry_;
-  const std::size_t capacity_;
-  mutable std::mutex mutex_;
-  std::condition_variable ready_;
-  std::deque<Event> events_;
-  std::error_code error_;
-};
-
-/// A subscriber with its filter and on_ready callback stored inline: the one
-/// place their types are erased, once per subscription and in the same
-/// allocation as the subscriber.
-template <class Event, class Filter, class Ready>
-class watch_subscriber_with final : public watch_subscriber<Event> {
- public:
-  watch_subscriber_with(std::shared_ptr<watch_registry<Event>> registry, std::size_t capacity,
-                        Filter filter, Ready on_ready)
-      : watch_subscriber<Event>(std::move(registry), capacity),
-        filter_(std::move(filter)),
-        on_ready_(std::move(on_ready)) {}
-
-  bool accepts(const Event& event) override { return static_cast<bool>(filter_(event)); }
-  void ready() noexcept override { on_ready_(); }
-
- private:
-  Filter filter_;
-  Ready on_ready_;
-};
-
-}  // namespace keel::store::detail
-// end keel/store/detail/watch_subscriber.hpp
-
-namespace keel::store::detail {
-
-template <class Event>
-class watch_registry {
- public:
-  watch_registry() = default;
-  watch_registry(const watch_registry&) = delete;
-  watch_registry& operator=(const watch_registry&) = delete;
-  ~watch_registry() {
-    // Each linked subscriber holds a shared_ptr to this registry.
-    assert(subscribers_.empty() && "watch_registry destroyed with subscribers linked");
-  }
-
-  /// Links `subscriber` so that it receives the following batches, or
-  /// returns the close_all error if the queue is closed. Calls no user code.
-  /// Requires: `subscriber` is open, has capacity >= 1 and is not linked.
-  std::error_code link(watch_subscriber<Event>& subscriber) {
-    guard lock(*this);
-    if (closed_) return closed_;
-    subscribers_.push_back(subscriber);
-    return {};
-  }
-
-  /// Unlinks `subscriber` if it is linked. After this returns, its filter and
-  /// on_ready callback are not running and will not be called again.
-  void unlink(watch_subscriber<Event>& subscriber) noexcept {
-    guard lock(*this);
-    if (subscriber.is_linked()) subscribers_.erase(subscribers_.iterator_to(subscriber));
-  }
-
-  /// Offers one commit's events, in order, to every linked subscriber.
-  void publish(std::span<const Event> batch) noexcept {
-    if (batch.empty()) return;
-    guard lock(*this);
-    for (auto it = subscribers_.begin(); it != subscribers_.end();) {
-      watch_subscriber<Event>& subscriber = *it;
-      offer_outcome outcome = offer_outcome::none;
-      bool filtered = true;
-      try {
-        accepted_.clear();
-        for (const Event& event : batch) {
-          if (subscriber.accepts(event)) accepted_.push_back(&event);
-        }
-      } catch (...) {
-        // A throwing filter (or no memory for the scratch list) costs this
-        // subscriber its watch, never the writer or the other subscribers.
-        filtered = false;
-      }
-      if (filtered) {
-        outcome = subscriber.offer(accepted_);
-      } else if (subscriber.close(make_error_code(errc::watch_delivery_failed), false)) {
-        outcome = offer_outcome::now_closed;
-      }
-      it = outcome == offer_outcome::now_closed ? subscribers_.erase(it) : std::next(it);
-      if (outcome == offer_outcome::now_ready || outcome == offer_outcome::now_closed) {
-        subscriber.ready();
-      }
-    }
-    accepted_.clear();
-  }
-
-  /// Closes every subscriber with `why` (their queued events stay readable)
-  /// and every later subscription too. Requires: `why` is an error.
-  void close_all(std::error_code why) noexcept {
-    assert(why && "close_all needs an error to report");
-    if (!why) why = make_error_code(errc::watch_closed);
-    guard lock(*this);
-    if (!closed_) closed_ = why;
-    while (!subscribers_.empty()) {
-      watch_subscriber<Event>& subscriber = subscribers_.front();
-      subscribers_.pop_front();
-      if (subscriber.close(closed_, false)) subscriber.ready();
-    }
-    accepted_ = {};
-  }
-
-  std::size_t size() const {
-    guard lock(*this);
-    return subscribers_.size();
-  }
-
- private:
-  /// Holds mutex_ and remembers which thread holds it, so that a filter or
-  /// callback re-entering the registry trips an assertion instead of a
-  /// deadlock. The owner is tracked in every build (two relaxed stores), so
-  /// the class layout does not depend on NDEBUG.
-  class guard {
-   public:
-    explicit guard(const watch_registry& registry) : registry_(registry) {
-      assert(registry_.owner_.load(std::memory_order_relaxed) != std::this_thread::get_id() &&
-             "a watch filter or on_ready callback called back into its watch_queue "
-             "(subscribe, cancel, destroying a subscription, publish, close_all or "
-             "subscriber_count); that would deadlock");
-      registry_.mutex_.lock();
-      registry_.owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
-    }
-    guard(const guard&) = delete;
-    guard& operator=(const guard&) = delete;
-    ~guard() {
-      registry_.owner_.store(std::thread::id{}, std::memory_order_relaxed);
-      registry_.mutex_.unlock();
-    }
-
-   private:
-    const watch_registry& registry_;
-  };
-
-  using list_type =
-      boost::intrusive::list<watch_subscriber<Event>, boost::intrusive::constant_time_size<true>>;
-
-  mutable std::mutex mutex_;
-  mutable std::atomic<std::thread::id> owner_{};
-  list_type subscribers_;
-  std::error_code closed_;  // Set once by close_all.
-  // Scratch list of one subscriber's accepted events, reused across batches
-  // so that publishing does not allocate in the steady state.
-  std::vector<const Event*> accepted_;
-};
-
-}  // namespace keel::store::detail
-// end keel/store/detail/watch_registry.hpp
-
-namespace keel::store {
-
-/// A subscriber's filter: called as `filter(event)` on the publishing thread,
-/// returns whether the subscriber wants the event. It may keep state (it is
-/// called as a non-const lvalue, from one thread at a time) and may throw: a
-/// throwing filter closes its subscription with errc::watch_delivery_failed.
-template <class F, class Event>
-concept watch_filter = std::move_constructible<F> && std::predicate<F&, const Event&>;
-
-/// A subscriber's on_ready callback: `on_ready()`, noexcept, called on the
-/// publishing thread when the subscription's queue goes from empty to
-/// non-empty, and when the queue closes it (overflow, a failed delivery,
-/// close_all, the queue's destruction), but not on cancel(). Edge-triggered:
-/// after a call, drain with try_next() until it returns nullopt.
-template <class R>
-concept watch_ready_callback = std::move_constructible<R> && std::is_nothrow_invocable_v<R&>;
-
-/// The filter that accepts every event.
-struct accept_all {
-  template <class Event>
-  constexpr bool operator()(const Event&) const noexcept {
-    return true;
-  }
-};
-
-/// The on_ready callback that does nothing (consumers block or poll instead).
-struct no_ready_callback {
-  constexpr void operator()() const noexcept {}
-};
-
-/// One subscriber's end of a watch_queue: the events its filter accepted, in
-/// publish order. Move-only; destroying it cancels it. An empty handle
-/// (default-constructed or moved from) behaves as cancelled and drained.
-template <class Event>
-class subscription {
- public:
-  subscription() noexcept = default;
-  subscription(subscription&& other) noexcept = default;
-  subscription& operator=(subscription&& other) noexcept {
-    if (this != &other) {
-      cancel();
-      subscriber_ = std::move(other.subscriber_);
-    }
-    return *this;
-  }
-  subscription(const subscription&) = delete;
-  subscription& operator=(const subscription&) = delete;
-  ~subscription() { cancel(); }
-
-  /// The next event if one is queued, without waiting.
-  std::optional<Event> try_next() { return subscriber_ ? subscriber_->try_pop() : std::nullopt; }
-
-  /// Waits for the next event; nullopt once closed and drained.
-  std::optional<Event> next() { return subscriber_ ? subscriber_->pop_wait() : std::nullopt; }
-
-  /// Waits at most `timeout` (on the steady clock) for the next event;
-  /// nullopt on timeout, or once closed and drained.
-  template <class Rep, class Period>
-  std::optional<Event> next_for(const std::chrono::duration<Rep, Period>& timeout) {
-    using clock = std::chrono::steady_clock;
-    if (!subscriber_) return std::nullopt;
-    if (timeout <= timeout.zero()) return try_next();
-    const auto now = clock::now();
-    // Compared in floating point so that a huge timeout (duration::max())
-    // saturates to "wait forever" instead of overflowing the deadline.
-    if (std::chrono::duration<double>(timeout) >=
-        std::chrono::duration<double>(clock::time_point::max() - now)) {
-      return next();
-    }
-    return subscriber_->pop_wait_until(now + std::chrono::ceil<clock::duration>(timeout));
-  }
-
-  /// Waits until `deadline` for the next event; nullopt on timeout, or once
-  /// closed and drained.
-  template <class Clock, class Duration>
-  std::optional<Event> next_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return subscriber_ ? subscriber_->pop_wait_until(deadline) : std::nullopt;
-  }
-
-  /// No event will be added any more (events already queued may remain:
-  /// see depth()).
-  bool closed() const { return subscriber_ ? subscriber_->closed() : true; }
-
-  /// Why the subscription closed: errc::watch_overflow,
-  /// errc::watch_cancelled, errc::watch_delivery_failed, the close_all error
-  /// (errc::watch_closed when the queue was destroyed) or
-  /// errc::invalid_argument (capacity 0); empty while open.
-  std::error_code error() const {
-    return subscriber_ ? subscriber_->error() : make_error_code(errc::watch_cancelled);
-  }
-
-  /// Events queued and not yet read.
-  std::size_t depth() const { return subscriber_ ? subscriber_->depth() : 0; }
-
-  /// The most events this subscription may hold.
-  std::size_t capacity() const noexcept { return subscriber_ ? subscriber_->capacity() : 0; }
-
-  /// Unsubscribes: stops delivery, drops queued events, wakes every waiting
-  /// consumer (next() returns nullopt) and closes with errc::watch_cancelled
-  /// unless already closed for another reason. When it returns, the filter
-  /// and on_ready callback are not running and will not run again.
-  /// Requires: not called from a filter or on_ready callback of the same queue.
-  void cancel() noexcept {
-    if (!subscriber_) return;
-    subscriber_->registry().unlink(*subscriber_);
-    subscriber_->close(make_error_code(errc::watch_cancelled), true);
-  }
-
- private:
-  template <class>
-  friend class watch_queue;
-
-  explicit subscription(std::unique_ptr<detail::watch_subscriber<Event>> subscriber) noexcept
-      : subscriber_(std::move(subscriber)) {}
-
-  std::unique_ptr<detail::watch_subscriber<Event>> subscriber_;
-};
-
-/// The publish side: the store owns one per watchable stream of events.
-template <class Event>
-class watch_queue {
-  static_assert(std::copyable<Event>,
-                "watch_queue<Event>: Event must be a copyable object type; every subscriber "
-                "receives its own copy of each event it accepts");
-
- public:
-  using event_type = Event;
-
-  watch_queue() : registry_(std::make_shared<detail::watch_registry<Event>>()) {}
-  watch_queue(watch_queue&& other) noexcept = default;
-  watch_queue& operator=(watch_queue&& other) noexcept {
-    if (this != &other) {
-      close_registry();
-      registry_ = std::move(other.registry_);
-    }
-    return *this;
-  }
-  watch_queue(const watch_queue&) = delete;
-  watch_queue& operator=(const watch_queue&) = delete;
-  /// Closes every subscription with errc::watch_closed.
-  ~watch_queue() { close_registry(); }
-
-  /// Registers a subscriber that receives the events of every later batch
-  /// that `filter` accepts, holding at most `capacity` of them. Calls no user
-  /// code and waits for no consumer. Returns a subscription that is already
-  /// closed if `capacity` is 0 (errc::invalid_argument) or the queue was
-  /// closed by close_all (its error); on_ready is not called for those.
-  /// Requires: not called from a filter or on_ready callback of this queue.
-  template <watch_filter<Event> Filter, watch_ready_callback Ready = no_ready_callback>
-  subscription<Event> subscribe(Filter filter, std::size_t capacity, Ready on_ready = {}) {
-    assert(registry_ && "subscribe on a moved-from watch_queue");
-    auto subscriber = std::make_unique<detail::watch_subscriber_with<Event, Filter, Ready>>(
-        registry_, capacity, std::move(filter), std::move(on_ready));
-    if (capacity == 0) {
-      subscriber->close(make_error_code(errc::invalid_argument), false);
-    } else if (std::error_code closed = registry_->link(*subscriber)) {
-      subscriber->close(closed, false);
-    }
-    return subscription<Event>(std::move(subscriber));
-  }
-
-  /// Subscribes to every event.
-  subscription<Event> subscribe(std::size_t capacity) { return subscribe(accept_all{}, capacity); }
-
-  /// Delivers one commit's events, in order, to every subscriber. Call it
-  /// after the commit became visible, from one thread at a time (the store's
-  /// writer); concurrent calls are serialised, never interleaved. Never
-  /// blocks on a consumer and never fails: a subscriber that cannot take the
-  /// batch is closed instead.
-  void publish(std::span<const Event> batch) noexcept {
-    assert(registry_ && "publish on a moved-from watch_queue");
-    registry_->publish(batch);
-  }
-
-  /// Delivers a batch of one event.
-  void publish(const Event& event) noexcept { publish(std::span<const Event>(&event, 1)); }
-
-  /// Store shutdown: closes every subscription with `why` (their queued
-  /// events stay readable) and every later one at once.
-  /// Requires: `why` is an error.
-  void close_all(std::error_code why = make_error_code(errc::watch_closed)) noexcept {
-    assert(registry_ && "close_all on a moved-from watch_queue");
-    registry_->close_all(why);
-  }
-
-  /// Subscribers currently registered (open and not cancelled).
-  std::size_t subscriber_count() const {
-    assert(registry_ && "subscriber_count on a moved-from watch_queue");
-    return registry_->size();
-  }
-
- private:
-  void close_registry() noexcept {
-    if (registry_) registry_->close_all(make_error_code(errc::watch_closed));
-  }
-
-  std::shared_ptr<detail::watch_registry<Event>> registry_;
-};
-
-}  // namespace keel::store
-// end keel/store/watch.hpp
-
-namespace keel::store {
-
-template <object... Ts>
-class store {
-  static_assert(sizeof...(Ts) > 0, "keel::store::store needs at least one object type");
-
- public:
-  using state_type = store_state<Ts...>;
-  using read_type = read_transaction<Ts...>;
-  using write_type = write_transaction<Ts...>;
-  using change_type = change<Ts...>;
-  using subscription_type = subscription<change_type>;
-
-  /// Default capacity of a watcher's queue.
-  static constexpr std::size_t default_watch_capacity = 1024;
-
-  store() : root_(std::make_shared<const state_type>()) {
-    for (auto ec : {check_indexes<Ts>()...}) {
-      // Invalid schemas are a programming error in the traits: refuse loudly.
-      if (ec) throw std::system_error(ec);
-    }
-  }
-
-  store(const store&) = delete;
-  store& operator=(const store&) = delete;
-
-  ~store() { watches_.close_all(errc::watch_closed); }
-
-  /// An atomic snapshot of every table.
-  read_type begin_read() const {
-    std::lock_guard lock(root_mutex_);
-    return read_type(root_);
-  }
-
-  /// Runs f(const read_transaction&) on a snapshot and returns what f returns.
-  template <class F>
-  decltype(auto) view(F&& f) const {
-    const read_type tx = begin_read();
-    return std::forward<F>(f)(tx);
-  }
-
-  /// The writer's transaction; blocks while another one is open. Its
-  /// commit's version is one more than the last.
-  write_type begin_write() { return begin_write_at(0); }
-
-  /// The same, with the commit's version chosen by the caller (the node
-  /// layer uses the Raft index of the entry that carries the write); 0
-  /// means one more than the last. Requires: 0 or above the store's
-  /// version (std::invalid_argument otherwise: versions never go back).
-  write_type begin_write_at(std::uint64_t version) {
-    std::unique_lock writer(writer_mutex_);
-    std::shared_ptr<const state_type> base;
-    {
-      std::lock_guard lock(root_mutex_);
-      base = root_;
-    }
-    if (version == 0) version = base->version + 1;
-    if (version <= base->version) {
-      throw std::invalid_argument("keel::store: a write's version must exceed the store's");
-    }
-    return write_type(std::move(base), std::move(writer), version);
-  }
-
-  /// Makes tx's writes visible and publishes its changes; returns them.
-  std::vector<change_type> commit(write_type&& tx) {
-    write_type owned(std::move(tx));
-    auto [next, changes] = owned.finish();
-    {
-      std::lock_guard lock(root_mutex_);
-      root_ = std::move(next);
-      if (!changes.empty()) {
-        watches_.publish(std::span<const change_type>(changes.data(), changes.size()));
-      }
-    }
-    return std::move(changes);
-  }
-
-  /// Runs f(write_transaction&) -> std::error_code; commits if f succeeded,
-  /// discards every write otherwise. Returns f's error.
-  template <class F>
-  std::error_code update(F&& f) {
-    write_type tx = begin_write();
-    if (std::error_code ec = std::forward<F>(f)(tx)) return ec;
-    commit(std::move(tx));
-    return {};
-  }
-
-  /// Watches changes that `filter` accepts (on_update<Task>(...), ...), from
-  /// the next commit on. The watch closes with errc::watch_overflow if more
-  /// than `capacity` events wait unread.
-  template <watch_filter<change_type> Filter>
-  subscription_type watch(Filter filter, std::size_t capacity = default_watch_capacity) {
-    return watches_.subscribe(std::move(filter), capacity);
-  }
-
-  /// Runs f on a snapshot and starts a watch at exactly that snapshot: the
-  /// watch gets every commit after it and none before (SwarmKit's ViewAndWatch).
-  template <class F, watch_filter<change_type> Filter>
-  auto view_and_watch(F&& f, Filter filter, std::size_t capacity = default_watch_capacity) {
-    std::unique_lock lock(root_mutex_);
-    const read_type tx(root_);
-    subscription_type sub = watches_.subscribe(std::move(filter), capacity);
-    lock.unlock();
-    if constexpr (std::is_void_v<std::invoke_result_t<F&&, const read_type&>>) {
-      std::forward<F>(f)(tx);
-      return sub;
-    } else {
-      auto out = std::forward<F>(f)(tx);
-      return std::pair<decltype(out), subscription_type>(std::move(out), std::move(sub));
-    }
-  }
-
-  /// The version of the newest commit (0 for an empty store).
-  std::uint64_t version() const {
-    std::lock_guard lock(root_mutex_);
-    return root_->version;
-  }
-
-  /// How many watches are open.
-  std::size_t watch_count() const { return watches_.subscriber_count(); }
-
- private:
-  mutable std::mutex writer_mutex_;
-  mutable std::mutex root_mutex_;
-  std::shared_ptr<const state_type> root_;
-  watch_queue<change_type> watches_;
-};
-
-}  // namespace keel::store
-// end keel/store/store.hpp
-// begin keel/transport/transport.hpp
-// The transport policy: how a node hands raft messages to its peers and how
-// messages for it come back. A node gives its transport a `handler` (two
-// callbacks) when it connects, and drives it through the `transport` concept
-// below: send, add_peer, remove_peer, status. The in-process network
-// (in_process.hpp) and the gRPC adapter (adapters/grpc/) implement it.
-//
-// Contract of every transport:
-//  - send never blocks on the network and never calls the node's handler from
-//    inside send (a handler call may re-enter the node, which may hold its own
-//    locks while it sends). Delivery and failure reports come later, from
-//    whatever thread the transport runs them on.
-//  - A message may be lost, duplicated or reordered across links, as on a real
-//    network; Raft tolerates all three. A loss the transport cannot know about
-//    (a packet dropped on the wire, a partition) is silent. A send the
-//    transport knows failed (no connection to the peer, a full send queue) is
-//    reported through handler::unreachable, as etcd's rafthttp reports
-//    ReportUnreachable, so raft probes the peer instead of streaming to it.
-//  - Snapshot data is not streamed here: a snap message carries the
-//    snapshot's handle only; the chunker (a later layer) moves the bytes.
-//
-// Thread safety: a transport's members may be called from several threads.
-
-#include <concepts>
-#include <cstdint>
-#include <functional>
-#include <string>
-#include <utility>
-
-
-namespace keel::transport {
-
-/// What a node gives its transport: where to hand what arrives for it.
-struct handler {
-  /// A message for this node arrived. May be called from any thread.
-  std::function<void(raft::message)> deliver;
-  /// A message to this peer could not be sent (no connection, a full queue);
-  /// the node reports it to raft (raw_node::report_unreachable). Optional.
-  std::function<void(raft::node_id)> unreachable;
-};
-
-/// What a transport knows about one peer, for the node's status API.
-struct peer_status {
-  /// False after a send the transport knew failed; true again after the next
-  /// send it accepted.
-  bool reachable = true;
-  /// The last transport error with this peer, in words; kept after recovery.
-  std::string last_error{};
-  /// Messages to this peer the transport accepted.
-  std::uint64_t sent = 0;
-  /// Messages to this peer the transport knew it dropped (silent losses on
-  /// the network are not counted here: the sender cannot see them).
-  std::uint64_t dropped = 0;
-
-  friend bool operator==(const peer_status&, const peer_status&) = default;
-};
-
-/// The transport policy.
-///  - `t.send(std::move(m))`: queues m for peer m.to and returns without
-///    blocking on the network. A send to a node that is not a peer (never
-///    added, or removed) is dropped and counted.
-///  - `t.add_peer(id, address)`: makes id a peer at address, or updates the
-///    address of an existing peer.
-///  - `t.remove_peer(id)`: id is no longer a peer; later sends to it are
-///    dropped and counted.
-///  - `t.status(id)`: the transport's view of peer id (see peer_status).
-template <class T>
-concept transport = requires(T& t, raft::message m, raft::node_id id, const std::string& address) {
-  t.send(std::move(m));
-  t.add_peer(id, address);
-  t.remove_peer(id);
-  { t.status(id) } -> std::same_as<peer_status>;
-};
-
-}  // namespace keel::transport
-// end keel/transport/transport.hpp
-// begin keel/wal/wal.hpp
-// The write-ahead log: the default log storage policy of the Raft core.
-//
-// A directory of fixed-size, preallocated segments ("%016x.wal") holding
-// checksummed records (record.hpp): entries, hard states, snapshot markers,
-// compaction points, metadata. The node layer persists each ready with
-// append(entries, hard_state) and then sync(): many appends, one sync
-// (group commit). Raft reads the log back through the log_storage
-// functions, from memory (log_state): the entries after the last
-// compaction stay in memory, as etcd's MemoryStorage keeps them.
-//
-// Every segment starts with the state as of its creation (metadata,
-// compaction point, snapshot marker, hard state), so a segment whose
-// entries are all compacted can be removed without losing any of it.
-// Overwriting a conflicting suffix appends the new entries; replay drops
-// the old ones (log_state::apply), so nothing written is ever rewritten.
-//
-// Failures: a failed write or sync stops the WAL for good (fail-stop:
-// errc::wal_failed from then on; the first call returns the system error);
-// running out of space while reserving a segment returns errc::no_space,
-// acknowledges nothing and takes back what the append wrote.
-//
-// Thread safety: none; one thread (the node's) uses a WAL.
+// Thread safety: a store is used by one thread at a time, together with the
+// writers it made (which share its directory); readers are independent.
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <system_error>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -9359,6 +10077,936 @@ static_assert(file_system<posix_file_system>);
 
 }  // namespace keel::wal
 // end keel/wal/file_system.hpp
+// begin keel/wal/snapshot_file.hpp
+// Snapshot files: one durable snapshot of the state machine per file, written
+// and read in pieces so that neither side ever holds a whole snapshot in
+// memory (the transport streams from and to these files).
+//
+// File names, in a snapshot directory (etcd's scheme, hex, zero-padded):
+//   <term:016x>-<index:016x>.snap       a committed snapshot
+//   <term:016x>-<index:016x>.snap.tmp   being written locally; never read
+//   <term:016x>-<index:016x>.snap.part  being received; resumable after a crash
+//
+// Format (all integers little-endian; m = metadata length):
+//   offset  size  field
+//   0       8     magic: "KEELSNP1" committed, "KEELPRT1" while being written
+//   8       4     format version (1)
+//   12      8     index of the last log entry the snapshot covers
+//   20      8     term of that entry
+//   28      4     m, at most snapshot_metadata_limit
+//   32      m     metadata, opaque here (the node layer stores the conf state)
+//   32+m    8     content size in bytes
+//   40+m    4     CRC32C of the content
+//   44+m    4     CRC32C of bytes [0, 44+m) of the header
+//   48+m          content
+// While a file is being written its header is an in-progress header
+// ("KEELPRT1"): in a .part file its size field is the checkpoint, the number
+// of content bytes known durable (made so by snapshot_writer::sync()), and its
+// CRC field is 0. commit() replaces it by the committed header.
+//
+// Durability protocol: content and header are written to the .tmp (or .part)
+// file, the file is synced, renamed to .snap, and the directory synced; only
+// then is the snapshot reported installed. A crash at any point leaves either
+// no .snap file or a complete one, never a half-written one.
+//
+// Invariants: a reader accepts a file only if the magic, version and header
+// CRC match and the content size equals the file size minus the header size;
+// no size read from a file is trusted (allocated or read) before it has been
+// checked against the file's real size. Memory per writer or verifying reader
+// is bounded by snapshot_buffer_size plus the metadata.
+//
+// Thread safety: a writer or reader is used by one thread at a time; distinct
+// writers and readers may be used concurrently if FS allows it (the POSIX one
+// does).
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+
+namespace keel::wal {
+
+/// The size of the buffer a writer fills before writing to its file, and of
+/// the buffer a reader verifies the content through.
+inline constexpr std::size_t snapshot_buffer_size = std::size_t{1} << 20;
+/// The largest metadata a snapshot may carry; larger lengths in a file mean
+/// the header is corrupt.
+inline constexpr std::uint32_t snapshot_metadata_limit = std::uint32_t{64} << 20;
+/// The format version written into, and accepted from, the header.
+inline constexpr std::uint32_t snapshot_format_version = 1;
+
+/// What a file in a snapshot directory holds.
+enum class snapshot_file_kind {
+  committed,  ///< `.snap`: a complete snapshot.
+  temporary,  ///< `.snap.tmp`: being written locally.
+  partial,    ///< `.snap.part`: being received; resumable.
+};
+
+/// A snapshot file's name: the (index, term) it holds and its kind.
+struct snapshot_name {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  snapshot_file_kind kind = snapshot_file_kind::committed;
+
+  /// The file name, e.g. "0000000000000002-0000000000000010.snap".
+  std::string str() const {
+    static constexpr std::array<std::string_view, 3> suffixes = {".snap", ".snap.tmp",
+                                                                 ".snap.part"};
+    std::string name(33, '-');
+    static constexpr char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; ++i) {
+      name[static_cast<std::size_t>(15 - i)] = digits[(term >> (4 * i)) & 0xF];
+      name[static_cast<std::size_t>(32 - i)] = digits[(index >> (4 * i)) & 0xF];
+    }
+    name += suffixes[static_cast<std::size_t>(kind)];
+    return name;
+  }
+
+  /// The name's parts, or nothing if `name` is not a snapshot file's name
+  /// (lower-case hex only, as str() writes).
+  static std::optional<snapshot_name> parse(std::string_view name) {
+    if (name.size() < 38 || name[16] != '-') return std::nullopt;
+    snapshot_name parsed;
+    const std::string_view suffix = name.substr(33);
+    if (suffix == ".snap") {
+      parsed.kind = snapshot_file_kind::committed;
+    } else if (suffix == ".snap.tmp") {
+      parsed.kind = snapshot_file_kind::temporary;
+    } else if (suffix == ".snap.part") {
+      parsed.kind = snapshot_file_kind::partial;
+    } else {
+      return std::nullopt;
+    }
+    const auto hex = [](std::string_view s, std::uint64_t& out) {
+      out = 0;
+      for (const char c : s) {
+        int digit = 0;
+        if (c >= '0' && c <= '9') {
+          digit = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+          digit = c - 'a' + 10;
+        } else {
+          return false;
+        }
+        out = (out << 4) | static_cast<std::uint64_t>(digit);
+      }
+      return true;
+    };
+    if (!hex(name.substr(0, 16), parsed.term) || !hex(name.substr(17, 16), parsed.index)) {
+      return std::nullopt;
+    }
+    return parsed;
+  }
+
+  /// Whether this names an older snapshot than `other`: a lower index, or the
+  /// same index and a lower term.
+  constexpr bool older_than(const snapshot_name& other) const noexcept {
+    return index != other.index ? index < other.index : term < other.term;
+  }
+};
+
+/// The decoded header of a snapshot file.
+struct snapshot_header {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::vector<std::byte> metadata{};
+  std::uint64_t size = 0;  ///< Content bytes (in a .part file: the checkpoint).
+  std::uint32_t crc = 0;   ///< CRC32C of the content (0 while in progress).
+};
+
+/// The bytes a header with `metadata_size` bytes of metadata takes.
+constexpr std::uint64_t snapshot_header_size(std::uint64_t metadata_size) noexcept {
+  return 48 + metadata_size;
+}
+
+template <file_system FS>
+class snapshot_store;
+
+namespace detail {
+
+inline constexpr std::string_view snapshot_magic = "KEELSNP1";
+inline constexpr std::string_view snapshot_in_progress_magic = "KEELPRT1";
+/// Bytes of the header before the metadata.
+inline constexpr std::size_t snapshot_header_prefix = 32;
+
+inline void snapshot_put_le(std::byte* p, std::uint64_t value, int width) noexcept {
+  for (int i = 0; i < width; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
+}
+
+inline std::uint64_t snapshot_get_le(const std::byte* p, int width) noexcept {
+  std::uint64_t value = 0;
+  for (int i = 0; i < width; ++i) value |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
+  return value;
+}
+
+/// The header's bytes, with `magic` ("KEELSNP1" or "KEELPRT1").
+inline std::vector<std::byte> encode_snapshot_header(std::string_view magic,
+                                                     const snapshot_header& h) {
+  const std::size_t m = h.metadata.size();
+  std::vector<std::byte> out(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::byte* p = out.data();
+  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(magic[i]);
+  snapshot_put_le(p + 8, snapshot_format_version, 4);
+  snapshot_put_le(p + 12, h.index, 8);
+  snapshot_put_le(p + 20, h.term, 8);
+  snapshot_put_le(p + 28, m, 4);
+  std::copy(h.metadata.begin(), h.metadata.end(), p + snapshot_header_prefix);
+  p += snapshot_header_prefix + m;
+  snapshot_put_le(p, h.size, 8);
+  snapshot_put_le(p + 8, h.crc, 4);
+  snapshot_put_le(p + 12, crc32c(std::span<const std::byte>(out.data(), out.size() - 4)), 4);
+  return out;
+}
+
+/// Reads and checks the header of `f`, a file of `file_size` bytes: magic,
+/// version, metadata length against the limit and the file size, header CRC.
+/// errc::corrupt_snapshot if any fails; the file's read error if reading fails.
+/// Callers check the size field, whose meaning depends on the magic.
+template <file F>
+result<snapshot_header> read_snapshot_header(F& f, std::uint64_t file_size,
+                                             std::string_view magic) {
+  if (file_size < snapshot_header_size(0)) return errc::corrupt_snapshot;
+  std::array<std::byte, snapshot_header_prefix> prefix{};
+  auto n = f.read(0, prefix);
+  if (!n) return n.error();
+  if (*n != prefix.size()) return errc::corrupt_snapshot;
+  for (std::size_t i = 0; i < 8; ++i) {
+    if (prefix[i] != static_cast<std::byte>(magic[i])) return errc::corrupt_snapshot;
+  }
+  if (snapshot_get_le(prefix.data() + 8, 4) != snapshot_format_version) {
+    return errc::corrupt_snapshot;  // Another format (a newer keel?) or damage.
+  }
+  const std::uint64_t m = snapshot_get_le(prefix.data() + 28, 4);
+  // Checked before anything is allocated from it.
+  if (m > snapshot_metadata_limit || snapshot_header_size(m) > file_size) {
+    return errc::corrupt_snapshot;
+  }
+  std::vector<std::byte> bytes(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::copy(prefix.begin(), prefix.end(), bytes.begin());
+  const std::span<std::byte> rest = std::span(bytes).subspan(snapshot_header_prefix);
+  n = f.read(snapshot_header_prefix, rest);
+  if (!n) return n.error();
+  if (*n != rest.size()) return errc::corrupt_snapshot;
+  const std::byte* p = bytes.data();
+  const std::uint32_t stored_crc =
+      static_cast<std::uint32_t>(snapshot_get_le(p + bytes.size() - 4, 4));
+  if (crc32c(std::span<const std::byte>(p, bytes.size() - 4)) != stored_crc) {
+    return errc::corrupt_snapshot;
+  }
+  snapshot_header h;
+  h.index = snapshot_get_le(p + 12, 8);
+  h.term = snapshot_get_le(p + 20, 8);
+  h.metadata.assign(p + snapshot_header_prefix, p + snapshot_header_prefix + m);
+  h.size = snapshot_get_le(p + snapshot_header_prefix + m, 8);
+  h.crc = static_cast<std::uint32_t>(snapshot_get_le(p + snapshot_header_prefix + m + 8, 4));
+  return h;
+}
+
+/// A file operation's error as keel reports it: running out of space (or
+/// quota) becomes errc::no_space; anything else stays the system's error.
+inline std::error_code snapshot_io_error(std::error_code ec) noexcept {
+  if (ec == std::errc::no_space_on_device) return errc::no_space;
+#ifdef EDQUOT
+  if (ec.category() == std::system_category() && ec.value() == EDQUOT) return errc::no_space;
+#endif
+  return ec;
+}
+
+inline std::string snapshot_path(const std::string& directory, const std::string& name) {
+  if (directory.empty()) return name;
+  if (directory.back() == '/') return directory + name;
+  return directory + '/' + name;
+}
+
+/// Removes the committed snapshots older than `newest` beyond the `keep_old`
+/// newest of them, then syncs the directory if it removed any. Snapshots
+/// newer than `newest` are never touched.
+template <file_system FS>
+std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_name newest,
+                                std::size_t keep_old) {
+  auto names = fs.list(directory);
+  if (!names) return snapshot_io_error(names.error());
+  std::vector<snapshot_name> older_ones;
+  for (const std::string& name : *names) {
+    const auto parsed = snapshot_name::parse(name);
+    if (parsed && parsed->kind == snapshot_file_kind::committed && parsed->older_than(newest)) {
+      older_ones.push_back(*parsed);
+    }
+  }
+  if (older_ones.size() <= keep_old) return {};
+  std::sort(older_ones.begin(), older_ones.end(),
+            [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+  for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
+    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()))) {
+      return snapshot_io_error(ec);
+    }
+  }
+  return snapshot_io_error(fs.sync_directory(directory));
+}
+
+/// The CRC32C of bytes [offset, offset + length) of `f`, read through
+/// `buffer` in pieces of at most snapshot_buffer_size bytes.
+/// errc::corrupt_snapshot if the file ends before.
+template <file F>
+result<std::uint32_t> snapshot_content_crc(F& f, std::uint64_t offset, std::uint64_t length,
+                                           std::vector<std::byte>& buffer) {
+  buffer.resize(static_cast<std::size_t>(
+      std::min<std::uint64_t>(std::max<std::uint64_t>(length, 1), snapshot_buffer_size)));
+  std::uint32_t crc = 0;
+  while (length > 0) {
+    const auto piece = std::span(buffer).first(
+        static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
+    auto n = f.read(offset, piece);
+    if (!n) return n.error();
+    if (*n != piece.size()) return errc::corrupt_snapshot;
+    crc = crc32c(std::span<const std::byte>(piece), crc);
+    offset += piece.size();
+    length -= piece.size();
+  }
+  return crc;
+}
+
+/// A flag that a move clears in its source, so a moved-from object knows it
+/// owns nothing.
+class snapshot_file_ownership {
+ public:
+  explicit snapshot_file_ownership(bool value = false) noexcept : value_(value) {}
+  snapshot_file_ownership(snapshot_file_ownership&& other) noexcept
+      : value_(std::exchange(other.value_, false)) {}
+  snapshot_file_ownership& operator=(snapshot_file_ownership&& other) noexcept {
+    value_ = std::exchange(other.value_, false);
+    return *this;
+  }
+  ~snapshot_file_ownership() = default;
+  explicit operator bool() const noexcept { return value_; }
+  void reset() noexcept { value_ = false; }
+
+ private:
+  bool value_;
+};
+
+}  // namespace detail
+
+/// Writes one snapshot in pieces, then installs it durably. Made by
+/// snapshot_store::begin (a .tmp file) or snapshot_store::begin_partial (a
+/// resumable .part file).
+///
+/// Every error is sticky: after one, every call returns it and the snapshot
+/// is never installed. Destroying a writer that was not committed removes its
+/// .tmp file (best effort) but keeps a .part file, so the transfer can resume
+/// from its last sync().
+template <file_system FS>
+class snapshot_writer {
+ public:
+  using file_type = typename FS::file_type;
+
+  snapshot_writer(snapshot_writer&&) noexcept = default;
+  snapshot_writer& operator=(snapshot_writer&&) = delete;
+  ~snapshot_writer() {
+    if (owns_file_ && !partial_) (void)fs_.remove(path_);
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// Content bytes held so far: written in this session, plus, for a resumed
+  /// .part file, the bytes its last sync() made durable. The next write()
+  /// continues at this offset of the content.
+  std::uint64_t held() const noexcept { return written_ + buffer_.size(); }
+
+  /// Appends `data` to the content. Buffered: the file gets it in pieces of
+  /// about snapshot_buffer_size bytes; it is durable only after sync() or
+  /// commit().
+  std::error_code write(std::span<const std::byte> data) {
+    if (auto ec = usable()) return ec;
+    if (buffer_.size() + data.size() > snapshot_buffer_size) {
+      if (auto ec = flush()) return ec;
+    }
+    if (data.size() >= snapshot_buffer_size) {  // The buffer is empty here.
+      if (auto ec = file_.write(header_bytes_ + written_, data)) {
+        return fail(detail::snapshot_io_error(ec));
+      }
+      written_ += data.size();
+    } else {
+      if (buffer_.capacity() < snapshot_buffer_size) buffer_.reserve(snapshot_buffer_size);
+      buffer_.insert(buffer_.end(), data.begin(), data.end());
+    }
+    if (crc_known_) crc_ = crc32c(data, crc_);
+    return {};
+  }
+
+  /// A checkpoint: makes the content held so far durable and, in a .part
+  /// file, records held() in the header, so that begin_partial after a crash
+  /// resumes from here. In a .part file it costs two fsyncs (content, then
+  /// the header that claims it); call it every few MiB, not per piece.
+  std::error_code sync() {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    if (partial_) {
+      // Only after the content is durable may the header claim it.
+      header_.size = written_;
+      header_.crc = 0;
+      const auto bytes =
+          detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+      if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+      if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    }
+    return sync_directory_once();
+  }
+
+  /// Installs the snapshot: writes the final header, syncs the file, renames
+  /// it to .snap, syncs the directory, then removes the committed snapshots
+  /// older than this one beyond the store's keep_old newest of them.
+  /// An error before the rename leaves nothing installed; an error after it
+  /// (syncing the directory, pruning) means the disk misbehaves and the
+  /// snapshot may or may not survive a crash: stop (STYLE.md, fail-stop).
+  std::error_code commit() { return finish(std::nullopt); }
+
+  /// Like commit(), but first checks that the content is `expected_size`
+  /// bytes with CRC32C `expected_crc` (what the sender announced). On a
+  /// mismatch the file is removed, nothing is installed, and the result is
+  /// errc::corrupt_snapshot. After a resume the CRC is computed by reading
+  /// the file back in pieces.
+  std::error_code commit(std::uint64_t expected_size, std::uint32_t expected_crc) {
+    return finish(expectation{expected_size, expected_crc});
+  }
+
+ private:
+  friend class snapshot_store<FS>;
+
+  struct expectation {
+    std::uint64_t size;
+    std::uint32_t crc;
+  };
+
+  snapshot_writer(FS fs, std::string directory, snapshot_header header, file_type file,
+                  bool partial, std::uint64_t held, std::size_t keep_old)
+      : fs_(std::move(fs)),
+        directory_(std::move(directory)),
+        header_(std::move(header)),
+        path_(detail::snapshot_path(
+            directory_,
+            snapshot_name{header_.index, header_.term,
+                          partial ? snapshot_file_kind::partial : snapshot_file_kind::temporary}
+                .str())),
+        file_(std::move(file)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())),
+        written_(held),
+        crc_known_(held == 0),
+        partial_(partial),
+        keep_old_(keep_old),
+        owns_file_(true) {}
+
+  /// Creates `<name>.snap.tmp` (replacing a leftover one) with an in-progress
+  /// header.
+  static result<snapshot_writer> create(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::temporary}.str());
+    auto file = fs.open(path, open_mode::create);
+    if (!file && file.error() == std::errc::file_exists) {
+      (void)fs.remove(path);
+      file = fs.open(path, open_mode::create);
+    }
+    if (!file) return detail::snapshot_io_error(file.error());
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           false, 0, keep_old);
+    if (auto ec = writer.write_placeholder()) return ec;
+    return writer;
+  }
+
+  /// Reopens `<name>.snap.part` and resumes after its checkpoint, or starts
+  /// it afresh if it is missing, unreadable as a .part file, or describes a
+  /// different snapshot (other metadata). A .part file whose commit was cut
+  /// after it got its final header also starts afresh (rare, and safe).
+  static result<snapshot_writer> resume(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::partial}.str());
+    const std::uint64_t header_bytes = snapshot_header_size(header.metadata.size());
+    auto file = fs.open(path, open_mode::read_write);
+    if (!file) {
+      if (file.error() != std::errc::no_such_file_or_directory) {
+        return detail::snapshot_io_error(file.error());
+      }
+      file = fs.open(path, open_mode::create);
+      if (!file) return detail::snapshot_io_error(file.error());
+      snapshot_writer writer(std::move(fs), std::move(directory), std::move(header),
+                             std::move(*file), true, 0, keep_old);
+      if (auto ec = writer.write_placeholder()) return ec;
+      return writer;
+    }
+    auto size = file->size();
+    if (!size) return detail::snapshot_io_error(size.error());
+    std::uint64_t held = 0;
+    auto found = detail::read_snapshot_header(*file, *size, detail::snapshot_in_progress_magic);
+    if (!found && found.error() != errc::corrupt_snapshot) {
+      return detail::snapshot_io_error(found.error());
+    }
+    if (found && found->index == header.index && found->term == header.term &&
+        found->metadata == header.metadata && found->size <= *size - header_bytes) {
+      held = found->size;
+    }
+    // Anything past the checkpoint was never synced: it may be lost or torn.
+    if (auto ec = file->truncate(held == 0 ? 0 : header_bytes + held)) {
+      return detail::snapshot_io_error(ec);
+    }
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           true, held, keep_old);
+    if (held == 0) {
+      if (auto ec = writer.write_placeholder()) return ec;
+    }
+    return writer;
+  }
+
+  std::error_code write_placeholder() {
+    header_.size = 0;
+    header_.crc = 0;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    return {};
+  }
+
+  std::error_code usable() const {
+    if (error_) return error_;
+    if (!owns_file_) return errc::invalid_argument;  // Committed or moved from.
+    return {};
+  }
+
+  std::error_code fail(std::error_code ec) {
+    error_ = ec;
+    return ec;
+  }
+
+  std::error_code flush() {
+    if (buffer_.empty()) return {};
+    if (auto ec = file_.write(header_bytes_ + written_, buffer_)) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    written_ += buffer_.size();
+    buffer_.clear();
+    return {};
+  }
+
+  std::error_code sync_directory_once() {
+    if (directory_synced_) return {};
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    directory_synced_ = true;
+    return {};
+  }
+
+  /// Removes the file after a failed verification (best effort).
+  std::error_code reject() {
+    (void)fs_.remove(path_);
+    owns_file_.reset();
+    return fail(errc::corrupt_snapshot);
+  }
+
+  std::error_code finish(std::optional<expectation> expected) {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (expected && expected->size != written_) return reject();
+    if (!crc_known_) {
+      auto crc = detail::snapshot_content_crc(file_, header_bytes_, written_, buffer_);
+      buffer_.clear();
+      if (!crc) {
+        if (crc.error() == errc::corrupt_snapshot) return reject();  // The file shrank.
+        return fail(detail::snapshot_io_error(crc.error()));
+      }
+      crc_ = *crc;
+      crc_known_ = true;
+    }
+    if (expected && expected->crc != crc_) return reject();
+    header_.size = written_;
+    header_.crc = crc_;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    const snapshot_name name{header_.index, header_.term, snapshot_file_kind::committed};
+    if (auto ec = fs_.rename(path_, detail::snapshot_path(directory_, name.str()))) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    owns_file_.reset();  // The temporary name is gone; never remove it now.
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = detail::prune_snapshots(fs_, directory_, name, keep_old_)) return fail(ec);
+    return {};
+  }
+
+  FS fs_;
+  std::string directory_;
+  snapshot_header header_;
+  std::string path_;  ///< The .tmp or .part file.
+  file_type file_;
+  std::uint64_t header_bytes_;
+  std::vector<std::byte> buffer_{};  ///< Content after written_, not yet in the file.
+  std::uint64_t written_;            ///< Content bytes in the file.
+  std::uint32_t crc_ = 0;            ///< CRC32C of the content held, if crc_known_.
+  bool crc_known_;
+  bool partial_;
+  bool directory_synced_ = false;
+  std::size_t keep_old_;
+  std::error_code error_{};
+  detail::snapshot_file_ownership owns_file_;  ///< The .tmp/.part file is still this writer's.
+};
+
+/// Reads a committed snapshot file in pieces, sequentially or at offsets.
+/// open() checks the header; verify() checks the content.
+template <file_system FS>
+class snapshot_reader {
+ public:
+  using file_type = typename FS::file_type;
+
+  /// Opens the snapshot file at `path` and checks its header.
+  /// errc::corrupt_snapshot for a bad header or a size that does not match the
+  /// file's; the file system's error if it cannot be read.
+  static result<snapshot_reader> open(FS& fs, const std::string& path) {
+    auto file = fs.open(path, open_mode::read_only);
+    if (!file) return file.error();
+    auto size = file->size();
+    if (!size) return size.error();
+    auto header = detail::read_snapshot_header(*file, *size, detail::snapshot_magic);
+    if (!header) return header.error();
+    const std::uint64_t header_bytes = snapshot_header_size(header->metadata.size());
+    if (header->size != *size - header_bytes) return errc::corrupt_snapshot;
+    return snapshot_reader(std::move(*file), std::move(*header));
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// The metadata given to snapshot_store::begin.
+  std::span<const std::byte> metadata() const noexcept { return header_.metadata; }
+  /// The content's size in bytes.
+  std::uint64_t size() const noexcept { return header_.size; }
+  /// The content's CRC32C as the header records it (what a receiver's
+  /// commit(size(), crc()) checks against).
+  std::uint32_t crc() const noexcept { return header_.crc; }
+  /// Where the next read() starts.
+  std::uint64_t position() const noexcept { return position_; }
+
+  /// Reads the next bytes of the content into `out`; fewer than out.size()
+  /// only at the end, 0 at the end.
+  result<std::size_t> read(std::span<std::byte> out) {
+    auto n = read_at(position_, out);
+    if (n) position_ += *n;
+    return n;
+  }
+
+  /// Reads content bytes from `offset` into `out`; fewer than out.size() only
+  /// at the end. errc::invalid_argument if offset > size().
+  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
+    if (offset > header_.size) return errc::invalid_argument;
+    const auto length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), header_.size - offset));
+    auto n = file_.read(header_bytes_ + offset, out.first(length));
+    if (!n) return n.error();
+    if (*n != length) return errc::corrupt_snapshot;  // The file shrank since open().
+    return n;
+  }
+
+  /// Moves the position of read(). errc::invalid_argument if offset > size().
+  std::error_code seek(std::uint64_t offset) {
+    if (offset > header_.size) return errc::invalid_argument;
+    position_ = offset;
+    return {};
+  }
+
+  /// Reads the whole content, snapshot_buffer_size bytes at a time, and checks
+  /// its CRC32C: errc::corrupt_snapshot on a mismatch. Leaves position() alone.
+  std::error_code verify() {
+    std::vector<std::byte> buffer;
+    auto crc = detail::snapshot_content_crc(file_, header_bytes_, header_.size, buffer);
+    if (!crc) return crc.error();
+    if (*crc != header_.crc) return errc::corrupt_snapshot;
+    return {};
+  }
+
+ private:
+  snapshot_reader(file_type file, snapshot_header header)
+      : file_(std::move(file)),
+        header_(std::move(header)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())) {}
+
+  file_type file_;
+  snapshot_header header_;
+  std::uint64_t header_bytes_;
+  std::uint64_t position_ = 0;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_file.hpp
+
+namespace keel::wal {
+
+/// A committed snapshot file in the directory, as its name describes it.
+struct snapshot_entry {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::string path{};
+  std::uint64_t bytes = 0;  ///< The file's size, header included.
+};
+
+/// A snapshot that open_newest() passed over, and why.
+struct skipped_snapshot {
+  snapshot_entry entry{};
+  std::error_code error{};  ///< errc::corrupt_snapshot.
+};
+
+/// What open_newest() found.
+template <file_system FS>
+struct newest_snapshot {
+  /// The newest snapshot whose header and content verify, positioned at 0;
+  /// empty when there is none.
+  std::optional<snapshot_reader<FS>> reader{};
+  /// The newer snapshots that failed to verify, newest first. They stay on
+  /// disk for an operator to inspect.
+  std::vector<skipped_snapshot> skipped{};
+};
+
+/// A directory of snapshot files.
+template <file_system FS>
+class snapshot_store {
+ public:
+  /// A store over `directory`, keeping `keep_old` snapshots older than the
+  /// newest. Touches no file: call cleanup() once at start-up.
+  snapshot_store(FS fs, std::string directory, std::size_t keep_old = 1)
+      : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
+
+  const std::string& directory() const noexcept { return directory_; }
+  std::size_t keep_old() const noexcept { return keep_old_; }
+
+  /// The path of the committed snapshot (index, term), whether or not it exists.
+  std::string path_of(std::uint64_t index, std::uint64_t term) const {
+    return detail::snapshot_path(directory_, snapshot_name{index, term}.str());
+  }
+
+  /// Creates the directory if it is missing (its parent must exist) and
+  /// removes the .tmp files of writers that a crash interrupted; .part files
+  /// stay, to be resumed. Call once at start-up.
+  std::error_code cleanup() {
+    if (auto ec = fs_.make_directory(directory_)) return detail::snapshot_io_error(ec);
+    // The directory's own entry is durable only once its parent is synced.
+    if (auto ec = fs_.sync_directory(parent_directory())) return detail::snapshot_io_error(ec);
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::temporary) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+  /// The committed snapshots, newest first (by index, then term), as their
+  /// file names describe them; their contents are not checked.
+  result<std::vector<snapshot_entry>> list() {
+    auto names = fs_.list(directory_);
+    if (!names) return names.error();
+    std::vector<snapshot_name> found;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::committed) found.push_back(*parsed);
+    }
+    std::sort(found.begin(), found.end(),
+              [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+    std::vector<snapshot_entry> entries;
+    entries.reserve(found.size());
+    for (const snapshot_name& name : found) {
+      snapshot_entry entry{name.index, name.term, detail::snapshot_path(directory_, name.str()), 0};
+      auto file = fs_.open(entry.path, open_mode::read_only);
+      if (!file) return file.error();
+      auto size = file->size();
+      if (!size) return size.error();
+      entry.bytes = *size;
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  }
+
+  /// The newest snapshot whose header and content CRC verify (reading each
+  /// candidate whole, in pieces), and the newer ones that did not. An I/O
+  /// error other than corruption is returned as is: the disk misbehaves.
+  result<newest_snapshot<FS>> open_newest() {
+    auto entries = list();
+    if (!entries) return entries.error();
+    newest_snapshot<FS> newest;
+    for (snapshot_entry& entry : *entries) {
+      auto reader = open(entry.index, entry.term);
+      std::error_code ec = reader ? reader->verify() : reader.error();
+      if (!ec) {
+        newest.reader.emplace(std::move(*reader));
+        return newest;
+      }
+      if (ec != errc::corrupt_snapshot) return ec;
+      newest.skipped.push_back({std::move(entry), ec});
+    }
+    return newest;
+  }
+
+  /// Opens the committed snapshot (index, term) and checks its header (not
+  /// its content: see snapshot_reader::verify). errc::corrupt_snapshot also
+  /// when the header names another (index, term) than the file's name.
+  result<snapshot_reader<FS>> open(std::uint64_t index, std::uint64_t term) {
+    auto reader = snapshot_reader<FS>::open(fs_, path_of(index, term));
+    if (reader && (reader->index() != index || reader->term() != term)) {
+      return errc::corrupt_snapshot;
+    }
+    return reader;
+  }
+
+  /// Starts writing the snapshot (index, term) with `metadata` into a .tmp
+  /// file. errc::invalid_argument if the metadata exceeds
+  /// snapshot_metadata_limit.
+  result<snapshot_writer<FS>> begin(std::uint64_t index, std::uint64_t term,
+                                    std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    return snapshot_writer<FS>::create(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Starts or resumes receiving the snapshot (index, term) into its .part
+  /// file: the writer's held() is how many content bytes are already held
+  /// (what the last sync() made durable, 0 for a new transfer, or when the
+  /// .part file holds other metadata or is damaged); the sender continues
+  /// from there. Removes the .part files of other snapshots first.
+  /// Requires: no other live writer for the same (index, term).
+  result<snapshot_writer<FS>> begin_partial(std::uint64_t index, std::uint64_t term,
+                                            std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::partial &&
+          (parsed->index != index || parsed->term != term)) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    if (removed) {
+      if (auto ec = fs_.sync_directory(directory_)) return detail::snapshot_io_error(ec);
+    }
+    return snapshot_writer<FS>::resume(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Removes the .part file of (index, term), if there is one.
+  std::error_code discard_partial(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::partial});
+  }
+
+  /// Removes the committed snapshot (index, term), if there is one (e.g. one
+  /// that open_newest() skipped, once an operator has looked at it).
+  std::error_code remove(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::committed});
+  }
+
+  /// Removes the committed snapshots and .part files whose index is below
+  /// `index`, then syncs the directory.
+  std::error_code remove_older_than(std::uint64_t index) {
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind != snapshot_file_kind::temporary && parsed->index < index) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+ private:
+  static snapshot_header header_of(std::uint64_t index, std::uint64_t term,
+                                   std::span<const std::byte> metadata) {
+    snapshot_header header;
+    header.index = index;
+    header.term = term;
+    header.metadata.assign(metadata.begin(), metadata.end());
+    return header;
+  }
+
+  std::error_code remove_file(const snapshot_name& name) {
+    if (auto ec = fs_.remove(detail::snapshot_path(directory_, name.str()))) {
+      if (ec == std::errc::no_such_file_or_directory) return {};
+      return detail::snapshot_io_error(ec);
+    }
+    return detail::snapshot_io_error(fs_.sync_directory(directory_));
+  }
+
+  std::string parent_directory() const {
+    std::string parent = directory_;
+    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+    const auto slash = parent.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return parent.substr(0, slash);
+  }
+
+  FS fs_;
+  std::string directory_;
+  std::size_t keep_old_;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_store.hpp
+// begin keel/wal/wal.hpp
+// The write-ahead log: the default log storage policy of the Raft core.
+//
+// A directory of fixed-size, preallocated segments ("%016x.wal") holding
+// checksummed records (record.hpp): entries, hard states, snapshot markers,
+// compaction points, metadata. The node layer persists each ready with
+// append(entries, hard_state) and then sync(): many appends, one sync
+// (group commit). Raft reads the log back through the log_storage
+// functions, from memory (log_state): the entries after the last
+// compaction stay in memory, as etcd's MemoryStorage keeps them.
+//
+// Every segment starts with the state as of its creation (metadata,
+// compaction point, snapshot marker, hard state), so a segment whose
+// entries are all compacted can be removed without losing any of it.
+// Overwriting a conflicting suffix appends the new entries; replay drops
+// the old ones (log_state::apply), so nothing written is ever rewritten.
+//
+// Failures: a failed write or sync stops the WAL for good (fail-stop:
+// errc::wal_failed from then on; the first call returns the system error);
+// running out of space while reserving a segment returns errc::no_space,
+// acknowledges nothing and takes back what the append wrote.
+//
+// Thread safety: none; one thread (the node's) uses a WAL.
+
+#include <algorithm>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
 // begin keel/wal/log_state.hpp
 // The state a WAL's records describe, and the one place that says how each
 // record changes it: recovery replays the records of every segment through
@@ -9411,95 +11059,6 @@ static_assert(file_system<posix_file_system>);
 #include <string_view>
 #include <vector>
 
-// begin keel/wal/crc32c.hpp
-// CRC32C (Castagnoli), the checksum of WAL records and snapshot files.
-//
-// The portable path is Boost.CRC (header-only, already a keel dependency);
-// Debian's libcrc32c would need linking, which a header-only library cannot
-// ask of its users. On x86-64 the SSE4.2 crc32 instruction is used when the
-// CPU has it (checked once at run time), eight bytes per instruction.
-//
-// crc32c(data) is the standard value ("123456789" -> 0xE3069283);
-// crc32c(crc32c(a), b) == crc32c(a + b).
-//
-// Thread safety: pure functions.
-
-#include <boost/crc.hpp>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <span>
-#include <string_view>
-
-namespace keel::wal {
-
-namespace detail {
-
-/// The portable path; `state` is the register before the final inversion.
-inline std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p,
-                                     std::size_t n) noexcept {
-  // Reflected CRC-32C; initial and final XOR are applied by the caller.
-  // Boost keeps a reflected CRC's register bit-reversed, so a state that
-  // continues an earlier computation goes in reversed.
-  std::uint32_t reversed = 0;
-  for (int i = 0; i < 32; ++i) reversed |= ((state >> i) & 1u) << (31 - i);
-  boost::crc_optimal<32, 0x1EDC6F41, 0, 0, true, true> crc(reversed);
-  crc.process_bytes(p, n);
-  return crc.checksum();
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define KEEL_CRC32C_HARDWARE 1
-__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t state,
-                                                                       const unsigned char* p,
-                                                                       std::size_t n) noexcept {
-  std::uint64_t c = state;
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    c = __builtin_ia32_crc32di(c, word);
-  }
-  auto c32 = static_cast<std::uint32_t>(c);
-  for (; n > 0; --n, ++p) c32 = __builtin_ia32_crc32qi(c32, *p);
-  return c32;
-}
-
-inline bool cpu_has_crc32_instruction() noexcept {
-  static const bool has = __builtin_cpu_supports("sse4.2");
-  return has;
-}
-#endif
-
-inline std::uint32_t crc32c_update(std::uint32_t state, const unsigned char* p,
-                                   std::size_t n) noexcept {
-#ifdef KEEL_CRC32C_HARDWARE
-  if (cpu_has_crc32_instruction()) return crc32c_hardware(state, p, n);
-#endif
-  return crc32c_portable(state, p, n);
-}
-
-}  // namespace detail
-
-/// The CRC32C of `data`, continuing from `previous` (the CRC32C of the bytes
-/// before it, or 0 to start).
-inline std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t previous = 0) noexcept {
-  return ~detail::crc32c_update(~previous, reinterpret_cast<const unsigned char*>(data.data()),
-                                data.size());
-}
-
-inline std::uint32_t crc32c(std::string_view data, std::uint32_t previous = 0) noexcept {
-  return crc32c(std::as_bytes(std::span(data.data(), data.size())), previous);
-}
-
-/// The portable path alone, for tests that compare both.
-inline std::uint32_t crc32c_portable(std::span<const std::byte> data,
-                                     std::uint32_t previous = 0) noexcept {
-  return ~detail::crc32c_portable(~previous, reinterpret_cast<const unsigned char*>(data.data()),
-                                  data.size());
-}
-
-}  // namespace keel::wal
-// end keel/wal/crc32c.hpp
 
 namespace keel::wal {
 
@@ -10967,9 +12526,11 @@ namespace keel::node {
 
 struct replica_options {
   raft::node_id id = raft::no_node;
-  /// The voters of a new cluster; used only when the WAL is empty.
+  /// The voters of a new cluster (used only when the WAL is empty); with
+  /// `join`, the members to contact until the leader's snapshot arrives.
   std::vector<raft::node_id> members{};
-  /// Where the WAL lives.
+  /// The replica's directory: its WAL in `wal/`, its snapshots in `snap/`.
+  /// Its parent must exist.
   std::string data_dir{};
   int election_tick = 10;
   int heartbeat_tick = 1;
@@ -10977,7 +12538,24 @@ struct replica_options {
   std::uint64_t max_proposal_bytes = 1536 * 1024;
   /// Seed of the Raft core's randomness (0: derived from the id).
   std::uint64_t seed = 0;
+  /// Promote a learner to voter once it has caught up with the commit index.
+  bool auto_promote = true;
+  /// This replica joins an existing cluster (added with add_learner): it
+  /// starts empty and waits for the leader's snapshot instead of
+  /// bootstrapping from `members`.
+  bool join = false;
+  /// How many of the newest applied entries' changes are kept for
+  /// watch_from (0: none). They share the objects with the store.
+  std::size_t watch_history = 10000;
+  /// Take a snapshot of the store every this many applied entries (0: never).
+  std::uint64_t snapshot_interval = 10000;
+  /// Entries kept in the log behind a snapshot, so that a follower a little
+  /// behind catches up from the log instead of a whole snapshot.
+  std::uint64_t snapshot_keep_entries = 500;
   wal::options wal{};
+  /// Called, from the transport's thread, after a message for this replica
+  /// arrived: a threaded runner wakes its loop with it.
+  std::function<void()> on_inbox{};
 };
 
 /// What became of a proposed write. Filled in by the replica's run loop.
@@ -10985,6 +12563,14 @@ struct write_outcome {
   bool done = false;
   std::error_code error{};
   /// The log index (and the objects' version) of a committed write.
+  std::uint64_t index = 0;
+};
+
+/// What became of a read barrier (read_barrier()).
+struct read_outcome {
+  bool done = false;
+  std::error_code error{};
+  /// The commit index the read waited for; reads after done see at least it.
   std::uint64_t index = 0;
 };
 
@@ -11002,17 +12588,22 @@ class replica {
   template <class Connect>
   static result<std::unique_ptr<replica>> open(FS fs, replica_options opts, Connect&& connect,
                                                wal::recovery_report* report = nullptr) {
-    if (opts.id == raft::no_node) return errc::invalid_argument;
-    auto log = log_type::open(std::move(fs), opts.data_dir, opts.wal, report);
+    if (opts.id == raft::no_node || opts.data_dir.empty()) return errc::invalid_argument;
+    if (auto ec = fs.make_directory(opts.data_dir)) return ec;
+    if (auto ec = fs.sync_directory(parent_of(opts.data_dir))) return ec;
+    snapshots_type snapshots(fs, opts.data_dir + "/snap");
+    if (auto ec = snapshots.cleanup()) return ec;
+    auto log = log_type::open(std::move(fs), opts.data_dir + "/wal", opts.wal, report);
     if (!log) return log.error();
-    if (log->last_index() == 0 && log->snapshot()->empty() && log->hard_state().empty()) {
+    if (!opts.join && log->last_index() == 0 && log->snapshot()->empty() &&
+        log->hard_state().empty()) {
       // A new cluster: every member starts from the same configuration at index 1.
       if (opts.members.empty()) return errc::invalid_argument;
       raft::snapshot boot{.metadata = {.index = 1, .term = 1, .conf = {.voters = opts.members}}};
       if (auto ec = log->apply_snapshot(std::move(boot))) return ec;
       if (auto ec = log->sync()) return ec;
     }
-    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log)));
+    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log), std::move(snapshots)));
     if (auto ec = r->start(std::forward<Connect>(connect))) return ec;
     return r;
   }
@@ -11020,9 +12611,13 @@ class replica {
   replica(const replica&) = delete;
   replica& operator=(const replica&) = delete;
 
-  /// One Raft tick (elections, heartbeats).
+  /// One Raft tick (elections, heartbeats); read barriers that waited
+  /// too long fail with errc::timeout.
   void tick() {
-    if (!failed_) raft_->tick();
+    if (failed_) return;
+    raft_->tick();
+    expire_reads();
+    if (opts_.auto_promote) promote_caught_up_learners();
   }
 
   /// Handles what arrived, then every ready. Returns whether anything happened.
@@ -11037,9 +12632,14 @@ class replica {
       unreachable.swap(unreachable_);
     }
     for (raft::message& m : messages) {
+      worked = true;
+      // A removed member may not know it yet; it must not disturb the others.
+      if (removed_.contains(m.from)) {
+        ++refused_from_removed_;
+        continue;
+      }
       // A bad message from the network is refused by the core; nothing else to do.
       (void)raft_->step(std::move(m));
-      worked = true;
     }
     for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
     while (!failed_ && raft_->has_ready()) {
@@ -11057,6 +12657,7 @@ class replica {
   result<std::shared_ptr<const write_outcome>> propose(F&& fn) {
     if (failed_) return errc::node_stopped;
     if (!is_leader()) return errc::not_leader;
+    if (!leader_ready()) return errc::leader_not_ready;
     auto& log = raft_->state().log();
     const std::uint64_t index = log.last_index() + 1;
     write_type tx = store_.begin_write_at(std::max(index, store_.version() + 1));
@@ -11076,6 +12677,142 @@ class replica {
     return std::shared_ptr<const write_outcome>(std::move(outcome));
   }
 
+  /// A batch's group of updates on its way to one log entry: each update
+  /// is a transaction over the previous one's state, so it sees them, and
+  /// is atomic on its own; the group is proposed whole (propose_group).
+  struct write_group {
+    std::shared_ptr<const typename store::store<Ts...>::state_type> state{};
+    /// The version the group's transactions stamp until the index is known.
+    std::uint64_t placeholder = 0;
+    std::vector<typename store::store<Ts...>::change_type> changes{};
+    /// About how many bytes the group's entry will take.
+    std::uint64_t bytes = 0;
+    /// Updates that succeeded in this group.
+    std::size_t updates = 0;
+
+    bool empty() const noexcept { return updates == 0; }
+  };
+
+  /// Runs fn(write_transaction&) -> std::error_code as the next update of
+  /// group g (starting it over the store's state if it is new). fn's error
+  /// discards fn's writes only. Leader only, like propose.
+  template <class F>
+  std::error_code group_update(write_group& g, F&& fn) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    if (!leader_ready()) return errc::leader_not_ready;
+    if (g.state == nullptr) {
+      g.state = store_.state();
+      g.placeholder = g.state->version + 1;
+    }
+    write_type tx = store_.begin_write_over(g.state, g.placeholder);
+    if (std::error_code ec = std::forward<F>(fn)(tx)) {
+      (void)tx.take_changes();
+      return ec;
+    }
+    auto [next, changes] = store_.detach(std::move(tx));
+    g.state = std::move(next);
+    for (auto& c : changes) {
+      g.bytes += 32 + c.table().size() + encoded_size(c);
+      g.changes.push_back(std::move(c));
+    }
+    ++g.updates;
+    return {};
+  }
+
+  /// Proposes group g as one entry (and empties it): as propose's outcome.
+  /// A group that an update since its start conflicts with fails whole
+  /// with sequence_conflict when applied, on every replica.
+  result<std::shared_ptr<const write_outcome>> propose_group(write_group& g) {
+    write_group taken = std::exchange(g, write_group{});
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    auto& log = raft_->state().log();
+    const std::uint64_t index = log.last_index() + 1;
+    std::string payload = encode_actions(
+        index, std::span<const typename store_type::change_type>(taken.changes), taken.placeholder);
+    if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
+    if (auto ec = raft_->propose(keel::bytes(payload))) return ec;
+    if (log.last_index() != index) return errc::not_leader;
+    auto outcome = std::make_shared<write_outcome>();
+    pending_[index] = pending_write{raft_->state().term(), outcome};
+    return std::shared_ptr<const write_outcome>(std::move(outcome));
+  }
+
+  std::uint64_t max_proposal_bytes() const noexcept { return opts_.max_proposal_bytes; }
+
+  /// Starts a linearizable read (Raft's ReadIndex): the outcome is done once
+  /// a quorum confirmed the leader's commit index after this call and this
+  /// replica applied up to it, so a view() from then on sees every write
+  /// that completed before the call. Works on followers too (the leader
+  /// answers). Errors: errc::lost_leadership if the leader changed,
+  /// errc::timeout after 2 election timeouts, errc::node_stopped.
+  result<std::shared_ptr<const read_outcome>> read_barrier() {
+    if (failed_) return errc::node_stopped;
+    std::string ctx(16, '\0');
+    auto* p = reinterpret_cast<std::byte*>(ctx.data());
+    keel::detail::put_u64(p, opts_.id);  // Unique across the cluster's readers.
+    keel::detail::put_u64(p + 8, ++read_sequence_);
+    if (auto ec = raft_->read_index(ctx)) return ec;
+    auto outcome = std::make_shared<read_outcome>();
+    pending_reads_[ctx] = pending_read{outcome, 0, 2 * opts_.election_tick};
+    return std::shared_ptr<const read_outcome>(std::move(outcome));
+  }
+
+  /// Adds `id` as a learner: it receives the log (a snapshot first) but does
+  /// not vote; with auto_promote it becomes a voter once caught up. The
+  /// address is handed to every replica's transport. Errors as for writes,
+  /// plus errc::pending_conf_change while another change is unapplied.
+  result<std::shared_ptr<const write_outcome>> add_learner(raft::node_id id,
+                                                           std::string address = {}) {
+    return change_membership(raft::conf_change_type::add_learner, id, std::move(address));
+  }
+
+  /// Makes learner `id` a voter.
+  result<std::shared_ptr<const write_outcome>> promote(raft::node_id id) {
+    return change_membership(raft::conf_change_type::add_node, id, {});
+  }
+
+  /// Removes `id` from the cluster; its messages are refused from then on
+  /// and, once it learns of it, it stops with errc::removed_member.
+  result<std::shared_ptr<const write_outcome>> remove_member(raft::node_id id) {
+    return change_membership(raft::conf_change_type::remove_node, id, {});
+  }
+
+  /// Hands leadership to `to` (a voter that is caught up). The outcome shows
+  /// in leader(); errc::not_leader on a follower.
+  std::error_code transfer_leadership(raft::node_id to) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    return raft_->transfer_leadership(to);
+  }
+
+  /// Changes of the commits after `version`, then live ones: the backlog
+  /// holds the changes `filter` accepts of every commit with a version above
+  /// `version` that this replica applied, in order; the subscription gets
+  /// every later commit's, as store::watch does. errc::compacted when the
+  /// replica no longer holds the changes right after `version` (older than
+  /// its watch_history, or before its snapshot): read the state again and
+  /// watch from there.
+  template <store::watch_filter<typename store::store<Ts...>::change_type> Filter>
+  result<std::pair<std::vector<typename store::store<Ts...>::change_type>,
+                   typename store::store<Ts...>::subscription_type>>
+  watch_from(std::uint64_t version, Filter filter,
+             std::size_t capacity = store::store<Ts...>::default_watch_capacity) {
+    if (version < history_floor_) return errc::compacted;
+    std::vector<typename store_type::change_type> backlog;
+    for (const auto& [index, changes] : history_) {
+      if (index <= version) continue;
+      for (const auto& c : changes) {
+        if (filter(c)) backlog.push_back(c);
+      }
+    }
+    // No commit can come between the backlog and the subscription: both
+    // happen on the thread that applies.
+    auto live = store_.watch(std::move(filter), capacity);
+    return std::pair(std::move(backlog), std::move(live));
+  }
+
   /// Runs f(const read_transaction&) on this replica's store: committed
   /// state as of the last entry this replica applied (may lag the leader).
   template <class F>
@@ -11090,6 +12827,47 @@ class replica {
   /// The leader this replica knows of (raft::no_node if none).
   raft::node_id leader() const { return raft_->state().lead(); }
   raft::status raft_status() const { return raft_->status(); }
+
+  /// This replica's state and its view of every peer.
+  node_status status() {
+    const raft::status rs = raft_->status();
+    node_status out{.id = opts_.id,
+                    .term = rs.hard_state.term,
+                    .role = raft::to_string(rs.soft_state.raft_state),
+                    .leader = rs.soft_state.lead,
+                    .commit = rs.hard_state.commit,
+                    .applied = applied_,
+                    .snapshot_index = log_.snapshot() ? log_.snapshot()->metadata.index : 0,
+                    .voters = rs.config.voters,
+                    .learners = rs.config.learners,
+                    .peers = {},
+                    .pending_writes = pending_.size(),
+                    .pending_reads = pending_reads_.size(),
+                    .failure = failed_};
+    for (const std::vector<raft::node_id>* ids : {&rs.config.voters, &rs.config.learners}) {
+      for (const raft::node_id peer : *ids) {
+        if (peer == opts_.id) continue;
+        peer_report p{.id = peer,
+                      .learner = ids == &rs.config.learners,
+                      .match = 0,
+                      .next = 0,
+                      .progress = {},
+                      .recent_active = false,
+                      .transport = transport_->status(peer)};
+        if (auto it = rs.progress.find(peer); it != rs.progress.end()) {
+          p.match = it->second.match;
+          p.next = it->second.next;
+          p.progress = raft::to_string(it->second.state);
+          p.recent_active = it->second.recent_active;
+        }
+        out.peers.push_back(std::move(p));
+      }
+    }
+    return out;
+  }
+
+  /// Messages dropped because their sender was removed from the cluster.
+  std::uint64_t refused_from_removed() const noexcept { return refused_from_removed_; }
   std::uint64_t applied_index() const noexcept { return applied_; }
   /// The storage error that stopped this replica, if one did.
   std::error_code failure() const noexcept { return failed_; }
@@ -11101,8 +12879,95 @@ class replica {
     std::uint64_t term = 0;
     std::shared_ptr<write_outcome> outcome;
   };
+  struct pending_read {
+    std::shared_ptr<read_outcome> outcome;
+    /// The commit index to reach; 0 until the leader answered.
+    std::uint64_t index = 0;
+    int ticks_left = 0;
+  };
 
-  replica(replica_options opts, log_type log) : opts_(std::move(opts)), log_(std::move(log)) {}
+  using snapshots_type = wal::snapshot_store<FS>;
+  /// The WAL's handle of a snapshot kept in a file of the snapshot store
+  /// (the empty handle is the empty store a new cluster starts from).
+  static constexpr std::string_view snapshot_in_file = "file";
+
+  replica(replica_options opts, log_type log, snapshots_type snapshots)
+      : opts_(std::move(opts)), log_(std::move(log)), snapshots_(std::move(snapshots)) {}
+
+  static std::string parent_of(const std::string& path) {
+    const auto slash = path.find_last_of('/');
+    if (slash == std::string::npos) return ".";
+    return slash == 0 ? "/" : path.substr(0, slash);
+  }
+
+  /// Loads the snapshot the WAL starts from into the (empty) store.
+  std::error_code load_snapshot() {
+    const raft::snapshot& snap = *log_.snapshot();
+    snapshot_index_ = snap.metadata.index;
+    if (snap.data != snapshot_in_file) {
+      if (snap.empty()) return {};
+      // The empty store of a new cluster.
+      store_.commit(store_.begin_write_at(snap.metadata.index));
+      return {};
+    }
+    auto reader = snapshots_.open(snap.metadata.index, snap.metadata.term);
+    if (!reader) return reader.error();
+    auto restored = restore_store_snapshot(
+        store_, snap.metadata.index, [&](std::span<std::byte> out) { return reader->read(out); });
+    return restored ? std::error_code{} : restored.error();
+  }
+
+  /// Serializes the store to a snapshot file at the applied index, records
+  /// it in the WAL and compacts the log behind it (keeping
+  /// snapshot_keep_entries). Streams: never one buffer of the whole store.
+  std::error_code take_snapshot() {
+    const std::uint64_t index = applied_;
+    const auto term = log_.term(index);
+    if (!term) return term.error();
+    auto writer = snapshots_.begin(index, *term, {});
+    if (!writer) return writer.error();
+    const auto tx = store_.begin_read();
+    if (auto ec = write_store_snapshot(
+            tx, [&](std::span<const std::byte> piece) { return writer->write(piece); })) {
+      return ec;
+    }
+    if (auto ec = writer->commit()) return ec;
+    auto marked =
+        log_.create_snapshot(index, raft_->status().config, std::string(snapshot_in_file));
+    if (!marked) return marked.error();
+    if (auto ec = log_.sync()) return ec;
+    snapshot_index_ = index;
+    snapshot_due_ = false;
+    if (index > opts_.snapshot_keep_entries) {
+      const std::uint64_t upto = index - opts_.snapshot_keep_entries;
+      if (upto > log_.first_index()) {
+        if (auto ec = log_.compact(upto)) return ec;
+      }
+    }
+    return {};
+  }
+
+  void maybe_snapshot() {
+    if (opts_.snapshot_interval == 0 && !snapshot_due_) return;
+    if (!snapshot_due_ && applied_ - snapshot_index_ < opts_.snapshot_interval) return;
+    if (applied_ <= snapshot_index_) return;
+    if (auto ec = take_snapshot()) stop(ec);
+  }
+
+  /// The bytes of a snapshot file, for a transport that takes the whole
+  /// snapshot in one message (the in-process one); empty if it is gone.
+  std::string read_snapshot_file(const raft::snapshot_metadata& m) {
+    auto reader = snapshots_.open(m.index, m.term);
+    if (!reader) return {};
+    std::string out;
+    std::array<std::byte, 64 * 1024> piece{};
+    for (;;) {
+      auto n = reader->read(piece);
+      if (!n) return {};
+      if (*n == 0) return out;
+      out.append(reinterpret_cast<const char*>(piece.data()), *n);
+    }
+  }
 
   template <class Connect>
   std::error_code start(Connect&& connect) {
@@ -11114,27 +12979,46 @@ class replica {
                           raft::null_logger{});
     if (!node) return node.error();
     raft_.emplace(std::move(*node));
+    if (auto ec = load_snapshot()) return ec;
     applied_ = log_.snapshot()->metadata.index;
+    history_floor_ = applied_;
     transport::handler h{
         .deliver =
             [this](raft::message m) {
-              std::lock_guard lock(inbox_mutex_);
-              inbox_.push_back(std::move(m));
+              {
+                std::lock_guard lock(inbox_mutex_);
+                inbox_.push_back(std::move(m));
+              }
+              if (opts_.on_inbox) opts_.on_inbox();
             },
         .unreachable =
             [this](raft::node_id id) {
-              std::lock_guard lock(inbox_mutex_);
-              unreachable_.push_back(id);
+              {
+                std::lock_guard lock(inbox_mutex_);
+                unreachable_.push_back(id);
+              }
+              if (opts_.on_inbox) opts_.on_inbox();
             },
     };
     transport_.emplace(std::forward<Connect>(connect)(std::move(h)));
-    for (const raft::node_id peer : raft_->status().config.voters) {
-      if (peer != opts_.id) transport_->add_peer(peer, {});
-    }
-    for (const raft::node_id peer : raft_->status().config.learners) {
-      if (peer != opts_.id) transport_->add_peer(peer, {});
+    // A joining replica knows the cluster only from its options until the
+    // leader's snapshot brings the configuration.
+    const raft::conf_state conf = raft_->status().config;
+    const std::vector<raft::node_id>* known[] = {&conf.voters, &conf.learners, &opts_.members};
+    for (const std::vector<raft::node_id>* ids : known) {
+      for (const raft::node_id peer : *ids) {
+        if (peer != opts_.id) transport_->add_peer(peer, {});
+      }
     }
     return {};
+  }
+
+  /// Whether this leader's store holds every committed write: it applied an
+  /// entry of its own term, hence everything before (a new leader does not
+  /// know the previous leader's commit index until then).
+  bool leader_ready() const {
+    const auto t = raft_->state().log().term(applied_);
+    return t && *t == raft_->state().term();
   }
 
   void handle(raft::ready rd) {
@@ -11142,12 +13026,29 @@ class replica {
       // Whatever we proposed may or may not commit under the new leader.
       fail_pending(errc::lost_leadership);
     }
-    if (rd.snapshot) {
-      // Snapshots are not produced yet, so none can arrive; refuse rather than diverge.
-      stop(errc::invalid_argument);
-      return;
+    if (rd.soft_state && rd.soft_state->lead != known_leader_) {
+      // Read requests in flight to the old leader will not be answered.
+      known_leader_ = rd.soft_state->lead;
+      fail_reads(errc::lost_leadership, true);
     }
-    // Durable before anything that acknowledges it is sent.
+    for (const raft::read_state& rs : rd.read_states) {
+      if (auto it = pending_reads_.find(rs.request_ctx); it != pending_reads_.end()) {
+        it->second.index = std::max<std::uint64_t>(rs.index, 1);
+      }
+    }
+    if (rd.snapshot) {
+      if (auto ec = install(std::move(*rd.snapshot))) {
+        stop(ec);
+        return;
+      }
+    }
+    // The leader's appends go out before its own fsync, which then runs
+    // while the followers write theirs; anything that acknowledges what
+    // this replica persists waits until it is durable.
+    for (raft::message& m : rd.messages) {
+      if (!m.after_persist) send(std::move(m));
+    }
+    std::erase_if(rd.messages, [](const raft::message& m) { return !m.after_persist; });
     if (auto ec = log_.append(rd.entries, rd.hard_state.value_or(raft::hard_state{}))) {
       stop(ec);
       return;
@@ -11156,17 +13057,163 @@ class replica {
       stop(ec);
       return;
     }
-    for (raft::message& m : rd.messages) transport_->send(std::move(m));
+    for (raft::message& m : rd.messages) send(std::move(m));
     for (const raft::entry& e : rd.committed_entries) apply(e);
     raft_->advance();
+    finish_reads();
+    if (!failed_) maybe_snapshot();
+  }
+
+  void send(raft::message m) {
+    if (m.type != raft::message_type::snap) {
+      transport_->send(std::move(m));
+      return;
+    }
+    // The transport accepted the whole snapshot; if it is lost on the way
+    // the follower keeps refusing appends and Raft sends another.
+    const raft::node_id to = m.to;
+    if (m.snapshot && m.snapshot->data == snapshot_in_file) {
+      std::string content = read_snapshot_file(m.snapshot->metadata);
+      if (content.empty()) {
+        raft_->report_snapshot(to, raft::snapshot_status::failed);
+        return;
+      }
+      m.snapshot->data = std::move(content);
+    }
+    transport_->send(std::move(m));
+    raft_->report_snapshot(to, raft::snapshot_status::finished);
+  }
+
+  /// A snapshot from the leader replaces this replica's state: the store
+  /// becomes the snapshot's content, the log is replaced, and the transport
+  /// learns the snapshot's members.
+  std::error_code install(raft::snapshot snap) {
+    const std::uint64_t index = snap.metadata.index;
+    if (index <= applied_) return {};  // Raft never sends an older one; nothing to do.
+    if (store_.version() >= index) return errc::corrupt_snapshot;
+    if (snap.data.empty()) {
+      // The empty snapshot of a new cluster: no objects.
+      store_.commit(store_.begin_write_at(index));
+    } else {
+      // Kept in a file first, so a restart finds it; then the store turns
+      // into it, with the events that take watchers there.
+      auto writer = snapshots_.begin(index, snap.metadata.term, {});
+      if (!writer) return writer.error();
+      const std::string_view content = snap.data;
+      if (auto ec = writer->write(std::as_bytes(std::span(content.data(), content.size())))) {
+        return ec;
+      }
+      std::size_t at = 0;
+      auto restored = restore_store_snapshot(store_, index, [&](std::span<std::byte> out) {
+        const std::size_t n = std::min(out.size(), content.size() - at);
+        std::memcpy(out.data(), content.data() + at, n);
+        at += n;
+        return result<std::size_t>(n);
+      });
+      if (!restored) return restored.error();
+      if (auto ec = writer->commit()) return ec;
+      snap.data = std::string(snapshot_in_file);
+    }
+    snapshot_index_ = index;
+    const raft::conf_state conf = snap.metadata.conf;
+    if (auto ec = log_.apply_snapshot(std::move(snap))) return ec;
+    applied_ = index;
+    history_.clear();  // The changes before the snapshot are not known here.
+    history_floor_ = index;
+    for (const std::vector<raft::node_id>* ids : {&conf.voters, &conf.learners}) {
+      for (const raft::node_id peer : *ids) {
+        if (peer != opts_.id) transport_->add_peer(peer, {});
+      }
+    }
+    return {};
+  }
+
+  /// Answers the read barriers whose index this replica has applied.
+  void finish_reads() {
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (it->second.index != 0 && it->second.index <= applied_) {
+        it->second.outcome->index = it->second.index;
+        it->second.outcome->done = true;
+        it = pending_reads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void expire_reads() {
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (--it->second.ticks_left <= 0) {
+        it->second.outcome->error = errc::timeout;
+        it->second.outcome->done = true;
+        it = pending_reads_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  /// Fails the pending reads (only those still unanswered if `unanswered_only`:
+  /// an answered read just waits for this replica's own apply).
+  void fail_reads(std::error_code ec, bool unanswered_only) {
+    for (auto it = pending_reads_.begin(); it != pending_reads_.end();) {
+      if (unanswered_only && it->second.index != 0) {
+        ++it;
+        continue;
+      }
+      it->second.outcome->error = ec;
+      it->second.outcome->done = true;
+      it = pending_reads_.erase(it);
+    }
+  }
+
+  result<std::shared_ptr<const write_outcome>> change_membership(raft::conf_change_type type,
+                                                                 raft::node_id id,
+                                                                 std::string address) {
+    if (failed_) return errc::node_stopped;
+    if (!is_leader()) return errc::not_leader;
+    if (!leader_ready()) return errc::leader_not_ready;
+    if (id == raft::no_node || removed_.contains(id)) return errc::invalid_conf_change;
+    auto& log = raft_->state().log();
+    const std::uint64_t index = log.last_index() + 1;
+    raft::conf_change cc{.transition = raft::conf_change_transition::auto_,
+                         .changes = {{.type = type, .node = id}},
+                         .context = std::move(address)};
+    if (auto ec = raft_->propose_conf_change(cc)) return ec;
+    if (log.last_index() != index) return errc::not_leader;
+    auto outcome = std::make_shared<write_outcome>();
+    pending_[index] = pending_write{raft_->state().term(), outcome};
+    return std::shared_ptr<const write_outcome>(std::move(outcome));
+  }
+
+  /// On the leader: proposes the promotion of one learner that has every
+  /// committed entry (one change at a time, as Raft requires).
+  void promote_caught_up_learners() {
+    if (!is_leader() || !leader_ready()) return;
+    if (raft_->state().pending_conf_index() > applied_) return;
+    const raft::status rs = raft_->status();
+    for (const raft::node_id id : rs.config.learners) {
+      auto it = rs.progress.find(id);
+      if (it != rs.progress.end() && it->second.match >= rs.hard_state.commit) {
+        (void)promote(id);
+        return;
+      }
+    }
   }
 
   void apply(const raft::entry& e) {
     applied_ = e.index;
     if (e.type == raft::entry_type::conf_change) {
-      auto cc = raft::decode_conf_change(e.data.view());
-      if (cc) (void)raft_->apply_conf_change(*cc);
-      finish(e, {});
+      std::error_code ec = errc::invalid_conf_change;
+      if (auto cc = raft::decode_conf_change(e.data.view())) {
+        if (auto applied = raft_->apply_conf_change(*cc)) {
+          ec = {};
+          apply_membership(*cc);
+        } else {
+          ec = applied.error();
+        }
+      }
+      finish(e, ec);
       return;
     }
     if (e.data.empty()) {  // A new leader's empty entry.
@@ -11186,10 +13233,55 @@ class replica {
       if (ec) {
         (void)tx.take_changes();  // Whole or nothing: the same on every replica.
       } else {
-        store_.commit(std::move(tx));
+        remember(e.index, store_.commit(std::move(tx)));
       }
     }
     finish(e, ec);
+  }
+
+  /// Tells the transport who the peers are now; a removed replica stops.
+  void apply_membership(const raft::conf_change& cc) {
+    for (const raft::conf_change_single& c : cc.changes) {
+      if (c.type == raft::conf_change_type::remove_node) {
+        removed_.insert(c.node);
+        if (c.node == opts_.id) {
+          stop(errc::removed_member);
+          return;
+        }
+        transport_->remove_peer(c.node);
+      } else if (c.type == raft::conf_change_type::add_learner && c.node != opts_.id) {
+        // A new member starts from a snapshot, which must name it.
+        snapshot_due_ = true;
+        transport_->add_peer(c.node, cc.context);
+      } else if (c.node != opts_.id && !cc.context.empty()) {
+        // A promotion names no address: the peer keeps the one it has.
+        transport_->add_peer(c.node, cc.context);
+      }
+    }
+  }
+
+  static std::size_t encoded_size(const typename store_type::change_type& c) {
+    return std::visit(
+        [](const auto& p) -> std::size_t {
+          using T = std::remove_const_t<typename std::decay_t<decltype(p)>::element_type>;
+          if (p == nullptr) return 0;
+          return store::object_traits<T>::id(*p).size() +
+                 store::object_traits<T>::encode(*p).size();
+        },
+        c.after);
+  }
+
+  /// Keeps a commit's changes for watch_from, within watch_history entries.
+  void remember(std::uint64_t index, std::vector<typename store_type::change_type> changes) {
+    if (opts_.watch_history == 0) {
+      history_floor_ = index;
+      return;
+    }
+    history_.emplace_back(index, std::move(changes));
+    while (history_.size() > opts_.watch_history) {
+      history_floor_ = history_.front().first;
+      history_.pop_front();
+    }
   }
 
   /// Answers the writer of entry e, if it is ours.
@@ -11216,6 +13308,7 @@ class replica {
   void stop(std::error_code ec) {
     failed_ = ec;
     fail_pending(errc::node_stopped);
+    fail_reads(errc::node_stopped, false);
   }
 
   replica_options opts_;
@@ -11227,12 +13320,478 @@ class replica {
   std::vector<raft::message> inbox_;
   std::vector<raft::node_id> unreachable_;
   std::map<std::uint64_t, pending_write> pending_;
+  std::map<std::string, pending_read> pending_reads_;
+  std::uint64_t read_sequence_ = 0;
+  raft::node_id known_leader_ = raft::no_node;
+  /// Members removed while this replica ran (not persisted: after a restart
+  /// the core's own membership check refuses their votes and responses).
+  std::set<raft::node_id> removed_;
+  /// The newest commits' changes, oldest first, for watch_from; complete
+  /// for every version from history_floor_ on.
+  std::deque<std::pair<std::uint64_t, std::vector<typename store_type::change_type>>> history_;
+  std::uint64_t history_floor_ = 0;
+  snapshots_type snapshots_;
+  std::uint64_t snapshot_index_ = 0;
+  bool snapshot_due_ = false;
+  std::uint64_t refused_from_removed_ = 0;
   std::uint64_t applied_ = 0;
   std::error_code failed_;
 };
 
 }  // namespace keel::node
 // end keel/node/replica.hpp
+// begin keel/node/runner.hpp
+// runner: a replica on its own thread, with blocking calls for the
+// application. The thread owns the replica: it ticks it from the clock
+// policy, runs what arrived from the transport and what callers posted, and
+// hands each caller its outcome. Callers on any thread block in update(),
+// view_linearizable(), status() and the membership calls, each with a
+// timeout; view() and the store's watches need no round trip.
+//
+//   auto r = runner<steady_clock, posix_file_system, endpoint, Task>::start(fs, opts, connect);
+//   auto version = (*r)->update([&](auto& tx) { return tx.create(task); }, 2s);
+//
+// Writes pipeline: the loop proposes each posted write as soon as it runs,
+// without waiting for the previous one to commit, so many writers share
+// each Raft round trip and each fsync.
+//
+// Thread safety: every member may be called from any thread, except that
+// the runner must outlive the calls, and the transport must stop delivering
+// to the replica before the runner is destroyed (in-process: disconnect).
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+namespace keel::node {
+
+struct runner_options {
+  /// How often Raft ticks; election and heartbeat timeouts are counted in
+  /// ticks (replica_options). etcd's default heartbeat is 100 ms.
+  std::chrono::milliseconds tick_interval{100};
+};
+
+/// What a batch did: how many of its updates were committed, and the first
+/// error (an update's own, or the one that stopped the batch).
+struct batch_result {
+  std::size_t committed = 0;
+  std::error_code error{};
+};
+
+struct batch_options {
+  /// A group becomes one log entry once it holds this many changes...
+  std::size_t max_changes = 200;
+  /// ...or this share of the replica's max_proposal_bytes.
+  double max_bytes_share = 0.75;
+};
+
+template <clock Clock, wal::file_system FS, transport::transport Transport, store::object... Ts>
+class runner {
+ public:
+  using replica_type = replica<FS, Transport, Ts...>;
+  using store_type = typename replica_type::store_type;
+  using read_type = typename store_type::read_type;
+  using duration = std::chrono::nanoseconds;
+
+  /// Opens the replica (replica::open) and starts its thread.
+  template <class Connect>
+  static result<std::unique_ptr<runner>> start(FS fs, replica_options opts, Connect&& connect,
+                                               runner_options ro = {}, Clock clock = {}) {
+    std::unique_ptr<runner> self(new runner(ro, std::move(clock)));
+    runner* raw = self.get();
+    opts.on_inbox = [raw] {
+      raw->wake();
+    };
+    auto r = replica_type::open(std::move(fs), std::move(opts), std::forward<Connect>(connect));
+    if (!r) return r.error();
+    self->replica_ = std::move(*r);
+    self->thread_ = std::thread([raw] { raw->loop(); });
+    return self;
+  }
+
+  runner(const runner&) = delete;
+  runner& operator=(const runner&) = delete;
+  ~runner() { stop(); }
+
+  /// Stops the thread; calls still waiting fail with errc::node_stopped.
+  /// The replica stays (its store can still be read).
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    work_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& w : writes_) settle(*w.call, errc::node_stopped, 0);
+    for (auto& r : reads_) settle(*r.call, errc::node_stopped, 0);
+    writes_.clear();
+    reads_.clear();
+  }
+
+  /// Runs fn(write_transaction&) -> std::error_code on the leader and
+  /// returns the write's version once Raft committed and this replica
+  /// applied it. Errors: fn's own, errc::not_leader, leader_not_ready,
+  /// request_too_large, sequence_conflict, lost_leadership, node_stopped,
+  /// and errc::timeout (the write may or may not take effect). fn runs on
+  /// the runner's thread while the caller waits.
+  template <class F>
+  result<std::uint64_t> update(F&& fn, duration timeout) {
+    return submit([&](replica_type& r) { return r.propose(fn); }, timeout);
+  }
+
+  /// Writes a large set of changes as a few entries, as SwarmKit's Batch:
+  /// fn(batch_writer& b) calls b.update(inner) for each change set; each
+  /// inner update sees the ones before it and is atomic on its own (its
+  /// error, which b.update returns, discards only its writes); the updates
+  /// are grouped into log entries by batch_options and each group commits
+  /// before the next starts. A group that fails to commit stops the batch:
+  /// later b.update calls return its error without running.
+  class batch_writer {
+   public:
+    template <class F>
+    std::error_code update(F&& inner) {
+      if (stopped_) return stopped_;
+      std::error_code own;
+      const auto ec = runner_.call(
+          [&](replica_type& r) {
+            if (group_.empty()) group_ = {};
+            own = r.group_update(group_, inner);
+          },
+          left());
+      if (ec) return stop(ec);
+      if (own) {
+        if (!first_error_) first_error_ = own;
+        // Refusals of the replica itself (not leading, stopped) end the batch.
+        if (own == errc::not_leader || own == errc::leader_not_ready || own == errc::node_stopped) {
+          return stop(own);
+        }
+        return own;
+      }
+      if (group_.changes.size() >= options_.max_changes ||
+          static_cast<double>(group_.bytes) >=
+              options_.max_bytes_share * static_cast<double>(max_bytes_)) {
+        if (auto flushed = flush()) return flushed;
+      }
+      return {};
+    }
+
+   private:
+    friend class runner;
+    batch_writer(runner& r, batch_options o, duration timeout)
+        : runner_(r), options_(o), deadline_(r.clock_.now() + timeout) {}
+
+    duration left() const {
+      return std::max(duration::zero(),
+                      std::chrono::duration_cast<duration>(deadline_ - runner_.clock_.now()));
+    }
+
+    /// Proposes the group and waits for its commit.
+    std::error_code flush() {
+      if (stopped_ || group_.empty()) return stopped_;
+      const std::size_t updates = group_.updates;
+      auto done = runner_.submit([&](replica_type& r) { return r.propose_group(group_); }, left());
+      if (!done) return stop(done.error());
+      committed_ += updates;
+      return {};
+    }
+
+    std::error_code stop(std::error_code ec) {
+      stopped_ = ec;
+      if (!first_error_) first_error_ = ec;
+      return ec;
+    }
+
+    runner& runner_;
+    batch_options options_;
+    typename Clock::time_point deadline_;
+    typename replica_type::write_group group_{};
+    std::uint64_t max_bytes_ = 0;
+    std::size_t committed_ = 0;
+    std::error_code first_error_{};
+    std::error_code stopped_{};
+  };
+
+  template <class F>
+  batch_result batch(F&& fn, duration timeout, batch_options options = {}) {
+    batch_writer b(*this, options, timeout);
+    (void)call([&](replica_type& r) { b.max_bytes_ = r.max_proposal_bytes(); }, timeout);
+    std::forward<F>(fn)(b);
+    (void)b.flush();
+    return {b.committed_, b.first_error_};
+  }
+
+  /// Adds a learner (promoted once caught up), promotes, removes: the
+  /// membership change's log index once applied, or the error.
+  result<std::uint64_t> add_learner(raft::node_id id, std::string address, duration timeout) {
+    return submit([&](replica_type& r) { return r.add_learner(id, address); }, timeout);
+  }
+  result<std::uint64_t> remove_member(raft::node_id id, duration timeout) {
+    return submit([&](replica_type& r) { return r.remove_member(id); }, timeout);
+  }
+
+  /// Runs f(const read_transaction&) on a state that includes every write
+  /// that completed before this call (ReadIndex), on any replica. Returns
+  /// f's result (an std::error_code if f returns nothing) or the barrier's
+  /// error: lost_leadership, timeout, node_stopped.
+  template <class F>
+  auto view_linearizable(F&& f, duration timeout) {
+    using out = std::invoke_result_t<F&, const read_type&>;
+    const std::error_code ec = barrier(timeout);
+    if constexpr (std::is_void_v<out>) {
+      if (!ec) store().view(f);
+      return ec;
+    } else {
+      return ec ? result<out>(ec) : result<out>(store().view(f));
+    }
+  }
+
+  /// Runs f(const read_transaction&) on this replica's applied state.
+  template <class F>
+  decltype(auto) view(F&& f) const {
+    return replica_->store().view(std::forward<F>(f));
+  }
+
+  /// The store (views and watches are thread-safe; never write to it: only
+  /// update() writes).
+  store_type& store() { return replica_->store(); }
+
+  /// The replica's status, read on its thread.
+  result<node_status> status(duration timeout) {
+    node_status out;
+    auto ec = call([&](replica_type& r) { out = r.status(); }, timeout);
+    if (ec) return ec;
+    return out;
+  }
+
+  /// replica::watch_from, run on the replica's thread.
+  template <class Filter>
+  auto watch_from(std::uint64_t version, Filter filter, std::size_t capacity, duration timeout) {
+    using out = decltype(replica_->watch_from(version, std::move(filter), capacity));
+    std::optional<out> found;
+    auto ec = call(
+        [&](replica_type& r) { found.emplace(r.watch_from(version, std::move(filter), capacity)); },
+        timeout);
+    if (ec) return out(ec);
+    return std::move(*found);
+  }
+
+  /// Hands leadership to `to`; errc::not_leader on a follower.
+  std::error_code transfer_leadership(raft::node_id to, duration timeout) {
+    std::error_code out;
+    auto ec = call([&](replica_type& r) { out = r.transfer_leadership(to); }, timeout);
+    return ec ? ec : out;
+  }
+
+  /// Runs f(replica&) on the runner's thread and waits for it.
+  template <class F>
+  std::error_code call(F&& f, duration timeout) {
+    auto c = std::make_shared<waiting_call>();
+    post(c, [&f, c](replica_type& r) {
+      f(r);
+      return std::error_code{};
+    });
+    return wait(*c, timeout).first;
+  }
+
+ private:
+  /// One caller's request, guarded by mutex_.
+  struct waiting_call {
+    bool started = false;    ///< The loop began running it.
+    bool abandoned = false;  ///< The caller gave up before it started.
+    bool posted = false;     ///< Its proposal (if any) is in the log: no going back.
+    bool done = false;
+    std::error_code error{};
+    std::uint64_t index = 0;
+    /// Its caller waits here (with mutex_): one wake-up per call, not one
+    /// for every caller on every answer.
+    std::condition_variable changed;
+  };
+  struct waiting_write {
+    std::shared_ptr<const write_outcome> outcome;
+    std::shared_ptr<waiting_call> call;
+  };
+  struct waiting_read {
+    std::shared_ptr<const read_outcome> outcome;
+    std::shared_ptr<waiting_call> call;
+  };
+  using task = std::function<void(replica_type&)>;
+
+  runner(runner_options ro, Clock clock) : options_(ro), clock_(std::move(clock)) {}
+
+  /// Posts a proposal made by propose(replica&) and waits for its outcome.
+  template <class Propose>
+  result<std::uint64_t> submit(Propose&& propose, duration timeout) {
+    auto c = std::make_shared<waiting_call>();
+    post_task(c, [&propose, c, this](replica_type& r) {
+      auto outcome = propose(r);
+      std::lock_guard lock(mutex_);
+      if (!outcome) {
+        settle(*c, outcome.error(), 0);
+      } else {
+        c->posted = true;
+        writes_.push_back({std::move(*outcome), c});
+      }
+      c->changed.notify_one();
+    });
+    auto [ec, index] = wait(*c, timeout);
+    if (ec) return ec;
+    return index;
+  }
+
+  std::error_code barrier(duration timeout) {
+    auto c = std::make_shared<waiting_call>();
+    post_task(c, [c, this](replica_type& r) {
+      auto outcome = r.read_barrier();
+      std::lock_guard lock(mutex_);
+      if (!outcome) {
+        settle(*c, outcome.error(), 0);
+      } else {
+        c->posted = true;
+        reads_.push_back({std::move(*outcome), c});
+      }
+      c->changed.notify_one();
+    });
+    return wait(*c, timeout).first;
+  }
+
+  template <class F>
+  void post(const std::shared_ptr<waiting_call>& c, F&& f) {
+    post_task(c, [c, f = std::forward<F>(f), this](replica_type& r) {
+      const std::error_code ec = f(r);
+      std::lock_guard lock(mutex_);
+      settle(*c, ec, 0);
+      c->changed.notify_one();
+    });
+  }
+
+  /// Queues t for the loop; it runs only if the caller still waits.
+  void post_task(const std::shared_ptr<waiting_call>& c, task t) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) {
+        settle(*c, errc::node_stopped, 0);
+        return;
+      }
+      tasks_.push_back([c, t = std::move(t), this](replica_type& r) {
+        {
+          std::lock_guard lock(mutex_);
+          if (c->abandoned) return;
+          c->started = true;
+        }
+        t(r);
+      });
+    }
+    work_.notify_one();
+  }
+
+  /// Waits for c: its outcome, or errc::timeout once the deadline passed
+  /// and the call either never started (then it never will) or is in the
+  /// log (it may still commit). A call that is running is waited for: it
+  /// may use the caller's references.
+  std::pair<std::error_code, std::uint64_t> wait(waiting_call& c, duration timeout) {
+    const auto deadline = clock_.now() + timeout;
+    std::unique_lock lock(mutex_);
+    while (!c.done) {
+      const auto left = std::chrono::duration_cast<duration>(deadline - clock_.now());
+      if (left <= duration::zero()) {
+        if (!c.started) {
+          c.abandoned = true;
+          return {errc::timeout, 0};
+        }
+        if (c.posted) return {errc::timeout, 0};
+        c.changed.wait(lock);  // Running now: its end is near.
+        continue;
+      }
+      c.changed.wait_for(lock, left);
+    }
+    return {c.error, c.index};
+  }
+
+  /// Requires: mutex_ held.
+  void settle(waiting_call& c, std::error_code ec, std::uint64_t index) {
+    c.done = true;
+    c.error = ec;
+    c.index = index;
+    c.changed.notify_one();
+  }
+
+  void wake() {
+    {
+      std::lock_guard lock(mutex_);
+      inbox_ = true;
+    }
+    work_.notify_one();
+  }
+
+  void loop() {
+    auto next_tick = clock_.now() + options_.tick_interval;
+    for (;;) {
+      std::vector<task> tasks;
+      {
+        std::unique_lock lock(mutex_);
+        while (!stopping_ && tasks_.empty() && !inbox_ && clock_.now() < next_tick) {
+          work_.wait_for(lock, std::chrono::duration_cast<duration>(next_tick - clock_.now()));
+        }
+        if (stopping_) return;
+        inbox_ = false;
+        tasks.assign(std::make_move_iterator(tasks_.begin()),
+                     std::make_move_iterator(tasks_.end()));
+        tasks_.clear();
+      }
+      for (task& t : tasks) t(*replica_);
+      while (clock_.now() >= next_tick) {
+        replica_->tick();
+        next_tick += options_.tick_interval;
+      }
+      while (replica_->run_once()) {
+      }
+      answer();
+    }
+  }
+
+  /// Hands the finished outcomes to their callers.
+  void answer() {
+    std::lock_guard lock(mutex_);
+    std::erase_if(writes_, [&](const waiting_write& w) {
+      if (!w.outcome->done) return false;
+      settle(*w.call, w.outcome->error, w.outcome->index);
+      return true;
+    });
+    std::erase_if(reads_, [&](const waiting_read& r) {
+      if (!r.outcome->done) return false;
+      settle(*r.call, r.outcome->error, r.outcome->index);
+      return true;
+    });
+  }
+
+  runner_options options_;
+  Clock clock_;
+  std::unique_ptr<replica_type> replica_;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable work_;  ///< The loop waits here.
+  std::deque<task> tasks_;
+  std::vector<waiting_write> writes_;
+  std::vector<waiting_read> reads_;
+  bool inbox_ = false;
+  bool stopping_ = false;
+};
+
+}  // namespace keel::node
+// end keel/node/runner.hpp
 // begin keel/raft/memory_storage.hpp
 // memory_storage: the in-memory log storage policy. Holds the log, the hard
 // state and the latest snapshot in memory; tests, benchmarks and nodes that
@@ -11463,6 +14022,16 @@ struct protobuf_traits {
 
 }  // namespace keel::store
 // end keel/store/protobuf_traits.hpp
+// begin keel/transport/delivery_pump.hpp
+// delivery_pump: a thread that delivers an in_process_network's messages as
+// soon as they are sent, delays ignored. With it the network carries a
+// threaded cluster (every replica in its own runner) instead of one a test
+// or the simulation drives step by step.
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 // begin keel/transport/in_process.hpp
 // A deterministic in-process network for tests and the cluster simulation:
 // every node of a cluster in one process connects to one in_process_network
@@ -11519,6 +14088,7 @@ struct protobuf_traits {
 #include <algorithm>
 #include <array>
 #include <cassert>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -11702,6 +14272,18 @@ class in_process_network {
     std::unique_lock lock(mutex_);
     return run(lock, std::nullopt, limit);
   }
+
+  /// Blocks until a message or report is in flight, or `timeout` passed;
+  /// returns whether something is. How a delivery thread waits for work
+  /// when the network carries a threaded cluster (see delivery_pump).
+  template <class Rep, class Period>
+  bool wait_for_traffic(const std::chrono::duration<Rep, Period>& timeout) {
+    std::unique_lock lock(mutex_);
+    return traffic_.wait_for(lock, timeout, [&] { return !queue_.empty(); });
+  }
+
+  /// Wakes every wait_for_traffic call (e.g. to stop a delivery thread).
+  void wake_waiters() { traffic_.notify_all(); }
 
   /// Messages in flight (not yet delivered or dropped).
   std::size_t in_flight() const {
@@ -11983,6 +14565,7 @@ class in_process_network {
                                                            .to = to,
                                                            .generation = sender.generation,
                                                            .report = true});
+      traffic_.notify_one();
     }
   }
 
@@ -11996,6 +14579,7 @@ class in_process_network {
     queue_.emplace(
         flight_key{due, sequence_++},
         flight{.message = std::move(m), .from = from, .to = to, .generation = generation});
+    traffic_.notify_one();
   }
 
   void send_from(raft::node_id from, std::uint64_t generation, raft::message m) {
@@ -12180,7 +14764,8 @@ class in_process_network {
 
   const std::uint64_t seed_;
   mutable std::mutex mutex_;
-  std::condition_variable idle_;  ///< Signalled when a handler call ends.
+  std::condition_variable idle_;     ///< Signalled when a handler call ends.
+  std::condition_variable traffic_;  ///< Signalled when something is queued.
   raft::splitmix_random random_;
   std::uint64_t now_ = 0;
   std::uint64_t sequence_ = 0;
@@ -12221,927 +14806,35 @@ inline bool endpoint::connected() const { return net_->is_live(id_, generation_)
 
 }  // namespace keel::transport
 // end keel/transport/in_process.hpp
-// begin keel/wal/snapshot_store.hpp
-// The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
-// has their names and format). It installs new snapshots durably, keeps the
-// newest one and keep_old older ones, finds the newest snapshot that verifies
-// at start-up, and keeps partially received snapshots so that a broken
-// transfer resumes where it stopped.
-//
-// Invariants: the directory holds committed `.snap` files (complete and, until
-// the disk corrupts them, valid), `.snap.tmp` files of local writers (removed
-// by their writer or by cleanup()), and `.snap.part` files of transfers being
-// received (at most one after begin_partial). Files the store does not
-// recognise by name are left alone. A corrupt snapshot is skipped and
-// reported, never removed silently; only pruning after a commit and
-// remove_older_than() remove committed snapshots, by age alone.
-//
-// Thread safety: a store is used by one thread at a time, together with the
-// writers it made (which share its directory); readers are independent.
 
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <system_error>
-#include <utility>
-#include <vector>
+namespace keel::transport {
 
-// begin keel/wal/snapshot_file.hpp
-// Snapshot files: one durable snapshot of the state machine per file, written
-// and read in pieces so that neither side ever holds a whole snapshot in
-// memory (the transport streams from and to these files).
-//
-// File names, in a snapshot directory (etcd's scheme, hex, zero-padded):
-//   <term:016x>-<index:016x>.snap       a committed snapshot
-//   <term:016x>-<index:016x>.snap.tmp   being written locally; never read
-//   <term:016x>-<index:016x>.snap.part  being received; resumable after a crash
-//
-// Format (all integers little-endian; m = metadata length):
-//   offset  size  field
-//   0       8     magic: "KEELSNP1" committed, "KEELPRT1" while being written
-//   8       4     format version (1)
-//   12      8     index of the last log entry the snapshot covers
-//   20      8     term of that entry
-//   28      4     m, at most snapshot_metadata_limit
-//   32      m     metadata, opaque here (the node layer stores the conf state)
-//   32+m    8     content size in bytes
-//   40+m    4     CRC32C of the content
-//   44+m    4     CRC32C of bytes [0, 44+m) of the header
-//   48+m          content
-// While a file is being written its header is an in-progress header
-// ("KEELPRT1"): in a .part file its size field is the checkpoint, the number
-// of content bytes known durable (made so by snapshot_writer::sync()), and its
-// CRC field is 0. commit() replaces it by the committed header.
-//
-// Durability protocol: content and header are written to the .tmp (or .part)
-// file, the file is synced, renamed to .snap, and the directory synced; only
-// then is the snapshot reported installed. A crash at any point leaves either
-// no .snap file or a complete one, never a half-written one.
-//
-// Invariants: a reader accepts a file only if the magic, version and header
-// CRC match and the content size equals the file size minus the header size;
-// no size read from a file is trusted (allocated or read) before it has been
-// checked against the file's real size. Memory per writer or verifying reader
-// is bounded by snapshot_buffer_size plus the metadata.
-//
-// Thread safety: a writer or reader is used by one thread at a time; distinct
-// writers and readers may be used concurrently if FS allows it (the POSIX one
-// does).
-
-#include <algorithm>
-#include <array>
-#include <cerrno>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <system_error>
-#include <utility>
-#include <vector>
-
-
-namespace keel::wal {
-
-/// The size of the buffer a writer fills before writing to its file, and of
-/// the buffer a reader verifies the content through.
-inline constexpr std::size_t snapshot_buffer_size = std::size_t{1} << 20;
-/// The largest metadata a snapshot may carry; larger lengths in a file mean
-/// the header is corrupt.
-inline constexpr std::uint32_t snapshot_metadata_limit = std::uint32_t{64} << 20;
-/// The format version written into, and accepted from, the header.
-inline constexpr std::uint32_t snapshot_format_version = 1;
-
-/// What a file in a snapshot directory holds.
-enum class snapshot_file_kind {
-  committed,  ///< `.snap`: a complete snapshot.
-  temporary,  ///< `.snap.tmp`: being written locally.
-  partial,    ///< `.snap.part`: being received; resumable.
-};
-
-/// A snapshot file's name: the (index, term) it holds and its kind.
-struct snapshot_name {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  snapshot_file_kind kind = snapshot_file_kind::committed;
-
-  /// The file name, e.g. "0000000000000002-0000000000000010.snap".
-  std::string str() const {
-    static constexpr std::array<std::string_view, 3> suffixes = {".snap", ".snap.tmp",
-                                                                 ".snap.part"};
-    std::string name(33, '-');
-    static constexpr char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; ++i) {
-      name[static_cast<std::size_t>(15 - i)] = digits[(term >> (4 * i)) & 0xF];
-      name[static_cast<std::size_t>(32 - i)] = digits[(index >> (4 * i)) & 0xF];
-    }
-    name += suffixes[static_cast<std::size_t>(kind)];
-    return name;
-  }
-
-  /// The name's parts, or nothing if `name` is not a snapshot file's name
-  /// (lower-case hex only, as str() writes).
-  static std::optional<snapshot_name> parse(std::string_view name) {
-    if (name.size() < 38 || name[16] != '-') return std::nullopt;
-    snapshot_name parsed;
-    const std::string_view suffix = name.substr(33);
-    if (suffix == ".snap") {
-      parsed.kind = snapshot_file_kind::committed;
-    } else if (suffix == ".snap.tmp") {
-      parsed.kind = snapshot_file_kind::temporary;
-    } else if (suffix == ".snap.part") {
-      parsed.kind = snapshot_file_kind::partial;
-    } else {
-      return std::nullopt;
-    }
-    const auto hex = [](std::string_view s, std::uint64_t& out) {
-      out = 0;
-      for (const char c : s) {
-        int digit = 0;
-        if (c >= '0' && c <= '9') {
-          digit = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-          digit = c - 'a' + 10;
-        } else {
-          return false;
-        }
-        out = (out << 4) | static_cast<std::uint64_t>(digit);
-      }
-      return true;
-    };
-    if (!hex(name.substr(0, 16), parsed.term) || !hex(name.substr(17, 16), parsed.index)) {
-      return std::nullopt;
-    }
-    return parsed;
-  }
-
-  /// Whether this names an older snapshot than `other`: a lower index, or the
-  /// same index and a lower term.
-  constexpr bool older_than(const snapshot_name& other) const noexcept {
-    return index != other.index ? index < other.index : term < other.term;
-  }
-};
-
-/// The decoded header of a snapshot file.
-struct snapshot_header {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  std::vector<std::byte> metadata{};
-  std::uint64_t size = 0;  ///< Content bytes (in a .part file: the checkpoint).
-  std::uint32_t crc = 0;   ///< CRC32C of the content (0 while in progress).
-};
-
-/// The bytes a header with `metadata_size` bytes of metadata takes.
-constexpr std::uint64_t snapshot_header_size(std::uint64_t metadata_size) noexcept {
-  return 48 + metadata_size;
-}
-
-template <file_system FS>
-class snapshot_store;
-
-namespace detail {
-
-inline constexpr std::string_view snapshot_magic = "KEELSNP1";
-inline constexpr std::string_view snapshot_in_progress_magic = "KEELPRT1";
-/// Bytes of the header before the metadata.
-inline constexpr std::size_t snapshot_header_prefix = 32;
-
-inline void snapshot_put_le(std::byte* p, std::uint64_t value, int width) noexcept {
-  for (int i = 0; i < width; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
-}
-
-inline std::uint64_t snapshot_get_le(const std::byte* p, int width) noexcept {
-  std::uint64_t value = 0;
-  for (int i = 0; i < width; ++i) value |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
-  return value;
-}
-
-/// The header's bytes, with `magic` ("KEELSNP1" or "KEELPRT1").
-inline std::vector<std::byte> encode_snapshot_header(std::string_view magic,
-                                                     const snapshot_header& h) {
-  const std::size_t m = h.metadata.size();
-  std::vector<std::byte> out(static_cast<std::size_t>(snapshot_header_size(m)));
-  std::byte* p = out.data();
-  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(magic[i]);
-  snapshot_put_le(p + 8, snapshot_format_version, 4);
-  snapshot_put_le(p + 12, h.index, 8);
-  snapshot_put_le(p + 20, h.term, 8);
-  snapshot_put_le(p + 28, m, 4);
-  std::copy(h.metadata.begin(), h.metadata.end(), p + snapshot_header_prefix);
-  p += snapshot_header_prefix + m;
-  snapshot_put_le(p, h.size, 8);
-  snapshot_put_le(p + 8, h.crc, 4);
-  snapshot_put_le(p + 12, crc32c(std::span<const std::byte>(out.data(), out.size() - 4)), 4);
-  return out;
-}
-
-/// Reads and checks the header of `f`, a file of `file_size` bytes: magic,
-/// version, metadata length against the limit and the file size, header CRC.
-/// errc::corrupt_snapshot if any fails; the file's read error if reading fails.
-/// Callers check the size field, whose meaning depends on the magic.
-template <file F>
-result<snapshot_header> read_snapshot_header(F& f, std::uint64_t file_size,
-                                             std::string_view magic) {
-  if (file_size < snapshot_header_size(0)) return errc::corrupt_snapshot;
-  std::array<std::byte, snapshot_header_prefix> prefix{};
-  auto n = f.read(0, prefix);
-  if (!n) return n.error();
-  if (*n != prefix.size()) return errc::corrupt_snapshot;
-  for (std::size_t i = 0; i < 8; ++i) {
-    if (prefix[i] != static_cast<std::byte>(magic[i])) return errc::corrupt_snapshot;
-  }
-  if (snapshot_get_le(prefix.data() + 8, 4) != snapshot_format_version) {
-    return errc::corrupt_snapshot;  // Another format (a newer keel?) or damage.
-  }
-  const std::uint64_t m = snapshot_get_le(prefix.data() + 28, 4);
-  // Checked before anything is allocated from it.
-  if (m > snapshot_metadata_limit || snapshot_header_size(m) > file_size) {
-    return errc::corrupt_snapshot;
-  }
-  std::vector<std::byte> bytes(static_cast<std::size_t>(snapshot_header_size(m)));
-  std::copy(prefix.begin(), prefix.end(), bytes.begin());
-  const std::span<std::byte> rest = std::span(bytes).subspan(snapshot_header_prefix);
-  n = f.read(snapshot_header_prefix, rest);
-  if (!n) return n.error();
-  if (*n != rest.size()) return errc::corrupt_snapshot;
-  const std::byte* p = bytes.data();
-  const std::uint32_t stored_crc =
-      static_cast<std::uint32_t>(snapshot_get_le(p + bytes.size() - 4, 4));
-  if (crc32c(std::span<const std::byte>(p, bytes.size() - 4)) != stored_crc) {
-    return errc::corrupt_snapshot;
-  }
-  snapshot_header h;
-  h.index = snapshot_get_le(p + 12, 8);
-  h.term = snapshot_get_le(p + 20, 8);
-  h.metadata.assign(p + snapshot_header_prefix, p + snapshot_header_prefix + m);
-  h.size = snapshot_get_le(p + snapshot_header_prefix + m, 8);
-  h.crc = static_cast<std::uint32_t>(snapshot_get_le(p + snapshot_header_prefix + m + 8, 4));
-  return h;
-}
-
-/// A file operation's error as keel reports it: running out of space (or
-/// quota) becomes errc::no_space; anything else stays the system's error.
-inline std::error_code snapshot_io_error(std::error_code ec) noexcept {
-  if (ec == std::errc::no_space_on_device) return errc::no_space;
-#ifdef EDQUOT
-  if (ec.category() == std::system_category() && ec.value() == EDQUOT) return errc::no_space;
-#endif
-  return ec;
-}
-
-inline std::string snapshot_path(const std::string& directory, const std::string& name) {
-  if (directory.empty()) return name;
-  if (directory.back() == '/') return directory + name;
-  return directory + '/' + name;
-}
-
-/// Removes the committed snapshots older than `newest` beyond the `keep_old`
-/// newest of them, then syncs the directory if it removed any. Snapshots
-/// newer than `newest` are never touched.
-template <file_system FS>
-std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_name newest,
-                                std::size_t keep_old) {
-  auto names = fs.list(directory);
-  if (!names) return snapshot_io_error(names.error());
-  std::vector<snapshot_name> older_ones;
-  for (const std::string& name : *names) {
-    const auto parsed = snapshot_name::parse(name);
-    if (parsed && parsed->kind == snapshot_file_kind::committed && parsed->older_than(newest)) {
-      older_ones.push_back(*parsed);
-    }
-  }
-  if (older_ones.size() <= keep_old) return {};
-  std::sort(older_ones.begin(), older_ones.end(),
-            [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
-  for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
-    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()))) {
-      return snapshot_io_error(ec);
-    }
-  }
-  return snapshot_io_error(fs.sync_directory(directory));
-}
-
-/// The CRC32C of bytes [offset, offset + length) of `f`, read through
-/// `buffer` in pieces of at most snapshot_buffer_size bytes.
-/// errc::corrupt_snapshot if the file ends before.
-template <file F>
-result<std::uint32_t> snapshot_content_crc(F& f, std::uint64_t offset, std::uint64_t length,
-                                           std::vector<std::byte>& buffer) {
-  buffer.resize(static_cast<std::size_t>(
-      std::min<std::uint64_t>(std::max<std::uint64_t>(length, 1), snapshot_buffer_size)));
-  std::uint32_t crc = 0;
-  while (length > 0) {
-    const auto piece = std::span(buffer).first(
-        static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
-    auto n = f.read(offset, piece);
-    if (!n) return n.error();
-    if (*n != piece.size()) return errc::corrupt_snapshot;
-    crc = crc32c(std::span<const std::byte>(piece), crc);
-    offset += piece.size();
-    length -= piece.size();
-  }
-  return crc;
-}
-
-/// A flag that a move clears in its source, so a moved-from object knows it
-/// owns nothing.
-class snapshot_file_ownership {
+class delivery_pump {
  public:
-  explicit snapshot_file_ownership(bool value = false) noexcept : value_(value) {}
-  snapshot_file_ownership(snapshot_file_ownership&& other) noexcept
-      : value_(std::exchange(other.value_, false)) {}
-  snapshot_file_ownership& operator=(snapshot_file_ownership&& other) noexcept {
-    value_ = std::exchange(other.value_, false);
-    return *this;
-  }
-  ~snapshot_file_ownership() = default;
-  explicit operator bool() const noexcept { return value_; }
-  void reset() noexcept { value_ = false; }
+  explicit delivery_pump(in_process_network& network)
+      : network_(network), thread_([this] { run(); }) {}
 
- private:
-  bool value_;
-};
+  delivery_pump(const delivery_pump&) = delete;
+  delivery_pump& operator=(const delivery_pump&) = delete;
 
-}  // namespace detail
-
-/// Writes one snapshot in pieces, then installs it durably. Made by
-/// snapshot_store::begin (a .tmp file) or snapshot_store::begin_partial (a
-/// resumable .part file).
-///
-/// Every error is sticky: after one, every call returns it and the snapshot
-/// is never installed. Destroying a writer that was not committed removes its
-/// .tmp file (best effort) but keeps a .part file, so the transfer can resume
-/// from its last sync().
-template <file_system FS>
-class snapshot_writer {
- public:
-  using file_type = typename FS::file_type;
-
-  snapshot_writer(snapshot_writer&&) noexcept = default;
-  snapshot_writer& operator=(snapshot_writer&&) = delete;
-  ~snapshot_writer() {
-    if (owns_file_ && !partial_) (void)fs_.remove(path_);
-  }
-
-  /// The index of the last log entry the snapshot covers.
-  std::uint64_t index() const noexcept { return header_.index; }
-  /// The term of that entry.
-  std::uint64_t term() const noexcept { return header_.term; }
-  /// Content bytes held so far: written in this session, plus, for a resumed
-  /// .part file, the bytes its last sync() made durable. The next write()
-  /// continues at this offset of the content.
-  std::uint64_t held() const noexcept { return written_ + buffer_.size(); }
-
-  /// Appends `data` to the content. Buffered: the file gets it in pieces of
-  /// about snapshot_buffer_size bytes; it is durable only after sync() or
-  /// commit().
-  std::error_code write(std::span<const std::byte> data) {
-    if (auto ec = usable()) return ec;
-    if (buffer_.size() + data.size() > snapshot_buffer_size) {
-      if (auto ec = flush()) return ec;
-    }
-    if (data.size() >= snapshot_buffer_size) {  // The buffer is empty here.
-      if (auto ec = file_.write(header_bytes_ + written_, data)) {
-        return fail(detail::snapshot_io_error(ec));
-      }
-      written_ += data.size();
-    } else {
-      if (buffer_.capacity() < snapshot_buffer_size) buffer_.reserve(snapshot_buffer_size);
-      buffer_.insert(buffer_.end(), data.begin(), data.end());
-    }
-    if (crc_known_) crc_ = crc32c(data, crc_);
-    return {};
-  }
-
-  /// A checkpoint: makes the content held so far durable and, in a .part
-  /// file, records held() in the header, so that begin_partial after a crash
-  /// resumes from here. In a .part file it costs two fsyncs (content, then
-  /// the header that claims it); call it every few MiB, not per piece.
-  std::error_code sync() {
-    if (auto ec = usable()) return ec;
-    if (auto ec = flush()) return ec;
-    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    if (partial_) {
-      // Only after the content is durable may the header claim it.
-      header_.size = written_;
-      header_.crc = 0;
-      const auto bytes =
-          detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
-      if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-      if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    }
-    return sync_directory_once();
-  }
-
-  /// Installs the snapshot: writes the final header, syncs the file, renames
-  /// it to .snap, syncs the directory, then removes the committed snapshots
-  /// older than this one beyond the store's keep_old newest of them.
-  /// An error before the rename leaves nothing installed; an error after it
-  /// (syncing the directory, pruning) means the disk misbehaves and the
-  /// snapshot may or may not survive a crash: stop (STYLE.md, fail-stop).
-  std::error_code commit() { return finish(std::nullopt); }
-
-  /// Like commit(), but first checks that the content is `expected_size`
-  /// bytes with CRC32C `expected_crc` (what the sender announced). On a
-  /// mismatch the file is removed, nothing is installed, and the result is
-  /// errc::corrupt_snapshot. After a resume the CRC is computed by reading
-  /// the file back in pieces.
-  std::error_code commit(std::uint64_t expected_size, std::uint32_t expected_crc) {
-    return finish(expectation{expected_size, expected_crc});
+  ~delivery_pump() {
+    stopping_.store(true);
+    network_.wake_waiters();
+    thread_.join();
   }
 
  private:
-  friend class snapshot_store<FS>;
-
-  struct expectation {
-    std::uint64_t size;
-    std::uint32_t crc;
-  };
-
-  snapshot_writer(FS fs, std::string directory, snapshot_header header, file_type file,
-                  bool partial, std::uint64_t held, std::size_t keep_old)
-      : fs_(std::move(fs)),
-        directory_(std::move(directory)),
-        header_(std::move(header)),
-        path_(detail::snapshot_path(
-            directory_,
-            snapshot_name{header_.index, header_.term,
-                          partial ? snapshot_file_kind::partial : snapshot_file_kind::temporary}
-                .str())),
-        file_(std::move(file)),
-        header_bytes_(snapshot_header_size(header_.metadata.size())),
-        written_(held),
-        crc_known_(held == 0),
-        partial_(partial),
-        keep_old_(keep_old),
-        owns_file_(true) {}
-
-  /// Creates `<name>.snap.tmp` (replacing a leftover one) with an in-progress
-  /// header.
-  static result<snapshot_writer> create(FS fs, std::string directory, snapshot_header header,
-                                        std::size_t keep_old) {
-    const std::string path = detail::snapshot_path(
-        directory, snapshot_name{header.index, header.term, snapshot_file_kind::temporary}.str());
-    auto file = fs.open(path, open_mode::create);
-    if (!file && file.error() == std::errc::file_exists) {
-      (void)fs.remove(path);
-      file = fs.open(path, open_mode::create);
+  void run() {
+    while (!stopping_.load()) {
+      // The timeout only bounds how long a stop request can go unnoticed.
+      if (network_.wait_for_traffic(std::chrono::milliseconds(50))) network_.deliver_all();
     }
-    if (!file) return detail::snapshot_io_error(file.error());
-    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
-                           false, 0, keep_old);
-    if (auto ec = writer.write_placeholder()) return ec;
-    return writer;
   }
 
-  /// Reopens `<name>.snap.part` and resumes after its checkpoint, or starts
-  /// it afresh if it is missing, unreadable as a .part file, or describes a
-  /// different snapshot (other metadata). A .part file whose commit was cut
-  /// after it got its final header also starts afresh (rare, and safe).
-  static result<snapshot_writer> resume(FS fs, std::string directory, snapshot_header header,
-                                        std::size_t keep_old) {
-    const std::string path = detail::snapshot_path(
-        directory, snapshot_name{header.index, header.term, snapshot_file_kind::partial}.str());
-    const std::uint64_t header_bytes = snapshot_header_size(header.metadata.size());
-    auto file = fs.open(path, open_mode::read_write);
-    if (!file) {
-      if (file.error() != std::errc::no_such_file_or_directory) {
-        return detail::snapshot_io_error(file.error());
-      }
-      file = fs.open(path, open_mode::create);
-      if (!file) return detail::snapshot_io_error(file.error());
-      snapshot_writer writer(std::move(fs), std::move(directory), std::move(header),
-                             std::move(*file), true, 0, keep_old);
-      if (auto ec = writer.write_placeholder()) return ec;
-      return writer;
-    }
-    auto size = file->size();
-    if (!size) return detail::snapshot_io_error(size.error());
-    std::uint64_t held = 0;
-    auto found = detail::read_snapshot_header(*file, *size, detail::snapshot_in_progress_magic);
-    if (!found && found.error() != errc::corrupt_snapshot) {
-      return detail::snapshot_io_error(found.error());
-    }
-    if (found && found->index == header.index && found->term == header.term &&
-        found->metadata == header.metadata && found->size <= *size - header_bytes) {
-      held = found->size;
-    }
-    // Anything past the checkpoint was never synced: it may be lost or torn.
-    if (auto ec = file->truncate(held == 0 ? 0 : header_bytes + held)) {
-      return detail::snapshot_io_error(ec);
-    }
-    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
-                           true, held, keep_old);
-    if (held == 0) {
-      if (auto ec = writer.write_placeholder()) return ec;
-    }
-    return writer;
-  }
-
-  std::error_code write_placeholder() {
-    header_.size = 0;
-    header_.crc = 0;
-    const auto bytes = detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
-    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-    return {};
-  }
-
-  std::error_code usable() const {
-    if (error_) return error_;
-    if (!owns_file_) return errc::invalid_argument;  // Committed or moved from.
-    return {};
-  }
-
-  std::error_code fail(std::error_code ec) {
-    error_ = ec;
-    return ec;
-  }
-
-  std::error_code flush() {
-    if (buffer_.empty()) return {};
-    if (auto ec = file_.write(header_bytes_ + written_, buffer_)) {
-      return fail(detail::snapshot_io_error(ec));
-    }
-    written_ += buffer_.size();
-    buffer_.clear();
-    return {};
-  }
-
-  std::error_code sync_directory_once() {
-    if (directory_synced_) return {};
-    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
-    directory_synced_ = true;
-    return {};
-  }
-
-  /// Removes the file after a failed verification (best effort).
-  std::error_code reject() {
-    (void)fs_.remove(path_);
-    owns_file_.reset();
-    return fail(errc::corrupt_snapshot);
-  }
-
-  std::error_code finish(std::optional<expectation> expected) {
-    if (auto ec = usable()) return ec;
-    if (auto ec = flush()) return ec;
-    if (expected && expected->size != written_) return reject();
-    if (!crc_known_) {
-      auto crc = detail::snapshot_content_crc(file_, header_bytes_, written_, buffer_);
-      buffer_.clear();
-      if (!crc) {
-        if (crc.error() == errc::corrupt_snapshot) return reject();  // The file shrank.
-        return fail(detail::snapshot_io_error(crc.error()));
-      }
-      crc_ = *crc;
-      crc_known_ = true;
-    }
-    if (expected && expected->crc != crc_) return reject();
-    header_.size = written_;
-    header_.crc = crc_;
-    const auto bytes = detail::encode_snapshot_header(detail::snapshot_magic, header_);
-    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    const snapshot_name name{header_.index, header_.term, snapshot_file_kind::committed};
-    if (auto ec = fs_.rename(path_, detail::snapshot_path(directory_, name.str()))) {
-      return fail(detail::snapshot_io_error(ec));
-    }
-    owns_file_.reset();  // The temporary name is gone; never remove it now.
-    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
-    if (auto ec = detail::prune_snapshots(fs_, directory_, name, keep_old_)) return fail(ec);
-    return {};
-  }
-
-  FS fs_;
-  std::string directory_;
-  snapshot_header header_;
-  std::string path_;  ///< The .tmp or .part file.
-  file_type file_;
-  std::uint64_t header_bytes_;
-  std::vector<std::byte> buffer_{};  ///< Content after written_, not yet in the file.
-  std::uint64_t written_;            ///< Content bytes in the file.
-  std::uint32_t crc_ = 0;            ///< CRC32C of the content held, if crc_known_.
-  bool crc_known_;
-  bool partial_;
-  bool directory_synced_ = false;
-  std::size_t keep_old_;
-  std::error_code error_{};
-  detail::snapshot_file_ownership owns_file_;  ///< The .tmp/.part file is still this writer's.
+  in_process_network& network_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
 };
 
-/// Reads a committed snapshot file in pieces, sequentially or at offsets.
-/// open() checks the header; verify() checks the content.
-template <file_system FS>
-class snapshot_reader {
- public:
-  using file_type = typename FS::file_type;
-
-  /// Opens the snapshot file at `path` and checks its header.
-  /// errc::corrupt_snapshot for a bad header or a size that does not match the
-  /// file's; the file system's error if it cannot be read.
-  static result<snapshot_reader> open(FS& fs, const std::string& path) {
-    auto file = fs.open(path, open_mode::read_only);
-    if (!file) return file.error();
-    auto size = file->size();
-    if (!size) return size.error();
-    auto header = detail::read_snapshot_header(*file, *size, detail::snapshot_magic);
-    if (!header) return header.error();
-    const std::uint64_t header_bytes = snapshot_header_size(header->metadata.size());
-    if (header->size != *size - header_bytes) return errc::corrupt_snapshot;
-    return snapshot_reader(std::move(*file), std::move(*header));
-  }
-
-  /// The index of the last log entry the snapshot covers.
-  std::uint64_t index() const noexcept { return header_.index; }
-  /// The term of that entry.
-  std::uint64_t term() const noexcept { return header_.term; }
-  /// The metadata given to snapshot_store::begin.
-  std::span<const std::byte> metadata() const noexcept { return header_.metadata; }
-  /// The content's size in bytes.
-  std::uint64_t size() const noexcept { return header_.size; }
-  /// The content's CRC32C as the header records it (what a receiver's
-  /// commit(size(), crc()) checks against).
-  std::uint32_t crc() const noexcept { return header_.crc; }
-  /// Where the next read() starts.
-  std::uint64_t position() const noexcept { return position_; }
-
-  /// Reads the next bytes of the content into `out`; fewer than out.size()
-  /// only at the end, 0 at the end.
-  result<std::size_t> read(std::span<std::byte> out) {
-    auto n = read_at(position_, out);
-    if (n) position_ += *n;
-    return n;
-  }
-
-  /// Reads content bytes from `offset` into `out`; fewer than out.size() only
-  /// at the end. errc::invalid_argument if offset > size().
-  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
-    if (offset > header_.size) return errc::invalid_argument;
-    const auto length =
-        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), header_.size - offset));
-    auto n = file_.read(header_bytes_ + offset, out.first(length));
-    if (!n) return n.error();
-    if (*n != length) return errc::corrupt_snapshot;  // The file shrank since open().
-    return n;
-  }
-
-  /// Moves the position of read(). errc::invalid_argument if offset > size().
-  std::error_code seek(std::uint64_t offset) {
-    if (offset > header_.size) return errc::invalid_argument;
-    position_ = offset;
-    return {};
-  }
-
-  /// Reads the whole content, snapshot_buffer_size bytes at a time, and checks
-  /// its CRC32C: errc::corrupt_snapshot on a mismatch. Leaves position() alone.
-  std::error_code verify() {
-    std::vector<std::byte> buffer;
-    auto crc = detail::snapshot_content_crc(file_, header_bytes_, header_.size, buffer);
-    if (!crc) return crc.error();
-    if (*crc != header_.crc) return errc::corrupt_snapshot;
-    return {};
-  }
-
- private:
-  snapshot_reader(file_type file, snapshot_header header)
-      : file_(std::move(file)),
-        header_(std::move(header)),
-        header_bytes_(snapshot_header_size(header_.metadata.size())) {}
-
-  file_type file_;
-  snapshot_header header_;
-  std::uint64_t header_bytes_;
-  std::uint64_t position_ = 0;
-};
-
-}  // namespace keel::wal
-// end keel/wal/snapshot_file.hpp
-
-namespace keel::wal {
-
-/// A committed snapshot file in the directory, as its name describes it.
-struct snapshot_entry {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  std::string path{};
-  std::uint64_t bytes = 0;  ///< The file's size, header included.
-};
-
-/// A snapshot that open_newest() passed over, and why.
-struct skipped_snapshot {
-  snapshot_entry entry{};
-  std::error_code error{};  ///< errc::corrupt_snapshot.
-};
-
-/// What open_newest() found.
-template <file_system FS>
-struct newest_snapshot {
-  /// The newest snapshot whose header and content verify, positioned at 0;
-  /// empty when there is none.
-  std::optional<snapshot_reader<FS>> reader{};
-  /// The newer snapshots that failed to verify, newest first. They stay on
-  /// disk for an operator to inspect.
-  std::vector<skipped_snapshot> skipped{};
-};
-
-/// A directory of snapshot files.
-template <file_system FS>
-class snapshot_store {
- public:
-  /// A store over `directory`, keeping `keep_old` snapshots older than the
-  /// newest. Touches no file: call cleanup() once at start-up.
-  snapshot_store(FS fs, std::string directory, std::size_t keep_old = 1)
-      : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
-
-  const std::string& directory() const noexcept { return directory_; }
-  std::size_t keep_old() const noexcept { return keep_old_; }
-
-  /// The path of the committed snapshot (index, term), whether or not it exists.
-  std::string path_of(std::uint64_t index, std::uint64_t term) const {
-    return detail::snapshot_path(directory_, snapshot_name{index, term}.str());
-  }
-
-  /// Creates the directory if it is missing (its parent must exist) and
-  /// removes the .tmp files of writers that a crash interrupted; .part files
-  /// stay, to be resumed. Call once at start-up.
-  std::error_code cleanup() {
-    if (auto ec = fs_.make_directory(directory_)) return detail::snapshot_io_error(ec);
-    // The directory's own entry is durable only once its parent is synced.
-    if (auto ec = fs_.sync_directory(parent_directory())) return detail::snapshot_io_error(ec);
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::temporary) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
-  }
-
-  /// The committed snapshots, newest first (by index, then term), as their
-  /// file names describe them; their contents are not checked.
-  result<std::vector<snapshot_entry>> list() {
-    auto names = fs_.list(directory_);
-    if (!names) return names.error();
-    std::vector<snapshot_name> found;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::committed) found.push_back(*parsed);
-    }
-    std::sort(found.begin(), found.end(),
-              [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
-    std::vector<snapshot_entry> entries;
-    entries.reserve(found.size());
-    for (const snapshot_name& name : found) {
-      snapshot_entry entry{name.index, name.term, detail::snapshot_path(directory_, name.str()), 0};
-      auto file = fs_.open(entry.path, open_mode::read_only);
-      if (!file) return file.error();
-      auto size = file->size();
-      if (!size) return size.error();
-      entry.bytes = *size;
-      entries.push_back(std::move(entry));
-    }
-    return entries;
-  }
-
-  /// The newest snapshot whose header and content CRC verify (reading each
-  /// candidate whole, in pieces), and the newer ones that did not. An I/O
-  /// error other than corruption is returned as is: the disk misbehaves.
-  result<newest_snapshot<FS>> open_newest() {
-    auto entries = list();
-    if (!entries) return entries.error();
-    newest_snapshot<FS> newest;
-    for (snapshot_entry& entry : *entries) {
-      auto reader = open(entry.index, entry.term);
-      std::error_code ec = reader ? reader->verify() : reader.error();
-      if (!ec) {
-        newest.reader.emplace(std::move(*reader));
-        return newest;
-      }
-      if (ec != errc::corrupt_snapshot) return ec;
-      newest.skipped.push_back({std::move(entry), ec});
-    }
-    return newest;
-  }
-
-  /// Opens the committed snapshot (index, term) and checks its header (not
-  /// its content: see snapshot_reader::verify). errc::corrupt_snapshot also
-  /// when the header names another (index, term) than the file's name.
-  result<snapshot_reader<FS>> open(std::uint64_t index, std::uint64_t term) {
-    auto reader = snapshot_reader<FS>::open(fs_, path_of(index, term));
-    if (reader && (reader->index() != index || reader->term() != term)) {
-      return errc::corrupt_snapshot;
-    }
-    return reader;
-  }
-
-  /// Starts writing the snapshot (index, term) with `metadata` into a .tmp
-  /// file. errc::invalid_argument if the metadata exceeds
-  /// snapshot_metadata_limit.
-  result<snapshot_writer<FS>> begin(std::uint64_t index, std::uint64_t term,
-                                    std::span<const std::byte> metadata) {
-    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
-    return snapshot_writer<FS>::create(fs_, directory_, header_of(index, term, metadata),
-                                       keep_old_);
-  }
-
-  /// Starts or resumes receiving the snapshot (index, term) into its .part
-  /// file: the writer's held() is how many content bytes are already held
-  /// (what the last sync() made durable, 0 for a new transfer, or when the
-  /// .part file holds other metadata or is damaged); the sender continues
-  /// from there. Removes the .part files of other snapshots first.
-  /// Requires: no other live writer for the same (index, term).
-  result<snapshot_writer<FS>> begin_partial(std::uint64_t index, std::uint64_t term,
-                                            std::span<const std::byte> metadata) {
-    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::partial &&
-          (parsed->index != index || parsed->term != term)) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    if (removed) {
-      if (auto ec = fs_.sync_directory(directory_)) return detail::snapshot_io_error(ec);
-    }
-    return snapshot_writer<FS>::resume(fs_, directory_, header_of(index, term, metadata),
-                                       keep_old_);
-  }
-
-  /// Removes the .part file of (index, term), if there is one.
-  std::error_code discard_partial(std::uint64_t index, std::uint64_t term) {
-    return remove_file(snapshot_name{index, term, snapshot_file_kind::partial});
-  }
-
-  /// Removes the committed snapshot (index, term), if there is one (e.g. one
-  /// that open_newest() skipped, once an operator has looked at it).
-  std::error_code remove(std::uint64_t index, std::uint64_t term) {
-    return remove_file(snapshot_name{index, term, snapshot_file_kind::committed});
-  }
-
-  /// Removes the committed snapshots and .part files whose index is below
-  /// `index`, then syncs the directory.
-  std::error_code remove_older_than(std::uint64_t index) {
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind != snapshot_file_kind::temporary && parsed->index < index) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
-  }
-
- private:
-  static snapshot_header header_of(std::uint64_t index, std::uint64_t term,
-                                   std::span<const std::byte> metadata) {
-    snapshot_header header;
-    header.index = index;
-    header.term = term;
-    header.metadata.assign(metadata.begin(), metadata.end());
-    return header;
-  }
-
-  std::error_code remove_file(const snapshot_name& name) {
-    if (auto ec = fs_.remove(detail::snapshot_path(directory_, name.str()))) {
-      if (ec == std::errc::no_such_file_or_directory) return {};
-      return detail::snapshot_io_error(ec);
-    }
-    return detail::snapshot_io_error(fs_.sync_directory(directory_));
-  }
-
-  std::string parent_directory() const {
-    std::string parent = directory_;
-    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
-    const auto slash = parent.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return parent.substr(0, slash);
-  }
-
-  FS fs_;
-  std::string directory_;
-  std::size_t keep_old_;
-};
-
-}  // namespace keel::wal
-// end keel/wal/snapshot_store.hpp
+}  // namespace keel::transport
+// end keel/transport/delivery_pump.hpp
