@@ -6,7 +6,8 @@
 #   scripts/sim.sh 1 SEED             replays one seed and prints its run
 #
 # Environment: BUILD_DIR (default build-sim), JOBS (parallel runs and build
-# jobs, default nproc).
+# jobs, default nproc); KEEL_SIM_MEMBERSHIP=0 runs without voter replacements,
+# KEEL_SIM_STALE_READS=1 with the broken read path the checker must catch.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -70,7 +71,7 @@ echo "keel-sim: $count seeds from $first: $passed passed, ${#failed[@]} failed (
 if ((${#failed[@]})); then
   for seed in "${failed[@]}"; do
     echo "keel-sim: seed $seed failed; replay it with:" \
-      "${KEEL_SIM_STALE_READS:+KEEL_SIM_STALE_READS=$KEEL_SIM_STALE_READS }scripts/sim.sh 1 $seed"
+      "${KEEL_SIM_MEMBERSHIP:+KEEL_SIM_MEMBERSHIP=$KEEL_SIM_MEMBERSHIP }${KEEL_SIM_STALE_READS:+KEEL_SIM_STALE_READS=$KEEL_SIM_STALE_READS }scripts/sim.sh 1 $seed"
   done
   exit 1
 fi

@@ -13,14 +13,20 @@
 // synced, possibly with torn bytes, and the replica is rebuilt from its WAL
 // later); a clock jump (one replica gets a burst of ticks); leadership
 // transfer; with `membership`, replacing a voter (remove it, then add a
-// fresh node as a learner that the leader promotes once caught up).
+// fresh node as a learner that the leader promotes once caught up). The
+// leader's configuration says what is done: once it no longer holds the
+// removed member (its removal committed), the harness shuts that member
+// down, as an operator would, even if it never learned of its removal (it
+// was cut off); from then on it is not a member and no check waits for it.
 //
 // After the faulty phase every fault is healed, crashed replicas restart,
-// and the cluster must converge: one leader whose read barrier succeeds,
-// and every replica applied up to its commit. Then every store must hold
-// the same registers at the same versions, a final read of each key joins
-// the history, and the history must be linearizable. A run reports the
-// first failure it met, with the seed and the story of its faults.
+// a replacement under way finishes, and the cluster must converge: one
+// leader whose read barrier succeeds, every member a voter of its
+// configuration, and every member applied up to its commit. Then every
+// member's store must hold the same registers at the same versions, a
+// final read of each key joins the history, and the history must be
+// linearizable. A run reports the first failure it met, with the seed and
+// the story of its faults.
 //
 // Thread safety: none; a cluster runs on the thread that made it.
 #pragma once
@@ -70,9 +76,7 @@ struct cluster_options {
   /// Crashes and restarts (with faults only).
   bool crashes = true;
   /// Replace voters: remove one, then add a fresh node (with faults only).
-  /// Off by default: a joining node does not catch up yet (see the
-  /// "[.membership]" test).
-  bool membership = false;
+  bool membership = true;
   /// Gets skip the read barrier (broken on purpose: the checker must object).
   bool stale_reads = false;
   wal::write_mode write_mode = wal::write_mode::mmap;
@@ -121,8 +125,9 @@ struct run_report {
            std::to_string(stats.unknown) + " unknown, " + std::to_string(stats.dropped) +
            " dropped, " + std::to_string(stats.refused) + " refused), " +
            std::to_string(stats.crashes) + " crashes, " + std::to_string(stats.partitions) +
-           " partitions, " + std::to_string(stats.elections) + " elections, " +
-           std::to_string(check.steps) + " search steps";
+           " partitions, " + std::to_string(stats.replacements) + " replacements, " +
+           std::to_string(stats.elections) + " elections, " + std::to_string(check.steps) +
+           " search steps";
   }
 
   /// The failure, the faults that led to it, and the checker's explanation.
@@ -207,12 +212,15 @@ class cluster {
   };
 
   /// The one membership change in progress: a voter's removal, then a new
-  /// node's addition as a learner (promoted by the leader once caught up).
+  /// node's addition as a learner, until the leader has promoted it.
   struct replacement {
     enum class stage : std::uint8_t { idle, removing, adding } at = stage::idle;
+    /// The member being removed, or the new node being added.
     raft::node_id node = raft::no_node;
-    std::shared_ptr<const node::write_outcome> outcome;
-    std::uint64_t deadline = 0;
+    /// The step from which the change may be proposed (again).
+    std::uint64_t retry_at = 0;
+    /// The new node is a learner in the leader's configuration.
+    bool learner = false;
   };
 
   // --- phases ----------------------------------------------------------------
@@ -264,9 +272,13 @@ class cluster {
         continue;
       }
       if (!barrier->done) continue;
-      const std::uint64_t commit = l->raft_status().hard_state.commit;
-      bool caught_up = true;
-      for (const auto& [id, m] : members_) caught_up &= m.replica->applied_index() == commit;
+      const raft::status st = l->raft_status();
+      // Every member votes (a replacement ends with its new node promoted).
+      bool caught_up = st.config.voters.size() == members_.size() && st.config.learners.empty();
+      for (const auto& [id, m] : members_) {
+        caught_up &=
+            contains(st.config.voters, id) && m.replica->applied_index() == st.hard_state.commit;
+      }
       if (caught_up) {
         leader_ = l->id();
         return;
@@ -281,6 +293,22 @@ class cluster {
                  std::to_string(st.hard_state.commit) + " applied " +
                  std::to_string(m.replica->applied_index()) + ";";
       }
+      if (const replica_type* l = leader()) {
+        const raft::conf_state conf = l->raft_status().config;
+        state += " voters " + list(conf.voters) + " learners " + list(conf.learners) + ";";
+      } else {
+        state += " no leader;";
+      }
+      static constexpr const char* stages[] = {"none", "removing", "adding"};
+      state += std::string(" replacement: ") + stages[static_cast<int>(replacement_.at)];
+      if (replacement_.at != replacement::stage::idle) {
+        state += " " + std::to_string(replacement_.node);
+      }
+      state += std::string("; clients ") + (all_idle() ? "idle" : "busy") + "; read barrier " +
+               (!barrier         ? "none"
+                : !barrier->done ? "pending"
+                : barrier->error ? "failed"
+                                 : "done");
       fail("the healed cluster did not converge in " + std::to_string(opts_.converge_steps) +
            " steps:" + state);
     }
@@ -466,62 +494,77 @@ class cluster {
   // --- membership ------------------------------------------------------------
 
   /// Moves the replacement in progress along, or starts one now and then.
+  /// The leader's configuration (changed when a change is applied, hence
+  /// committed) is the truth: an outcome can be lost with the replica that
+  /// proposed it (a crash) or fail although the change commits later under
+  /// another leader, so a change whose effect is not seen is proposed again.
   void replace_member(bool may_start) {
     scheduler& s = scheduler_;
     replacement& r = replacement_;
     replica_type* l = leader();
     switch (r.at) {
       case replacement::stage::idle: {
-        if (!may_start || l == nullptr || ids_.size() < opts_.nodes || !s.chance(0.004)) return;
+        if (!may_start || l == nullptr || !s.chance(0.004)) return;
         const raft::node_id victim = s.pick(ids_);
         if (victim == l->id()) return;
-        auto out = l->remove_member(victim);
-        event("remove " + std::to_string(victim) +
-              (out ? "" : " refused: " + out.error().message()));
-        if (!out) return;
-        r = replacement{.at = replacement::stage::removing,
-                        .node = victim,
-                        .outcome = *out,
-                        .deadline = step_ + 200};
+        r = replacement{.at = replacement::stage::removing, .node = victim, .retry_at = step_};
+        propose_change(*l);
         return;
       }
-      case replacement::stage::removing:
-        if (r.outcome->done && !r.outcome->error) {
-          event("removed " + std::to_string(r.node));
+      case replacement::stage::removing: {
+        if (l == nullptr) return;
+        if (!in_config(l->raft_status().config, r.node)) {
+          // An operator shuts down a removed member that missed its removal.
+          event("removal of " + std::to_string(r.node) + " committed" +
+                (members_.contains(r.node) ? "; shut it down" : ""));
           if (members_.contains(r.node)) forget(r.node);
-          r.at = replacement::stage::adding;
-          r.node = next_id_++;
-          r.outcome.reset();
-          r.deadline = step_ + 400;
           // The new node starts empty and waits for the leader's snapshot.
+          r = replacement{
+              .at = replacement::stage::adding, .node = next_id_++, .retry_at = step_ + 1};
           members_[r.node].storage = std::make_unique<disk>();
           members_[r.node].joined = true;
           ids_.push_back(r.node);
-          if (!start(r.node)) return;
           ++report_.stats.replacements;
-        } else if (r.outcome->done || step_ >= r.deadline) {
-          // The removal may still commit; the node then stops on its own.
-          event("removal of " + std::to_string(r.node) + " undecided");
-          r = replacement{};
+          start(r.node);
+          return;
         }
+        propose_change(*l);
         return;
-      case replacement::stage::adding:
-        if (r.outcome && r.outcome->done && !r.outcome->error) {
-          event("added learner " + std::to_string(r.node));
+      }
+      case replacement::stage::adding: {
+        if (l == nullptr) return;
+        const raft::conf_state conf = l->raft_status().config;
+        if (contains(conf.voters, r.node)) {
+          event("promoted " + std::to_string(r.node) + " to voter");
           r = replacement{};
-        } else if (!r.outcome || r.outcome->done) {
-          if (l == nullptr) return;
-          const raft::status st = l->raft_status();
-          if (contains(st.config.voters, r.node) || contains(st.config.learners, r.node)) {
-            event("added " + std::to_string(r.node));
-            r = replacement{};
-            return;
-          }
-          auto out = l->add_learner(r.node);
-          if (out) r.outcome = *out;
+          return;
         }
+        if (contains(conf.learners, r.node)) {
+          if (!r.learner) event("added learner " + std::to_string(r.node));
+          r.learner = true;  // The leader promotes it once it caught up.
+          return;
+        }
+        propose_change(*l);
         return;
+      }
     }
+  }
+
+  /// Proposes the replacement's change on leader l, at most every 50 steps
+  /// (a change proposed before may still be on its way to commit).
+  void propose_change(replica_type& l) {
+    replacement& r = replacement_;
+    if (step_ < r.retry_at) return;
+    r.retry_at = step_ + 50;
+    const bool removing = r.at == replacement::stage::removing;
+    auto out = removing ? l.remove_member(r.node) : l.add_learner(r.node);
+    event(std::string(removing ? "remove " : "add learner ") + std::to_string(r.node) + " on " +
+          std::to_string(l.id()) + (out ? "" : " refused: " + out.error().message()));
+  }
+
+  static bool in_config(const raft::conf_state& c, raft::node_id id) {
+    return contains(c.voters, id) || contains(c.voters_outgoing, id) || contains(c.learners, id) ||
+           contains(c.learners_next, id);
   }
 
   /// Node id left the cluster: its process and disk are gone for good.
