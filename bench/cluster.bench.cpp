@@ -118,6 +118,9 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     keel::node::replica_options opts{
         .id = id, .members = {1, 2, 3}, .data_dir = dir + "/replica", .election_tick = 20};
+    if (const char* m = std::getenv("KEEL_WAL_MODE"); m && std::string_view(m) == "pwrite") {
+      opts.wal.mode = keel::wal::write_mode::pwrite;
+    }
     auto r = runner_type::start(
         keel::wal::posix_file_system{}, opts,
         [&](keel::transport::handler h) { return network.connect(id, std::move(h)); },

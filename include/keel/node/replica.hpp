@@ -32,6 +32,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <span>
 #include <string>
@@ -88,6 +89,10 @@ struct replica_options {
   /// Called, from the transport's thread, after a message for this replica
   /// arrived: a threaded runner wakes its loop with it.
   std::function<void()> on_inbox{};
+  /// Called, on the replica's thread, right after committed entries were
+  /// applied (their write_outcomes are done): a threaded runner answers its
+  /// writers from it instead of after the next fsync.
+  std::function<void()> on_applied{};
 };
 
 /// What became of a proposed write. Filled in by the replica's run loop.
@@ -281,10 +286,14 @@ class replica {
   /// errc::timeout after 2 election timeouts, errc::node_stopped.
   result<std::shared_ptr<const read_outcome>> read_barrier() {
     if (failed_) return errc::node_stopped;
-    std::string ctx(16, '\0');
+    // Unique across the cluster's readers and across this replica's
+    // restarts: a context reused after a restart could be answered with
+    // the older request's read index.
+    std::string ctx(24, '\0');
     auto* p = reinterpret_cast<std::byte*>(ctx.data());
-    keel::detail::put_u64(p, opts_.id);  // Unique across the cluster's readers.
-    keel::detail::put_u64(p + 8, ++read_sequence_);
+    keel::detail::put_u64(p, opts_.id);
+    keel::detail::put_u64(p + 8, incarnation_);
+    keel::detail::put_u64(p + 16, ++read_sequence_);
     if (auto ec = raft_->read_index(ctx)) return ec;
     auto outcome = std::make_shared<read_outcome>();
     pending_reads_[ctx] = pending_read{outcome, 0, 2 * opts_.election_tick};
@@ -511,6 +520,11 @@ class replica {
                           raft::null_logger{});
     if (!node) return node.error();
     raft_.emplace(std::move(*node));
+    // A seeded replica (the simulation) stays deterministic; otherwise each
+    // start draws its own.
+    incarnation_ = opts_.seed != 0
+                       ? raft::splitmix_random(opts_.seed ^ 0x6b65656cULL).next()
+                       : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
     if (auto ec = load_snapshot()) return ec;
     applied_ = log_.snapshot()->metadata.index;
     history_floor_ = applied_;
@@ -574,6 +588,21 @@ class replica {
         return;
       }
     }
+    // Committed entries this replica already holds durably (every earlier
+    // ready with entries was synced) are applied, and their writers
+    // answered, before this ready's fsync: they are on a quorum already, and
+    // need not wait for the next batch to reach the disk.
+    std::size_t applied_early = 0;
+    if (!rd.snapshot) {
+      std::uint64_t durable = log_.last_index();
+      if (!rd.entries.empty()) durable = std::min(durable, rd.entries.front().index - 1);
+      for (const raft::entry& e : rd.committed_entries) {
+        if (e.index > durable || e.type == raft::entry_type::conf_change) break;
+        apply(e);
+        ++applied_early;
+      }
+      if (applied_early != 0 && opts_.on_applied) opts_.on_applied();
+    }
     // The leader's appends go out before its own fsync, which then runs
     // while the followers write theirs; anything that acknowledges what
     // this replica persists waits until it is durable.
@@ -581,16 +610,25 @@ class replica {
       if (!m.after_persist) send(std::move(m));
     }
     std::erase_if(rd.messages, [](const raft::message& m) { return !m.after_persist; });
+    // New entries, term or vote need an fsync; a commit index alone may be
+    // lost and relearned (etcd's MustSync): it is synced with the next batch.
+    const bool must_sync = rd.snapshot || rd.must_sync(log_.hard_state());
     if (auto ec = log_.append(rd.entries, rd.hard_state.value_or(raft::hard_state{}))) {
       stop(ec);
       return;
     }
-    if (auto ec = log_.sync()) {
-      stop(ec);
-      return;
+    if (must_sync) {
+      if (auto ec = log_.sync()) {
+        stop(ec);
+        return;
+      }
     }
     for (raft::message& m : rd.messages) send(std::move(m));
-    for (const raft::entry& e : rd.committed_entries) apply(e);
+    const bool apply_late = rd.committed_entries.size() > applied_early;
+    for (std::size_t i = applied_early; i < rd.committed_entries.size(); ++i) {
+      apply(rd.committed_entries[i]);
+    }
+    if (apply_late && opts_.on_applied) opts_.on_applied();
     raft_->advance();
     finish_reads();
     if (!failed_) maybe_snapshot();
@@ -854,6 +892,8 @@ class replica {
   std::map<std::uint64_t, pending_write> pending_;
   std::map<std::string, pending_read> pending_reads_;
   std::uint64_t read_sequence_ = 0;
+  /// Tells this start's read contexts from an earlier start's.
+  std::uint64_t incarnation_ = 0;
   raft::node_id known_leader_ = raft::no_node;
   /// Members removed while this replica ran (not persisted: after a restart
   /// the core's own membership check refuses their votes and responses).

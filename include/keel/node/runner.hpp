@@ -76,6 +76,9 @@ class runner {
     opts.on_inbox = [raw] {
       raw->wake();
     };
+    opts.on_applied = [raw] {
+      raw->answer();
+    };
     auto r = replica_type::open(std::move(fs), std::move(opts), std::forward<Connect>(connect));
     if (!r) return r.error();
     self->replica_ = std::move(*r);
@@ -276,6 +279,8 @@ class runner {
     bool abandoned = false;  ///< The caller gave up before it started.
     bool posted = false;     ///< Its proposal (if any) is in the log: no going back.
     bool done = false;
+    /// The caller, past its deadline, waits for a running call to post or end.
+    bool overdue = false;
     std::error_code error{};
     std::uint64_t index = 0;
     /// Its caller waits here (with mutex_): one wake-up per call, not one
@@ -307,7 +312,9 @@ class runner {
         c->posted = true;
         writes_.push_back({std::move(*outcome), c});
       }
-      c->changed.notify_one();
+      // Only an overdue caller cares that the call was posted; waking the
+      // others would just send them back to sleep.
+      if (c->overdue) c->changed.notify_one();
     });
     auto [ec, index] = wait(*c, timeout);
     if (ec) return ec;
@@ -325,7 +332,7 @@ class runner {
         c->posted = true;
         reads_.push_back({std::move(*outcome), c});
       }
-      c->changed.notify_one();
+      if (c->overdue) c->changed.notify_one();
     });
     return wait(*c, timeout).first;
   }
@@ -375,6 +382,7 @@ class runner {
           return {errc::timeout, 0};
         }
         if (c.posted) return {errc::timeout, 0};
+        c.overdue = true;
         c.changed.wait(lock);  // Running now: its end is near.
         continue;
       }
@@ -426,18 +434,29 @@ class runner {
   }
 
   /// Hands the finished outcomes to their callers.
+  /// Wakes them after releasing mutex_, so a woken caller does not block on it.
   void answer() {
-    std::lock_guard lock(mutex_);
-    std::erase_if(writes_, [&](const waiting_write& w) {
-      if (!w.outcome->done) return false;
-      settle(*w.call, w.outcome->error, w.outcome->index);
-      return true;
-    });
-    std::erase_if(reads_, [&](const waiting_read& r) {
-      if (!r.outcome->done) return false;
-      settle(*r.call, r.outcome->error, r.outcome->index);
-      return true;
-    });
+    std::vector<std::shared_ptr<waiting_call>> woken;
+    {
+      std::lock_guard lock(mutex_);
+      auto finish = [&](std::shared_ptr<waiting_call>& c, const auto& outcome) {
+        c->done = true;
+        c->error = outcome.error;
+        c->index = outcome.index;
+        woken.push_back(std::move(c));
+      };
+      std::erase_if(writes_, [&](waiting_write& w) {
+        if (!w.outcome->done) return false;
+        finish(w.call, *w.outcome);
+        return true;
+      });
+      std::erase_if(reads_, [&](waiting_read& r) {
+        if (!r.outcome->done) return false;
+        finish(r.call, *r.outcome);
+        return true;
+      });
+    }
+    for (auto& c : woken) c->changed.notify_one();  // `woken` keeps each call alive.
   }
 
   runner_options options_;

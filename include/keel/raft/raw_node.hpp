@@ -6,8 +6,9 @@
 //      storage's own order; a snapshot replaces the log before entries append);
 //   2. send ready.messages; those without after_persist may be sent before or
 //      during step 1, the others only after it completed;
-//   3. apply ready.committed_entries (after step 1) and, for conf_change
-//      entries, call apply_conf_change();
+//   3. apply ready.committed_entries and, for conf_change entries, call
+//      apply_conf_change(); an entry may be applied before step 1 only if
+//      it is already durable in this node's log (a quorum holds it);
 //   4. call advance().
 //
 // A snapshot message hands the node layer a snapshot whose data is a handle;
