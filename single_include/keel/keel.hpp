@@ -2706,6 +2706,7 @@ struct steady_clock {
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <set>
 #include <span>
 #include <string>
@@ -7218,8 +7219,9 @@ inline result<conf_change> decode_conf_change(std::string_view in) {
 //      storage's own order; a snapshot replaces the log before entries append);
 //   2. send ready.messages; those without after_persist may be sent before or
 //      during step 1, the others only after it completed;
-//   3. apply ready.committed_entries (after step 1) and, for conf_change
-//      entries, call apply_conf_change();
+//   3. apply ready.committed_entries and, for conf_change entries, call
+//      apply_conf_change(); an entry may be applied before step 1 only if
+//      it is already durable in this node's log (a quorum holds it);
 //   4. call advance().
 //
 // A snapshot message hands the node layer a snapshot whose data is a handle;
@@ -12556,6 +12558,10 @@ struct replica_options {
   /// Called, from the transport's thread, after a message for this replica
   /// arrived: a threaded runner wakes its loop with it.
   std::function<void()> on_inbox{};
+  /// Called, on the replica's thread, right after committed entries were
+  /// applied (their write_outcomes are done): a threaded runner answers its
+  /// writers from it instead of after the next fsync.
+  std::function<void()> on_applied{};
 };
 
 /// What became of a proposed write. Filled in by the replica's run loop.
@@ -12749,10 +12755,14 @@ class replica {
   /// errc::timeout after 2 election timeouts, errc::node_stopped.
   result<std::shared_ptr<const read_outcome>> read_barrier() {
     if (failed_) return errc::node_stopped;
-    std::string ctx(16, '\0');
+    // Unique across the cluster's readers and across this replica's
+    // restarts: a context reused after a restart could be answered with
+    // the older request's read index.
+    std::string ctx(24, '\0');
     auto* p = reinterpret_cast<std::byte*>(ctx.data());
-    keel::detail::put_u64(p, opts_.id);  // Unique across the cluster's readers.
-    keel::detail::put_u64(p + 8, ++read_sequence_);
+    keel::detail::put_u64(p, opts_.id);
+    keel::detail::put_u64(p + 8, incarnation_);
+    keel::detail::put_u64(p + 16, ++read_sequence_);
     if (auto ec = raft_->read_index(ctx)) return ec;
     auto outcome = std::make_shared<read_outcome>();
     pending_reads_[ctx] = pending_read{outcome, 0, 2 * opts_.election_tick};
@@ -12979,6 +12989,11 @@ class replica {
                           raft::null_logger{});
     if (!node) return node.error();
     raft_.emplace(std::move(*node));
+    // A seeded replica (the simulation) stays deterministic; otherwise each
+    // start draws its own.
+    incarnation_ = opts_.seed != 0
+                       ? raft::splitmix_random(opts_.seed ^ 0x6b65656cULL).next()
+                       : (std::uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
     if (auto ec = load_snapshot()) return ec;
     applied_ = log_.snapshot()->metadata.index;
     history_floor_ = applied_;
@@ -13042,6 +13057,21 @@ class replica {
         return;
       }
     }
+    // Committed entries this replica already holds durably (every earlier
+    // ready with entries was synced) are applied, and their writers
+    // answered, before this ready's fsync: they are on a quorum already, and
+    // need not wait for the next batch to reach the disk.
+    std::size_t applied_early = 0;
+    if (!rd.snapshot) {
+      std::uint64_t durable = log_.last_index();
+      if (!rd.entries.empty()) durable = std::min(durable, rd.entries.front().index - 1);
+      for (const raft::entry& e : rd.committed_entries) {
+        if (e.index > durable || e.type == raft::entry_type::conf_change) break;
+        apply(e);
+        ++applied_early;
+      }
+      if (applied_early != 0 && opts_.on_applied) opts_.on_applied();
+    }
     // The leader's appends go out before its own fsync, which then runs
     // while the followers write theirs; anything that acknowledges what
     // this replica persists waits until it is durable.
@@ -13049,16 +13079,25 @@ class replica {
       if (!m.after_persist) send(std::move(m));
     }
     std::erase_if(rd.messages, [](const raft::message& m) { return !m.after_persist; });
+    // New entries, term or vote need an fsync; a commit index alone may be
+    // lost and relearned (etcd's MustSync): it is synced with the next batch.
+    const bool must_sync = rd.snapshot || rd.must_sync(log_.hard_state());
     if (auto ec = log_.append(rd.entries, rd.hard_state.value_or(raft::hard_state{}))) {
       stop(ec);
       return;
     }
-    if (auto ec = log_.sync()) {
-      stop(ec);
-      return;
+    if (must_sync) {
+      if (auto ec = log_.sync()) {
+        stop(ec);
+        return;
+      }
     }
     for (raft::message& m : rd.messages) send(std::move(m));
-    for (const raft::entry& e : rd.committed_entries) apply(e);
+    const bool apply_late = rd.committed_entries.size() > applied_early;
+    for (std::size_t i = applied_early; i < rd.committed_entries.size(); ++i) {
+      apply(rd.committed_entries[i]);
+    }
+    if (apply_late && opts_.on_applied) opts_.on_applied();
     raft_->advance();
     finish_reads();
     if (!failed_) maybe_snapshot();
@@ -13322,6 +13361,8 @@ class replica {
   std::map<std::uint64_t, pending_write> pending_;
   std::map<std::string, pending_read> pending_reads_;
   std::uint64_t read_sequence_ = 0;
+  /// Tells this start's read contexts from an earlier start's.
+  std::uint64_t incarnation_ = 0;
   raft::node_id known_leader_ = raft::no_node;
   /// Members removed while this replica ran (not persisted: after a restart
   /// the core's own membership check refuses their votes and responses).
@@ -13412,6 +13453,9 @@ class runner {
     runner* raw = self.get();
     opts.on_inbox = [raw] {
       raw->wake();
+    };
+    opts.on_applied = [raw] {
+      raw->answer();
     };
     auto r = replica_type::open(std::move(fs), std::move(opts), std::forward<Connect>(connect));
     if (!r) return r.error();
@@ -13613,6 +13657,8 @@ class runner {
     bool abandoned = false;  ///< The caller gave up before it started.
     bool posted = false;     ///< Its proposal (if any) is in the log: no going back.
     bool done = false;
+    /// The caller, past its deadline, waits for a running call to post or end.
+    bool overdue = false;
     std::error_code error{};
     std::uint64_t index = 0;
     /// Its caller waits here (with mutex_): one wake-up per call, not one
@@ -13644,7 +13690,9 @@ class runner {
         c->posted = true;
         writes_.push_back({std::move(*outcome), c});
       }
-      c->changed.notify_one();
+      // Only an overdue caller cares that the call was posted; waking the
+      // others would just send them back to sleep.
+      if (c->overdue) c->changed.notify_one();
     });
     auto [ec, index] = wait(*c, timeout);
     if (ec) return ec;
@@ -13662,7 +13710,7 @@ class runner {
         c->posted = true;
         reads_.push_back({std::move(*outcome), c});
       }
-      c->changed.notify_one();
+      if (c->overdue) c->changed.notify_one();
     });
     return wait(*c, timeout).first;
   }
@@ -13712,6 +13760,7 @@ class runner {
           return {errc::timeout, 0};
         }
         if (c.posted) return {errc::timeout, 0};
+        c.overdue = true;
         c.changed.wait(lock);  // Running now: its end is near.
         continue;
       }
@@ -13763,18 +13812,29 @@ class runner {
   }
 
   /// Hands the finished outcomes to their callers.
+  /// Wakes them after releasing mutex_, so a woken caller does not block on it.
   void answer() {
-    std::lock_guard lock(mutex_);
-    std::erase_if(writes_, [&](const waiting_write& w) {
-      if (!w.outcome->done) return false;
-      settle(*w.call, w.outcome->error, w.outcome->index);
-      return true;
-    });
-    std::erase_if(reads_, [&](const waiting_read& r) {
-      if (!r.outcome->done) return false;
-      settle(*r.call, r.outcome->error, r.outcome->index);
-      return true;
-    });
+    std::vector<std::shared_ptr<waiting_call>> woken;
+    {
+      std::lock_guard lock(mutex_);
+      auto finish = [&](std::shared_ptr<waiting_call>& c, const auto& outcome) {
+        c->done = true;
+        c->error = outcome.error;
+        c->index = outcome.index;
+        woken.push_back(std::move(c));
+      };
+      std::erase_if(writes_, [&](waiting_write& w) {
+        if (!w.outcome->done) return false;
+        finish(w.call, *w.outcome);
+        return true;
+      });
+      std::erase_if(reads_, [&](waiting_read& r) {
+        if (!r.outcome->done) return false;
+        finish(r.call, *r.outcome);
+        return true;
+      });
+    }
+    for (auto& c : woken) c->changed.notify_one();  // `woken` keeps each call alive.
   }
 
   runner_options options_;
