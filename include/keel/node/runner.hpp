@@ -133,7 +133,10 @@ class runner {
       std::error_code own;
       const auto ec = runner_.call(
           [&](replica_type& r) {
-            if (group_.empty()) group_ = {};
+            if (group_.empty()) {
+              group_ = {};
+              group_.track_bytes = true;
+            }
             own = r.group_update(group_, inner);
           },
           left());
