@@ -12661,26 +12661,9 @@ class replica {
   /// own error, errc::node_stopped. Otherwise the outcome fills in later.
   template <class F>
   result<std::shared_ptr<const write_outcome>> propose(F&& fn) {
-    if (failed_) return errc::node_stopped;
-    if (!is_leader()) return errc::not_leader;
-    if (!leader_ready()) return errc::leader_not_ready;
-    auto& log = raft_->state().log();
-    const std::uint64_t index = log.last_index() + 1;
-    write_type tx = store_.begin_write_at(std::max(index, store_.version() + 1));
-    if (std::error_code ec = std::forward<F>(fn)(tx)) {
-      (void)tx.take_changes();
-      return ec;
-    }
-    if (tx.version() != index) return errc::not_leader;  // Applied past our log: not leading.
-    const auto changes = tx.take_changes();
-    std::string payload =
-        encode_actions(index, std::span<const typename store_type::change_type>(changes));
-    if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
-    if (auto ec = raft_->propose(keel::bytes(payload))) return ec;
-    if (log.last_index() != index) return errc::not_leader;
-    auto outcome = std::make_shared<write_outcome>();
-    pending_[index] = pending_write{raft_->state().term(), outcome};
-    return std::shared_ptr<const write_outcome>(std::move(outcome));
+    write_group g;
+    if (auto ec = group_update(g, std::forward<F>(fn))) return ec;
+    return propose_group(g);
   }
 
   /// A batch's group of updates on its way to one log entry: each update
@@ -12691,6 +12674,8 @@ class replica {
     /// The version the group's transactions stamp until the index is known.
     std::uint64_t placeholder = 0;
     std::vector<typename store::store<Ts...>::change_type> changes{};
+    /// Whether to keep `bytes` (a batch splits by it; a single write need not).
+    bool track_bytes = false;
     /// About how many bytes the group's entry will take.
     std::uint64_t bytes = 0;
     /// Updates that succeeded in this group.
@@ -12719,7 +12704,7 @@ class replica {
     auto [next, changes] = store_.detach(std::move(tx));
     g.state = std::move(next);
     for (auto& c : changes) {
-      g.bytes += 32 + c.table().size() + encoded_size(c);
+      if (g.track_bytes) g.bytes += 32 + c.table().size() + encoded_size(c);
       g.changes.push_back(std::move(c));
     }
     ++g.updates;
@@ -12738,11 +12723,7 @@ class replica {
     std::string payload = encode_actions(
         index, std::span<const typename store_type::change_type>(taken.changes), taken.placeholder);
     if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
-    if (auto ec = raft_->propose(keel::bytes(payload))) return ec;
-    if (log.last_index() != index) return errc::not_leader;
-    auto outcome = std::make_shared<write_outcome>();
-    pending_[index] = pending_write{raft_->state().term(), outcome};
-    return std::shared_ptr<const write_outcome>(std::move(outcome));
+    return track(index, raft_->propose(keel::bytes(payload)));
   }
 
   std::uint64_t max_proposal_bytes() const noexcept { return opts_.max_proposal_bytes; }
@@ -13218,8 +13199,16 @@ class replica {
     raft::conf_change cc{.transition = raft::conf_change_transition::auto_,
                          .changes = {{.type = type, .node = id}},
                          .context = std::move(address)};
-    if (auto ec = raft_->propose_conf_change(cc)) return ec;
-    if (log.last_index() != index) return errc::not_leader;
+    return track(index, raft_->propose_conf_change(cc));
+  }
+
+  /// After a proposal meant for `index`: its outcome, to be filled in when
+  /// that entry is applied, or the proposal's error.
+  result<std::shared_ptr<const write_outcome>> track(std::uint64_t index,
+                                                     std::error_code proposed) {
+    if (proposed) return proposed;
+    // Not appended where expected: this replica no longer leads.
+    if (raft_->state().log().last_index() != index) return errc::not_leader;
     auto outcome = std::make_shared<write_outcome>();
     pending_[index] = pending_write{raft_->state().term(), outcome};
     return std::shared_ptr<const write_outcome>(std::move(outcome));
@@ -13511,7 +13500,10 @@ class runner {
       std::error_code own;
       const auto ec = runner_.call(
           [&](replica_type& r) {
-            if (group_.empty()) group_ = {};
+            if (group_.empty()) {
+              group_ = {};
+              group_.track_bytes = true;
+            }
             own = r.group_update(group_, inner);
           },
           left());
