@@ -450,4 +450,23 @@ TEST_CASE("replica: snapshots compact the log; a lagging follower restores one w
   CHECK(tasks_of(c.at(lagging)).size() >= 40);
   for (int i = 0; i < 20 && c.at(lagging).applied_index() < st.commit; ++i) c.step();
   CHECK(tasks_of(c.at(lagging)) == tasks_of(*leader));
+  // Nothing the snapshot covers was applied a second time.
+  CHECK(c.at(lagging).store().version() == leader->store().version());
+  // A damaged snapshot from the network is refused; the replica goes on.
+  const auto lst = c.at(lagging).status();
+  keel::raft::message bad{.type = keel::raft::message_type::snap,
+                          .to = lagging,
+                          .from = leader->id(),
+                          .term = lst.term};
+  bad.snapshot = keel::raft::snapshot{
+      .metadata = {.index = lst.commit + 100, .term = lst.term, .conf = {.voters = {1, 2, 3}}},
+      .data = "KEELSTOR garbage that fails its checksum"};
+  // Sent in the leader's name (its own endpoint is replaced; the test ends here).
+  auto forger = c.network().connect(
+      leader->id(), {.deliver = [](keel::raft::message) {}, .unreachable = nullptr});
+  forger.add_peer(lagging, {});
+  forger.send(bad);
+  c.settle();
+  CHECK(c.at(lagging).refused_snapshots() == 1);
+  CHECK_FALSE(c.at(lagging).failure());
 }

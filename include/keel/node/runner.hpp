@@ -88,7 +88,10 @@ class runner {
 
   runner(const runner&) = delete;
   runner& operator=(const runner&) = delete;
-  ~runner() { stop(); }
+  ~runner() {
+    stop();
+    replica_.reset();  // Its transport may call wake() until it is gone.
+  }
 
   /// Stops the thread; calls still waiting fail with errc::node_stopped.
   /// The replica stays (its store can still be read).
@@ -103,6 +106,10 @@ class runner {
     std::lock_guard lock(mutex_);
     for (auto& w : writes_) settle(*w.call, errc::node_stopped, 0);
     for (auto& r : reads_) settle(*r.call, errc::node_stopped, 0);
+    for (auto& [c, t] : tasks_) {
+      if (!c->done) settle(*c, errc::node_stopped, 0);
+    }
+    tasks_.clear();
     writes_.clear();
     reads_.clear();
   }
@@ -358,7 +365,7 @@ class runner {
         settle(*c, errc::node_stopped, 0);
         return;
       }
-      tasks_.push_back([c, t = std::move(t), this](replica_type& r) {
+      tasks_.emplace_back(c, [c, t = std::move(t), this](replica_type& r) {
         {
           std::lock_guard lock(mutex_);
           if (c->abandoned) return;
@@ -421,8 +428,7 @@ class runner {
         }
         if (stopping_) return;
         inbox_ = false;
-        tasks.assign(std::make_move_iterator(tasks_.begin()),
-                     std::make_move_iterator(tasks_.end()));
+        for (auto& posted : tasks_) tasks.push_back(std::move(posted.second));
         tasks_.clear();
       }
       for (task& t : tasks) t(*replica_);
@@ -468,7 +474,8 @@ class runner {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable work_;  ///< The loop waits here.
-  std::deque<task> tasks_;
+  /// Posted work, with the call it answers (stop() answers what never ran).
+  std::deque<std::pair<std::shared_ptr<waiting_call>, task>> tasks_;
   std::vector<waiting_write> writes_;
   std::vector<waiting_read> reads_;
   bool inbox_ = false;
