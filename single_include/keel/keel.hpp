@@ -12609,6 +12609,16 @@ class replica {
       if (auto ec = log->apply_snapshot(std::move(boot))) return ec;
       if (auto ec = log->sync()) return ec;
     }
+    // A snapshot file newer than the WAL's marker was written but never
+    // recorded (a crash or a failure between the two): drop it, so pruning
+    // relative to it can never remove the one the WAL points to.
+    auto files = snapshots.list();
+    if (!files) return files.error();
+    for (const auto& f : *files) {
+      if (f.index > log->snapshot()->metadata.index) {
+        if (auto ec = snapshots.remove(f.index, f.term)) return ec;
+      }
+    }
     std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log), std::move(snapshots)));
     if (auto ec = r->start(std::forward<Connect>(connect))) return ec;
     return r;
@@ -12616,6 +12626,8 @@ class replica {
 
   replica(const replica&) = delete;
   replica& operator=(const replica&) = delete;
+  /// The transport goes first: it may deliver into the inbox until it is gone.
+  ~replica() { transport_.reset(); }
 
   /// One Raft tick (elections, heartbeats); read barriers that waited
   /// too long fail with errc::timeout.
@@ -12623,6 +12635,10 @@ class replica {
     if (failed_) return;
     raft_->tick();
     expire_reads();
+    if (removed_self_ && (!is_leader() || ++removed_ticks_ > 2 * opts_.election_tick)) {
+      stop(errc::removed_member);
+      return;
+    }
     if (opts_.auto_promote) promote_caught_up_learners();
   }
 
@@ -12642,6 +12658,12 @@ class replica {
       // A removed member may not know it yet; it must not disturb the others.
       if (removed_.contains(m.from)) {
         ++refused_from_removed_;
+        continue;
+      }
+      // A snapshot whose data is damaged is refused before it can stop this
+      // replica; the leader sends another.
+      if (m.type == raft::message_type::snap && m.snapshot && !plausible(*m.snapshot)) {
+        ++refused_snapshots_;
         continue;
       }
       // A bad message from the network is refused by the core; nothing else to do.
@@ -12857,6 +12879,9 @@ class replica {
     return out;
   }
 
+  /// Snapshot messages refused because their data was damaged.
+  std::uint64_t refused_snapshots() const noexcept { return refused_snapshots_; }
+
   /// Messages dropped because their sender was removed from the cluster.
   std::uint64_t refused_from_removed() const noexcept { return refused_from_removed_; }
   std::uint64_t applied_index() const noexcept { return applied_; }
@@ -12884,6 +12909,20 @@ class replica {
 
   replica(replica_options opts, log_type log, snapshots_type snapshots)
       : opts_(std::move(opts)), log_(std::move(log)), snapshots_(std::move(snapshots)) {}
+
+  /// Whether a received snapshot's data can be what a leader sent: the
+  /// empty store of a new cluster (index 1 only) or a store snapshot whose
+  /// checksum holds. Its objects are checked again when it is restored.
+  static bool plausible(const raft::snapshot& s) {
+    const std::string_view d = s.data;
+    if (d.empty()) return s.metadata.index == 1;
+    if (d.size() < store_snapshot_magic.size() + 4 || !d.starts_with(store_snapshot_magic)) {
+      return false;
+    }
+    const auto* tail = reinterpret_cast<const std::byte*>(d.data() + d.size() - 4);
+    return wal::crc32c(std::as_bytes(std::span(d.data(), d.size() - 4))) ==
+           keel::detail::get_u32(tail);
+  }
 
   static std::string parent_of(const std::string& path) {
     const auto slash = path.find_last_of('/');
@@ -12965,6 +13004,9 @@ class replica {
     raft::config c{.id = opts_.id,
                    .election_tick = opts_.election_tick,
                    .heartbeat_tick = opts_.heartbeat_tick};
+    // The store starts from the snapshot: Raft must not hand out again the
+    // entries the snapshot covers (the log keeps some behind it).
+    c.applied = log_.snapshot()->metadata.index;
     auto node =
         raft_type::create(c, log_, raft::splitmix_random(opts_.seed != 0 ? opts_.seed : opts_.id),
                           raft::null_logger{});
@@ -13230,6 +13272,7 @@ class replica {
   }
 
   void apply(const raft::entry& e) {
+    if (e.index <= applied_) return;  // Covered by the snapshot this store started from.
     applied_ = e.index;
     if (e.type == raft::entry_type::conf_change) {
       std::error_code ec = errc::invalid_conf_change;
@@ -13273,6 +13316,12 @@ class replica {
       if (c.type == raft::conf_change_type::remove_node) {
         removed_.insert(c.node);
         if (c.node == opts_.id) {
+          // A leader keeps leading until a voter takes over (the core sends
+          // timeout_now); stopping now could strand the others.
+          if (is_leader()) {
+            removed_self_ = true;
+            return;
+          }
           stop(errc::removed_member);
           return;
         }
@@ -13364,6 +13413,11 @@ class replica {
   std::uint64_t snapshot_index_ = 0;
   bool snapshot_due_ = false;
   std::uint64_t refused_from_removed_ = 0;
+  std::uint64_t refused_snapshots_ = 0;
+  /// This replica led when its own removal applied: it stops once it has
+  /// handed leadership over (or after two election timeouts).
+  bool removed_self_ = false;
+  int removed_ticks_ = 0;
   std::uint64_t applied_ = 0;
   std::error_code failed_;
 };
@@ -13455,7 +13509,10 @@ class runner {
 
   runner(const runner&) = delete;
   runner& operator=(const runner&) = delete;
-  ~runner() { stop(); }
+  ~runner() {
+    stop();
+    replica_.reset();  // Its transport may call wake() until it is gone.
+  }
 
   /// Stops the thread; calls still waiting fail with errc::node_stopped.
   /// The replica stays (its store can still be read).
@@ -13470,6 +13527,10 @@ class runner {
     std::lock_guard lock(mutex_);
     for (auto& w : writes_) settle(*w.call, errc::node_stopped, 0);
     for (auto& r : reads_) settle(*r.call, errc::node_stopped, 0);
+    for (auto& [c, t] : tasks_) {
+      if (!c->done) settle(*c, errc::node_stopped, 0);
+    }
+    tasks_.clear();
     writes_.clear();
     reads_.clear();
   }
@@ -13725,7 +13786,7 @@ class runner {
         settle(*c, errc::node_stopped, 0);
         return;
       }
-      tasks_.push_back([c, t = std::move(t), this](replica_type& r) {
+      tasks_.emplace_back(c, [c, t = std::move(t), this](replica_type& r) {
         {
           std::lock_guard lock(mutex_);
           if (c->abandoned) return;
@@ -13788,8 +13849,7 @@ class runner {
         }
         if (stopping_) return;
         inbox_ = false;
-        tasks.assign(std::make_move_iterator(tasks_.begin()),
-                     std::make_move_iterator(tasks_.end()));
+        for (auto& posted : tasks_) tasks.push_back(std::move(posted.second));
         tasks_.clear();
       }
       for (task& t : tasks) t(*replica_);
@@ -13835,7 +13895,8 @@ class runner {
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable work_;  ///< The loop waits here.
-  std::deque<task> tasks_;
+  /// Posted work, with the call it answers (stop() answers what never ran).
+  std::deque<std::pair<std::shared_ptr<waiting_call>, task>> tasks_;
   std::vector<waiting_write> writes_;
   std::vector<waiting_read> reads_;
   bool inbox_ = false;
