@@ -118,6 +118,7 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
     keel::node::replica_options opts{
         .id = id, .members = {1, 2, 3}, .data_dir = dir + "/replica", .election_tick = 20};
+    opts.snapshot_in_background = true;  // posix_file_system may be used from two threads.
     if (const char* m = std::getenv("KEEL_WAL_MODE"); m && std::string_view(m) == "pwrite") {
       opts.wal.mode = keel::wal::write_mode::pwrite;
     }

@@ -5,9 +5,11 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "keel/sim/disk.hpp"
 #include "keel/transport/delivery_pump.hpp"
 #include "keel/transport/in_process.hpp"
+#include "keel/wal/file_system.hpp"
 
 using keel::errc;
 using keel::raft::node_id;
@@ -207,4 +210,62 @@ TEST_CASE("runner: a batch on a follower commits nothing and says why", "[node][
       [](auto& b) { (void)b.update([](auto& tx) { return tx.create(make_task("x", 1)); }); }, 5s);
   CHECK(out.committed == 0);
   CHECK(out.error == errc::not_leader);
+}
+
+TEST_CASE("runner: snapshots written in the background compact the log; a restart loads one",
+          "[node][runner]") {
+  using posix_runner = keel::node::runner<keel::node::steady_clock, keel::wal::posix_file_system,
+                                          keel::transport::endpoint, task, service, node>;
+  const auto root = std::filesystem::temp_directory_path() /
+                    ("keel-runner-" + std::to_string(std::random_device{}()));
+  std::filesystem::create_directories(root);
+  keel::transport::in_process_network network(3);
+  keel::transport::delivery_pump pump(network);
+  keel::node::replica_options opts{.id = 1, .members = {1}, .data_dir = (root / "n1").string()};
+  opts.snapshot_interval = 50;
+  opts.snapshot_keep_entries = 10;
+  opts.snapshot_in_background = true;
+  auto connect = [&](keel::transport::handler h) {
+    return network.connect(1, std::move(h));
+  };
+  std::uint64_t last = 0;
+  {
+    auto r =
+        posix_runner::start(keel::wal::posix_file_system{}, opts, connect, {.tick_interval = 1ms});
+    REQUIRE(r);
+    for (int i = 0; i < 300; ++i) {
+      keel::result<std::uint64_t> v = keel::errc::timeout;
+      // A single member elects itself within a few ticks.
+      for (int attempt = 0; attempt < 1000 && !v; ++attempt) {
+        v = (*r)->update([&](auto& tx) { return tx.create(make_task("t" + std::to_string(i), 1)); },
+                         5s);
+        if (!v && v.error() != errc::not_leader && v.error() != errc::leader_not_ready) break;
+      }
+      REQUIRE(v);
+      last = *v;
+    }
+    auto st = (*r)->status(1s);
+    REQUIRE(st);
+    CHECK(st->snapshot_index >= 50);
+    network.disconnect(1);
+    (*r)->stop();
+  }
+  auto again =
+      posix_runner::start(keel::wal::posix_file_system{}, opts, connect, {.tick_interval = 1ms});
+  REQUIRE(again);
+  auto st = (*again)->status(1s);
+  REQUIRE(st);
+  CHECK(st->snapshot_index >= 50);
+  // Once it leads again it has replayed the log after its snapshot.
+  keel::result<std::size_t> count = keel::errc::timeout;
+  for (int attempt = 0; attempt < 1000 && !count; ++attempt) {
+    count =
+        (*again)->view_linearizable([](const auto& tx) { return tx.template count<task>(); }, 5s);
+  }
+  REQUIRE(count);
+  CHECK(*count == 300);
+  CHECK((*again)->store().version() >= last);
+  network.disconnect(1);
+  (*again)->stop();
+  std::filesystem::remove_all(root);
 }
