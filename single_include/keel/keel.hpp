@@ -2698,6 +2698,7 @@ struct steady_clock {
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -2711,6 +2712,7 @@ struct steady_clock {
 #include <span>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -12554,6 +12556,11 @@ struct replica_options {
   /// Entries kept in the log behind a snapshot, so that a follower a little
   /// behind catches up from the log instead of a whole snapshot.
   std::uint64_t snapshot_keep_entries = 500;
+  /// Write snapshots on a thread of their own, from an immutable view of
+  /// the store, so the loop keeps replicating meanwhile. Needs a file
+  /// system policy that may be used from two threads (posix_file_system
+  /// may; the simulated disk may not, so the deterministic default is off).
+  bool snapshot_in_background = false;
   wal::options wal{};
   /// Called, from the transport's thread, after a message for this replica
   /// arrived: a threaded runner wakes its loop with it.
@@ -12627,7 +12634,10 @@ class replica {
   replica(const replica&) = delete;
   replica& operator=(const replica&) = delete;
   /// The transport goes first: it may deliver into the inbox until it is gone.
-  ~replica() { transport_.reset(); }
+  ~replica() {
+    transport_.reset();
+    if (job_) job_->thread.join();
+  }
 
   /// One Raft tick (elections, heartbeats); read barriers that waited
   /// too long fail with errc::timeout.
@@ -12951,25 +12961,55 @@ class replica {
   /// it in the WAL and compacts the log behind it (keeping
   /// snapshot_keep_entries). Streams: never one buffer of the whole store.
   std::error_code take_snapshot() {
+    auto job = start_snapshot();
+    if (!job) return job.error();
+    (*job)->error = (*job)->write();
+    return record_snapshot(**job);
+  }
+
+  /// A snapshot being written: the store's state at `index` (an immutable
+  /// read transaction), streamed into its file by write().
+  struct snapshot_job {
+    std::uint64_t index = 0;
+    raft::conf_state conf{};
+    typename store_type::read_type state;
+    wal::snapshot_writer<FS> writer;
+    std::error_code error{};
+    std::thread thread{};
+    std::atomic<bool> done{false};
+
+    std::error_code write() {
+      if (auto ec = write_store_snapshot(
+              state, [&](std::span<const std::byte> piece) { return writer.write(piece); })) {
+        return ec;
+      }
+      return writer.commit();
+    }
+  };
+
+  result<std::unique_ptr<snapshot_job>> start_snapshot() {
     const std::uint64_t index = applied_;
     const auto term = log_.term(index);
     if (!term) return term.error();
     auto writer = snapshots_.begin(index, *term, {});
     if (!writer) return writer.error();
-    const auto tx = store_.begin_read();
-    if (auto ec = write_store_snapshot(
-            tx, [&](std::span<const std::byte> piece) { return writer->write(piece); })) {
-      return ec;
-    }
-    if (auto ec = writer->commit()) return ec;
-    auto marked =
-        log_.create_snapshot(index, raft_->status().config, std::string(snapshot_in_file));
+    return std::unique_ptr<snapshot_job>(new snapshot_job{.index = index,
+                                                          .conf = raft_->status().config,
+                                                          .state = store_.begin_read(),
+                                                          .writer = std::move(*writer)});
+  }
+
+  /// Records a written snapshot in the WAL and compacts the log behind it.
+  std::error_code record_snapshot(snapshot_job& job) {
+    if (job.error) return job.error;
+    // A snapshot installed from the leader meanwhile is newer: keep that.
+    if (job.index <= snapshot_index_) return {};
+    auto marked = log_.create_snapshot(job.index, job.conf, std::string(snapshot_in_file));
     if (!marked) return marked.error();
     if (auto ec = log_.sync()) return ec;
-    snapshot_index_ = index;
-    snapshot_due_ = false;
-    if (index > opts_.snapshot_keep_entries) {
-      const std::uint64_t upto = index - opts_.snapshot_keep_entries;
+    snapshot_index_ = job.index;
+    if (job.index > opts_.snapshot_keep_entries) {
+      const std::uint64_t upto = job.index - opts_.snapshot_keep_entries;
       if (upto > log_.first_index()) {
         if (auto ec = log_.compact(upto)) return ec;
       }
@@ -12978,10 +13018,34 @@ class replica {
   }
 
   void maybe_snapshot() {
+    if (job_) {
+      if (!job_->done.load(std::memory_order_acquire)) return;
+      job_->thread.join();
+      auto job = std::move(job_);
+      if (auto ec = record_snapshot(*job)) {
+        stop(ec);
+        return;
+      }
+    }
     if (opts_.snapshot_interval == 0 && !snapshot_due_) return;
     if (!snapshot_due_ && applied_ - snapshot_index_ < opts_.snapshot_interval) return;
     if (applied_ <= snapshot_index_) return;
-    if (auto ec = take_snapshot()) stop(ec);
+    snapshot_due_ = false;
+    if (!opts_.snapshot_in_background) {
+      if (auto ec = take_snapshot()) stop(ec);
+      return;
+    }
+    auto job = start_snapshot();
+    if (!job) {
+      stop(job.error());
+      return;
+    }
+    job_ = std::move(*job);
+    snapshot_job* j = job_.get();
+    j->thread = std::thread([j] {
+      j->error = j->write();
+      j->done.store(true, std::memory_order_release);
+    });
   }
 
   /// The bytes of a snapshot file, for a transport that takes the whole
@@ -13412,6 +13476,8 @@ class replica {
   snapshots_type snapshots_;
   std::uint64_t snapshot_index_ = 0;
   bool snapshot_due_ = false;
+  /// The snapshot being written in the background, if one is.
+  std::unique_ptr<snapshot_job> job_;
   std::uint64_t refused_from_removed_ = 0;
   std::uint64_t refused_snapshots_ = 0;
   /// This replica led when its own removal applied: it stops once it has
