@@ -12942,7 +12942,9 @@ class replica {
 
   /// Loads the snapshot the WAL starts from into the (empty) store.
   std::error_code load_snapshot() {
-    const raft::snapshot& snap = *log_.snapshot();
+    auto found = log_.snapshot();  // A copy: the handle, never the store's bytes.
+    if (!found) return found.error();
+    const raft::snapshot snap = std::move(*found);
     snapshot_index_ = snap.metadata.index;
     if (snap.data != snapshot_in_file) {
       if (snap.empty()) return {};
