@@ -45,7 +45,10 @@ class threaded_cluster {
   threaded_cluster() : network_(42) {
     for (node_id id : {1, 2, 3}) {
       disks_[id] = std::make_unique<keel::sim::disk>();
-      keel::node::replica_options opts{.id = id, .members = {1, 2, 3}, .data_dir = "/data"};
+      // Elections wait 100 ticks (200 ms or more): a slow (sanitized) build
+      // must not lose its leader in the middle of a test.
+      keel::node::replica_options opts{
+          .id = id, .members = {1, 2, 3}, .data_dir = "/data", .election_tick = 100};
       auto r = runner_type::start(
           disks_[id]->file_system(), opts,
           [&](keel::transport::handler h) { return network_.connect(id, std::move(h)); },
