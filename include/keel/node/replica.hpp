@@ -46,6 +46,7 @@
 
 #include "keel/detail/codec.hpp"
 #include "keel/errc.hpp"
+#include "keel/node/snapshot_transfer.hpp"
 #include "keel/node/status.hpp"
 #include "keel/node/store_actions.hpp"
 #include "keel/node/store_snapshot.hpp"
@@ -190,10 +191,12 @@ class replica {
     bool worked = false;
     std::vector<raft::message> messages;
     std::vector<raft::node_id> unreachable;
+    std::vector<std::pair<raft::node_id, bool>> snapshot_reports;
     {
       std::lock_guard lock(inbox_mutex_);
       messages.swap(inbox_);
       unreachable.swap(unreachable_);
+      snapshot_reports.swap(snapshot_reports_);
     }
     for (raft::message& m : messages) {
       worked = true;
@@ -212,6 +215,11 @@ class replica {
       (void)raft_->step(std::move(m));
     }
     for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
+    for (const auto& [to, delivered] : snapshot_reports) {
+      worked = true;
+      raft_->report_snapshot(
+          to, delivered ? raft::snapshot_status::finished : raft::snapshot_status::failed);
+    }
     while (!failed_ && raft_->has_ready()) {
       handle(raft_->ready());
       worked = true;
@@ -455,9 +463,12 @@ class replica {
   /// Whether a received snapshot's data can be what a leader sent: the
   /// empty store of a new cluster (index 1 only) or a store snapshot whose
   /// checksum holds. Its objects are checked again when it is restored.
-  static bool plausible(const raft::snapshot& s) {
+  bool plausible(const raft::snapshot& s) {
     const std::string_view d = s.data;
     if (d.empty()) return s.metadata.index == 1;
+    // Received by a streaming transport, which checked its size and CRC32C
+    // and installed it in the snapshot store.
+    if (d == snapshot_in_file) return snapshots_.open(s.metadata.index, s.metadata.term).has_value();
     if (d.size() < store_snapshot_magic.size() + 4 || !d.starts_with(store_snapshot_magic)) {
       return false;
     }
@@ -597,6 +608,28 @@ class replica {
     }
   }
 
+  /// A streaming transport's reader of the snapshot a snap message names.
+  result<std::unique_ptr<transport::snapshot_source>> open_snapshot_source(
+      const raft::snapshot& s) {
+    if (s.data != snapshot_in_file) return errc::invalid_argument;
+    snapshots_type files = snapshots_;  // The transport's thread has its own.
+    auto reader = files.open(s.metadata.index, s.metadata.term);
+    if (!reader) return reader.error();
+    return std::unique_ptr<transport::snapshot_source>(
+        new file_snapshot_source<FS>(std::move(*reader)));
+  }
+
+  /// A streaming transport's sink for a snapshot arriving from the leader.
+  result<std::unique_ptr<transport::snapshot_sink>> open_snapshot_sink(
+      const raft::snapshot_metadata& m) {
+    if (m.index == 0) return errc::invalid_argument;
+    snapshots_type files = snapshots_;
+    auto writer = files.begin_partial(m.index, m.term, {});
+    if (!writer) return writer.error();
+    return std::unique_ptr<transport::snapshot_sink>(new file_snapshot_sink<FS>(
+        files, std::move(*writer), m.index, m.term, std::string(snapshot_in_file)));
+  }
+
   template <class Connect>
   std::error_code start(Connect&& connect) {
     raft::config c{.id = opts_.id,
@@ -632,6 +665,19 @@ class replica {
               {
                 std::lock_guard lock(inbox_mutex_);
                 unreachable_.push_back(id);
+              }
+              if (opts_.on_inbox) opts_.on_inbox();
+            },
+        .open_snapshot = [this](const raft::snapshot& s) { return open_snapshot_source(s); },
+        .receive_snapshot =
+            [this](raft::node_id, const raft::snapshot_metadata& m) {
+              return open_snapshot_sink(m);
+            },
+        .snapshot_sent =
+            [this](raft::node_id to, bool delivered) {
+              {
+                std::lock_guard lock(inbox_mutex_);
+                snapshot_reports_.emplace_back(to, delivered);
               }
               if (opts_.on_inbox) opts_.on_inbox();
             },
@@ -725,7 +771,9 @@ class replica {
   }
 
   void send(raft::message m) {
-    if (m.type != raft::message_type::snap) {
+    // A streaming transport reads the snapshot's file itself and reports
+    // the outcome through handler::snapshot_sent.
+    if (m.type != raft::message_type::snap || transport::streaming_transport<Transport>) {
       transport_->send(std::move(m));
       return;
     }
@@ -754,6 +802,13 @@ class replica {
     if (snap.data.empty()) {
       // The empty snapshot of a new cluster: no objects.
       store_.commit(store_.begin_write_at(index));
+    } else if (snap.data == snapshot_in_file) {
+      // A streaming transport already installed the file: restore from it.
+      auto reader = snapshots_.open(index, snap.metadata.term);
+      if (!reader) return reader.error();
+      auto restored = restore_store_snapshot(
+          store_, index, [&](std::span<std::byte> out) { return reader->read(out); });
+      if (!restored) return restored.error();
     } else {
       // Kept in a file first, so a restart finds it; then the store turns
       // into it, with the events that take watchers there.
@@ -994,6 +1049,8 @@ class replica {
   std::mutex inbox_mutex_;
   std::vector<raft::message> inbox_;
   std::vector<raft::node_id> unreachable_;
+  /// Outcomes of snapshots a streaming transport sent, for raft.
+  std::vector<std::pair<raft::node_id, bool>> snapshot_reports_;
   std::map<std::uint64_t, pending_write> pending_;
   std::map<std::string, pending_read> pending_reads_;
   std::uint64_t read_sequence_ = 0;
