@@ -4,35 +4,52 @@
 # serves the example objects, the gRPC adapter and users' own object types.
 #
 #   keel_protobuf_generate(TARGET <target> PROTOS <file.proto>...
+#                          [GRPC] [GRPC_PLUGIN <grpc_cpp_plugin>]
 #                          [IMPORT_DIRS <dir>...]
 #                          [OUT_DIR <dir>]
+#                          [PROTOC <protoc>]
+#                          [LINK_LIBRARIES <lib>...]
 #                          [USAGE_REQUIREMENTS PUBLIC|PRIVATE|INTERFACE])
 #
-#   TARGET       an existing library or executable; the generated .pb.cc are
-#                added to its sources, OUT_DIR to its include directories and
-#                protobuf::libprotobuf to its link libraries.
+#   TARGET       an existing library or executable; the generated .cc files
+#                are added to its sources, OUT_DIR to its include directories
+#                and protobuf::libprotobuf (see LINK_LIBRARIES) to its link
+#                libraries.
 #   PROTOS       the .proto files (relative paths are from the current source
 #                directory).
+#   GRPC         also run gRPC's C++ plugin: each proto generates
+#                .grpc.pb.{h,cc} (the service stubs) beside its .pb.{h,cc},
+#                and gRPC::grpc++ is linked too.
+#   GRPC_PLUGIN  the plugin, a path or an executable target (default: the
+#                gRPC::grpc_cpp_plugin target of find_package(gRPC), else
+#                KEEL_GRPC_CPP_PLUGIN, else grpc_cpp_plugin on the PATH).
 #   IMPORT_DIRS  protoc's -I roots (default: each proto's own directory). A
 #                proto generates <OUT_DIR>/<path relative to the first import
 #                dir holding it>.pb.{h,cc}: with IMPORT_DIRS proto,
 #                proto/keel/objects.proto is included as "keel/objects.pb.h".
 #   OUT_DIR      where the code goes (default:
 #                ${CMAKE_CURRENT_BINARY_DIR}/generated/<target>).
+#   PROTOC       the compiler, a path or an executable target (default: see
+#                below).
+#   LINK_LIBRARIES
+#                what to link instead of protobuf::libprotobuf (and
+#                gRPC::grpc++), for builds that found protobuf and gRPC some
+#                other way (pkg-config); then neither target is required.
 #   USAGE_REQUIREMENTS
-#                how the include directory and libprotobuf propagate to the
+#                how the include directory and the libraries propagate to the
 #                target's users (default PUBLIC: they include the headers).
 #
-# Call find_package(Protobuf) first: the helper uses the protobuf::protoc and
-# protobuf::libprotobuf targets that FindProtobuf (Debian's libprotobuf-dev and
-# protobuf-compiler, protobuf 3.21) or protobuf-config.cmake define, or
-# Protobuf_PROTOC_EXECUTABLE. Each proto is regenerated when it or anything
-# it imports changes (protoc's --dependency_out as the DEPFILE).
+# Call find_package(Protobuf) first (and find_package(gRPC CONFIG) for GRPC):
+# the helper uses the protobuf::protoc and protobuf::libprotobuf targets that
+# FindProtobuf (Debian's libprotobuf-dev and protobuf-compiler, protobuf 3.21)
+# or protobuf-config.cmake define, else Protobuf_PROTOC_EXECUTABLE, else
+# KEEL_PROTOC. Each proto is regenerated when it or anything it imports
+# changes (protoc's --dependency_out as the DEPFILE).
 include_guard(GLOBAL)
 
 function(keel_protobuf_generate)
-  cmake_parse_arguments(PARSE_ARGV 0 arg "" "TARGET;OUT_DIR;USAGE_REQUIREMENTS"
-    "PROTOS;IMPORT_DIRS")
+  cmake_parse_arguments(PARSE_ARGV 0 arg "GRPC"
+    "TARGET;OUT_DIR;USAGE_REQUIREMENTS;PROTOC;GRPC_PLUGIN" "PROTOS;IMPORT_DIRS;LINK_LIBRARIES")
   set(_fn "keel_protobuf_generate")
   if(arg_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${_fn}: unknown arguments: ${arg_UNPARSED_ARGUMENTS}")
@@ -58,17 +75,56 @@ function(keel_protobuf_generate)
   endif()
   cmake_path(ABSOLUTE_PATH arg_OUT_DIR BASE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}" NORMALIZE)
 
-  if(TARGET protobuf::protoc)
+  if(arg_PROTOC)
+    set(_protoc "${arg_PROTOC}")
+  elseif(TARGET protobuf::protoc)
     set(_protoc protobuf::protoc)
   elseif(Protobuf_PROTOC_EXECUTABLE)
     set(_protoc "${Protobuf_PROTOC_EXECUTABLE}")
+  elseif(KEEL_PROTOC)
+    set(_protoc "${KEEL_PROTOC}")
   else()
     message(FATAL_ERROR "${_fn}: protoc not found; call find_package(Protobuf) first "
       "(on Debian: apt-get install protobuf-compiler libprotobuf-dev)")
   endif()
-  if(NOT TARGET protobuf::libprotobuf)
-    message(FATAL_ERROR "${_fn}: the protobuf::libprotobuf target is missing; call "
-      "find_package(Protobuf) first (on Debian: apt-get install libprotobuf-dev)")
+
+  set(_plugin "")
+  if(arg_GRPC)
+    if(arg_GRPC_PLUGIN)
+      set(_plugin "${arg_GRPC_PLUGIN}")
+    elseif(TARGET gRPC::grpc_cpp_plugin)
+      set(_plugin gRPC::grpc_cpp_plugin)
+    elseif(KEEL_GRPC_CPP_PLUGIN)
+      set(_plugin "${KEEL_GRPC_CPP_PLUGIN}")
+    else()
+      find_program(KEEL_GRPC_CPP_PLUGIN grpc_cpp_plugin)
+      if(NOT KEEL_GRPC_CPP_PLUGIN)
+        message(FATAL_ERROR "${_fn}: GRPC needs grpc_cpp_plugin; call find_package(gRPC) first "
+          "or pass GRPC_PLUGIN (on Debian: apt-get install protobuf-compiler-grpc)")
+      endif()
+      set(_plugin "${KEEL_GRPC_CPP_PLUGIN}")
+    endif()
+  elseif(arg_GRPC_PLUGIN)
+    message(FATAL_ERROR "${_fn}: GRPC_PLUGIN is given but GRPC is not")
+  endif()
+
+  if(arg_LINK_LIBRARIES)
+    set(_link ${arg_LINK_LIBRARIES})
+  else()
+    if(NOT TARGET protobuf::libprotobuf)
+      message(FATAL_ERROR "${_fn}: the protobuf::libprotobuf target is missing; call "
+        "find_package(Protobuf) first (on Debian: apt-get install libprotobuf-dev), or name "
+        "the libraries in LINK_LIBRARIES")
+    endif()
+    set(_link protobuf::libprotobuf)
+    if(arg_GRPC)
+      if(NOT TARGET gRPC::grpc++)
+        message(FATAL_ERROR "${_fn}: the gRPC::grpc++ target is missing; call "
+          "find_package(gRPC CONFIG) first (on Debian: apt-get install libgrpc++-dev), or "
+          "name the libraries in LINK_LIBRARIES")
+      endif()
+      list(APPEND _link gRPC::grpc++)
+    endif()
   endif()
 
   set(_import_dirs "")
@@ -100,20 +156,33 @@ function(keel_protobuf_generate)
     set(_h "${arg_OUT_DIR}/${_stem}.pb.h")
     set(_depfile "${arg_OUT_DIR}/${_stem}.pb.d")
     list(TRANSFORM _roots PREPEND "-I" OUTPUT_VARIABLE _include_flags)
+    set(_outputs "${_cc}" "${_h}")
+    set(_grpc_flags "")
+    set(_what "C++")
+    if(arg_GRPC)
+      list(APPEND _outputs "${arg_OUT_DIR}/${_stem}.grpc.pb.cc" "${arg_OUT_DIR}/${_stem}.grpc.pb.h")
+      if(TARGET "${_plugin}")
+        set(_plugin_path "$<TARGET_FILE:${_plugin}>")
+      else()
+        set(_plugin_path "${_plugin}")
+      endif()
+      set(_grpc_flags "--grpc_out=${arg_OUT_DIR}" "--plugin=protoc-gen-grpc=${_plugin_path}")
+      set(_what "C++ and gRPC stubs")
+    endif()
     add_custom_command(
-      OUTPUT "${_cc}" "${_h}"
+      OUTPUT ${_outputs}
       COMMAND "${CMAKE_COMMAND}" -E make_directory "${arg_OUT_DIR}"
-      COMMAND ${_protoc} "--cpp_out=${arg_OUT_DIR}" "--dependency_out=${_depfile}"
-        ${_include_flags} "${_proto}"
-      DEPENDS "${_proto}" ${_protoc}
+      COMMAND ${_protoc} "--cpp_out=${arg_OUT_DIR}" ${_grpc_flags}
+        "--dependency_out=${_depfile}" ${_include_flags} "${_proto}"
+      DEPENDS "${_proto}" ${_protoc} ${_plugin}
       DEPFILE "${_depfile}"
-      COMMENT "protoc: generating C++ from ${_relative}"
+      COMMENT "protoc: generating ${_what} from ${_relative}"
       VERBATIM)
-    list(APPEND _generated "${_cc}" "${_h}")
+    list(APPEND _generated ${_outputs})
   endforeach()
 
   target_sources(${arg_TARGET} PRIVATE ${_generated})
   target_include_directories(${arg_TARGET} ${arg_USAGE_REQUIREMENTS}
     "$<BUILD_INTERFACE:${arg_OUT_DIR}>")
-  target_link_libraries(${arg_TARGET} ${arg_USAGE_REQUIREMENTS} protobuf::libprotobuf)
+  target_link_libraries(${arg_TARGET} ${arg_USAGE_REQUIREMENTS} ${_link})
 endfunction()

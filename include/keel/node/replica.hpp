@@ -468,7 +468,8 @@ class replica {
     if (d.empty()) return s.metadata.index == 1;
     // Received by a streaming transport, which checked its size and CRC32C
     // and installed it in the snapshot store.
-    if (d == snapshot_in_file) return snapshots_.open(s.metadata.index, s.metadata.term).has_value();
+    if (d == snapshot_in_file)
+      return snapshots_.open(s.metadata.index, s.metadata.term).has_value();
     if (d.size() < store_snapshot_magic.size() + 4 || !d.starts_with(store_snapshot_magic)) {
       return false;
     }
@@ -669,10 +670,9 @@ class replica {
               if (opts_.on_inbox) opts_.on_inbox();
             },
         .open_snapshot = [this](const raft::snapshot& s) { return open_snapshot_source(s); },
-        .receive_snapshot =
-            [this](raft::node_id, const raft::snapshot_metadata& m) {
-              return open_snapshot_sink(m);
-            },
+        .receive_snapshot = [this](
+                                raft::node_id,
+                                const raft::snapshot_metadata& m) { return open_snapshot_sink(m); },
         .snapshot_sent =
             [this](raft::node_id to, bool delivered) {
               {
