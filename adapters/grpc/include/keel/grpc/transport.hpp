@@ -76,6 +76,13 @@ class grpc_transport {
     return a.substr(0, a.rfind(':') + 1) + std::to_string(state_->port);
   }
 
+  /// Where the peers are (merged into the options' addresses): what
+  /// add_peer(id, "") uses.
+  void set_addresses(const std::map<raft::node_id, std::string>& addresses) {
+    std::lock_guard lock(state_->mutex);
+    for (const auto& [id, address] : addresses) state_->options.addresses[id] = address;
+  }
+
   /// Hands what arrives to h from now on. Call once, before peers are added.
   void attach(transport::handler h) {
     state_->handler = std::move(h);
