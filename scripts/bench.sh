@@ -6,8 +6,8 @@
 #   scripts/bench.sh NAME      NAME: raft | store | wal | cluster | snapshot | all
 #
 # Environment:
-#   RUNS       runs per side, alternating keel and peer (default 5, at least 3);
-#              every figure is the median over them
+#   RUNS       runs per side, alternating keel and peer (default 5, at least 3;
+#              snapshot: default 3); every figure is the median over them
 #   BENCHTIME  seconds each case runs per run (default 1)
 #   BUILD_DIR  where keel's benchmarks and the Go peers are built (default build-bench)
 #   JOBS       build parallelism (default nproc)
@@ -25,6 +25,13 @@
 #              on the disk to measure, not tmpfs
 #   CLUSTER_PEER_ONLY  cluster only: 1 runs etcd's side alone (keel's figures
 #              and ratios are null), e.g. before bench/cluster.bench.cpp exists
+#   SNAPSHOT_BYTES  snapshot only: size of the snapshot streamed (default
+#              1073741824, 1 GiB)
+#   SNAPSHOT_RTT_SECONDS  snapshot only: seconds each round-trip case runs
+#              (default 2)
+#   SNAPSHOT_DIR  snapshot only: where the snapshot files go (a temporary
+#              directory is made in it; default BUILD_DIR); must be on the
+#              disk to measure, not tmpfs
 #
 # Installs missing Debian packages with apt-get (scripts/deps.sh). Builds
 # offline: Go peers use GO111MODULE=off and GOPATH=/usr/share/gocode.
@@ -33,7 +40,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
 families=(raft store wal cluster snapshot)
-available=(raft store wal cluster)
+available=(raft store wal cluster snapshot)
 
 usage() {
   echo "usage: scripts/bench.sh NAME   (NAME: ${families[*]} all)" >&2
@@ -82,7 +89,10 @@ if [[ $name == cluster ]] && why=$(cluster_missing); then
   exit 2
 fi
 
-runs=${RUNS:-5}
+# The snapshot family moves 3 x SNAPSHOT_BYTES through the disk per run: 3 runs.
+default_runs=5
+[[ $name == snapshot ]] && default_runs=3
+runs=${RUNS:-$default_runs}
 if ! [[ $runs =~ ^[0-9]+$ ]] || ((runs < 3)); then
   echo "keel bench: RUNS must be a number >= 3 (medians need at least 3 runs), got '$runs'" >&2
   exit 2
@@ -132,15 +142,18 @@ go_env() {
 
 # --- build ------------------------------------------------------------------------
 
-# build_keel TARGET SOURCE: builds a keel benchmark in Release into BUILD_DIR
-# through CMake; falls back to g++ only if the CMake target does not exist.
+# build_keel TARGET SOURCE [grpc]: builds a keel benchmark in Release into
+# BUILD_DIR through CMake; falls back to g++ only if the CMake target does not
+# exist. With `grpc` the gRPC adapter is built too (KEEL_WITH_GRPC=ON), and
+# there is no fallback: the adapter's generated code needs CMake.
 # Prints the binary's path.
 build_keel() {
-  local target=$1 src=$2
+  local target=$1 src=$2 grpc=OFF
+  [[ ${3:-} == grpc ]] && grpc=ON
   if [[ -f bench/CMakeLists.txt ]]; then
-    log "configuring $build_dir (Release, benchmarks only)"
+    log "configuring $build_dir (Release, benchmarks only, gRPC adapter $grpc)"
     cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DKEEL_BUILD_BENCH=ON \
-      -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_EXAMPLES=OFF -DKEEL_WITH_GRPC=OFF >&2
+      -DKEEL_BUILD_TESTS=OFF -DKEEL_BUILD_EXAMPLES=OFF -DKEEL_WITH_GRPC="$grpc" >&2
     # grep without -q reads to the end: -q would quit at the match, cmake (make)
     # would fail on the closed pipe, and pipefail would fail the test.
     if cmake --build "$build_dir" --target help 2>/dev/null | grep -w "$target" >/dev/null; then
@@ -153,6 +166,10 @@ build_keel() {
       echo "$bin"
       return
     fi
+  fi
+  if [[ $grpc == ON ]]; then
+    log "no CMake target $target (it needs bench/CMakeLists.txt and the gRPC adapter)"
+    exit 2
   fi
   log "no CMake target $target yet; building $src directly with g++"
   mkdir -p "$build_dir/direct"
@@ -539,7 +556,7 @@ bench_cluster() {
 
   local keel_bin="" peers="$build_dir/peers"
   if ((!peer_only)); then
-    keel_bin=$(build_keel keel_cluster_bench bench/cluster.bench.cpp)
+    keel_bin=$(build_keel keel_cluster_bench bench/cluster.bench.cpp grpc)
     [[ -x $keel_bin ]] || { log "keel_cluster_bench was not built ($keel_bin)"; exit 2; }
   fi
 
@@ -637,6 +654,81 @@ bench_cluster() {
         printf "\"lower_is_better\":true,%s", tail() }'
   done >"$tmp/cluster.json"
   cat "$tmp/cluster.json"
+}
+
+# --- snapshot ---------------------------------------------------------------------
+
+# keel_snapshot_bench (bench/snapshot.bench.cpp) runs everything itself, each
+# sender and receiver in a process of its own: a SNAPSHOT_BYTES snapshot
+# streamed by the gRPC transport over loopback with TLS off and on, the same
+# bytes over a raw loopback TCP socket (peer raw-tcp), and heartbeat round
+# trips against a raw TCP ping-pong; it alternates the order of the cases
+# between runs and prints the medians as this family's JSON lines (contract:
+# docs/benchmarks.md, section "snapshot"). The script checks them and adds
+# the file system.
+KEEL_BENCH_SNAPSHOT_DEPS=(pkg-config protobuf-compiler libprotobuf-dev libgrpc++-dev
+  protobuf-compiler-grpc openssl)
+
+bench_snapshot() {
+  local bytes=${SNAPSHOT_BYTES:-1073741824} rtt=${SNAPSHOT_RTT_SECONDS:-2}
+  if ! [[ $bytes =~ ^[1-9][0-9]*$ ]]; then
+    log "SNAPSHOT_BYTES must be a positive number of bytes, got '$bytes'"
+    exit 2
+  fi
+  if ! [[ $rtt =~ ^[0-9]+(\.[0-9]+)?$ ]] || [[ $rtt =~ ^0+(\.0+)?$ ]]; then
+    log "SNAPSHOT_RTT_SECONDS must be a positive number of seconds, got '$rtt'"
+    exit 2
+  fi
+  local parent=${SNAPSHOT_DIR:-$build_dir}
+  mkdir -p "$parent"
+  parent=$(cd "$parent" && pwd)
+  # The receivers fsync what they write; on tmpfs that is free.
+  local fs source
+  case $(stat -f -c %T "$parent") in
+    tmpfs | ramfs)
+      log "$parent is on $(stat -f -c %T "$parent"): the snapshot benchmark needs a disk;" \
+        "set SNAPSHOT_DIR to a directory on one"
+      exit 2
+      ;;
+  esac
+  fs=$(findmnt -n -o FSTYPE -T "$parent" 2>/dev/null | tail -n 1)
+  [[ -n $fs ]] || fs=$(stat -f -c %T "$parent")
+  source=$(findmnt -n -o SOURCE -T "$parent" 2>/dev/null | tail -n 1)
+  # The sender's snapshot, and one receiver's copy at a time (removed after
+  # each transfer).
+  local need avail
+  need=$(awk -v b="$bytes" 'BEGIN { printf "%d", 2 * b / 1048576 + 256 }')
+  avail=$(df -P -m "$parent" | awk 'NR == 2 { print $4 }')
+  if [[ -n $avail ]] && ((avail < need)); then
+    log "$parent has $avail MiB free; the snapshot benchmark needs about $need MiB" \
+      "(lower SNAPSHOT_BYTES or set SNAPSHOT_DIR)"
+    exit 2
+  fi
+
+  keel_deps_install "${KEEL_BENCH_SNAPSHOT_DEPS[@]}" >&2
+  local keel_bin
+  keel_bin=$(build_keel keel_snapshot_bench bench/snapshot.bench.cpp grpc)
+  [[ -x $keel_bin ]] || { log "keel_snapshot_bench was not built ($keel_bin)"; exit 2; }
+
+  local data out="$tmp/snapshot.json"
+  data=$(mktemp -d "$parent/keel-snapshot-bench.XXXXXX")
+  cleanup_dirs+=("$data")
+  log "snapshot: files in $data ($fs on ${source:-an unknown device}), $bytes bytes," \
+    "$runs runs, round trips for $rtt s"
+  if ! "$keel_bin" --dir "$data" --bytes "$bytes" --runs "$runs" --rtt-seconds "$rtt" >"$out"; then
+    cat "$out" >&2
+    log "keel_snapshot_bench failed"
+    exit 1
+  fi
+  # Four lines (snapshot and round trips, each plain and tls), every one with
+  # numeric figures; only then print, so a failure leaves no partial JSON.
+  jq -cs --arg fs "$fs" '
+    if length != 4 then error("expected 4 JSON lines, got \(length)") else . end
+    | .[] | if .bench == "snapshot" and (.keel | type) == "number" and .keel > 0
+               and (.peer_value | type) == "number" and .peer_value > 0
+            then . + {fs: $fs} else error("a bad line: \(tojson)") end' "$out" >"$tmp/snapshot.checked" ||
+    { cat "$out" >&2; log "keel_snapshot_bench printed unexpected lines"; exit 1; }
+  cat "$tmp/snapshot.checked"
 }
 
 # --- dispatch ---------------------------------------------------------------------------
