@@ -78,8 +78,8 @@ class grpc_cluster {
       }
       return std::move(t);
     };
-    auto r = runner_type::start(keel::wal::posix_file_system{}, opts, connect,
-                                {.tick_interval = 2ms});
+    auto r =
+        runner_type::start(keel::wal::posix_file_system{}, opts, connect, {.tick_interval = 2ms});
     REQUIRE(r);
     runners_[id] = std::move(*r);
     pending_.erase(id);
@@ -183,8 +183,15 @@ TEST_CASE("grpc cluster: a new member joins through a snapshot streamed over gRP
   if (!count) {
     auto s4 = c.at(4).status(1s);
     auto sl = leader->status(1s);
-    if (s4) UNSCOPED_INFO("node 4: role " << s4->role << " term " << s4->term << " applied " << s4->applied << " snap " << s4->snapshot_index << " leader " << s4->leader);
-    if (sl) for (const auto& p : sl->peers) UNSCOPED_INFO("leader peer " << p.id << " match " << p.match << " state " << p.progress << " err " << p.transport.last_error << " sent " << p.transport.sent << " dropped " << p.transport.dropped);
+    if (s4)
+      UNSCOPED_INFO("node 4: role " << s4->role << " term " << s4->term << " applied "
+                                    << s4->applied << " snap " << s4->snapshot_index << " leader "
+                                    << s4->leader);
+    if (sl)
+      for (const auto& p : sl->peers)
+        UNSCOPED_INFO("leader peer " << p.id << " match " << p.match << " state " << p.progress
+                                     << " err " << p.transport.last_error << " sent "
+                                     << p.transport.sent << " dropped " << p.transport.dropped);
     UNSCOPED_INFO("error " << count.error().message());
   }
   REQUIRE(count);

@@ -1,5 +1,6 @@
-// The gRPC transport between real servers on loopback: messages, streamed
-// snapshots, resume, peers without streaming, and every refusal.
+// The gRPC transport between real servers on loopback: messages in order,
+// small and chunked, and a 64 MiB snapshot streamed and installed. Resume,
+// peers without streaming, refusals and TLS have files of their own.
 #include "keel/grpc/transport.hpp"
 
 #include <catch2/catch.hpp>

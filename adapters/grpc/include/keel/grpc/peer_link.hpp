@@ -475,27 +475,27 @@ class peer_link {
     wire::Ack ack;
     auto writer = stub()->StreamRaftMessage(&context, &ack);
     const auto& meta = header.snapshot().metadata();
-    std::vector<std::byte> buffer(chunk_size());
-    transport::chunk_plan plan(offset, source.size(), buffer.size());
-    bool first = true;
+    // One chunk, reused: the file is read straight into its data, whose
+    // buffer keeps its capacity from chunk to chunk (no allocation, no copy).
+    wire::Chunk c;
+    c.set_from(options_.id);
+    c.set_snapshot_index(meta.index());
+    c.set_snapshot_term(meta.term());
+    *c.mutable_header() = header;
+    std::string& data = *c.mutable_data();
+    transport::chunk_plan plan(offset, source.size(), chunk_size());
     bool broke = false;
     std::uint64_t next_log = offset + source.size() / 10;
     while (plan.more() && !broke) {
       const auto p = plan.next();
-      auto n = source.read_at(p.offset, std::span(buffer).first(p.length));
+      data.resize(p.length);
+      auto n = source.read_at(p.offset, std::as_writable_bytes(std::span(data.data(), p.length)));
       if (!n || *n != p.length) {
         context.TryCancel();
         (void)writer->Finish();
         return {::grpc::StatusCode::FAILED_PRECONDITION, "cannot read the snapshot file"};
       }
-      wire::Chunk c;
-      if (first) *c.mutable_header() = header;
-      first = false;
-      c.set_from(options_.id);
-      c.set_snapshot_index(meta.index());
-      c.set_snapshot_term(meta.term());
       c.set_offset(p.offset);
-      c.set_data(reinterpret_cast<const char*>(buffer.data()), p.length);
       if (p.last) {
         c.set_last(true);
         c.set_total_size(source.size());
@@ -505,6 +505,7 @@ class peer_link {
         broke = true;
         break;
       }
+      c.clear_header();  // The first chunk only.
       reached = p.offset + p.length;
       record_progress(reached, offset, started);
       if (reached >= next_log && !p.last) {

@@ -115,9 +115,15 @@ class raft_service final : public wire::Raft::Service {
     expire_partials();
     auto it = partials_.find(k);
     if (it != partials_.end()) {
+      // A stream still writes it (perhaps one its sender already gave up
+      // on): any count would be stale, and a resume from it a gap.
+      if (!it->second.sink) return already_receiving();
       reply->set_bytes(it->second.held);
       return ::grpc::Status::OK;
     }
+    // Opening a sink drops other snapshots' .part files: never while another
+    // transfer is parked or running here. The sender then starts from 0.
+    if (!partials_.empty()) return ::grpc::Status::OK;
     // Perhaps a .part file from before a restart: the sink resumes from its checkpoint.
     auto sink =
         h->receive_snapshot(k.from, raft::snapshot_metadata{.index = k.index, .term = k.term});
@@ -135,7 +141,10 @@ class raft_service final : public wire::Raft::Service {
     while (reader->Read(&chunk)) {
       if (auto status = s.take(chunk); !status.ok()) return refuse_with(status);
     }
-    return s.end(context->IsCancelled());
+    // A stream cut by its sender is no refusal; one that ended early is.
+    const bool cancelled = context->IsCancelled();
+    auto status = s.end(cancelled);
+    return status.ok() || cancelled ? status : refuse_with(status);
   }
 
  private:
@@ -328,6 +337,10 @@ class raft_service final : public wire::Raft::Service {
     return {::grpc::StatusCode::UNAVAILABLE, "the node has not started"};
   }
 
+  static ::grpc::Status already_receiving() {
+    return {::grpc::StatusCode::UNAVAILABLE, "this snapshot is already being received"};
+  }
+
   static ::grpc::Status not_for_me(raft::node_id to) {
     return {::grpc::StatusCode::INVALID_ARGUMENT,
             "the message is for node " + std::to_string(to) + ", not this one"};
@@ -396,9 +409,7 @@ class raft_service final : public wire::Raft::Service {
     expire_partials();
     auto it = partials_.find(k);
     if (it != partials_.end()) {
-      if (!it->second.sink) {
-        return {::grpc::StatusCode::UNAVAILABLE, "this snapshot is already being received"};
-      }
+      if (!it->second.sink) return already_receiving();
       out = std::move(it->second.sink);
       it->second.touched = now();
       return ::grpc::Status::OK;
