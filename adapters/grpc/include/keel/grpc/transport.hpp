@@ -59,6 +59,11 @@ class grpc_transport {
     ::grpc::ServerBuilder builder;
     builder.AddListeningPort(s->options.listen_address, *server_creds, &s->port);
     builder.RegisterService(&s->service);
+    // Read from sockets in pieces the allocator recycles: with larger read
+    // buffers, page faults on fresh memory dominated the receiver's profile
+    // of a streamed snapshot (bench.sh snapshot, 256 MiB: about 0.22 of raw
+    // TCP before, 0.28 after; the runs are noisy).
+    builder.AddChannelArgument(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 64 * 1024);
     s->server = builder.BuildAndStart();
     if (!s->server || s->port == 0) return errc::unavailable;
     return grpc_transport(std::move(s));
