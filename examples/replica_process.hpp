@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -62,6 +63,8 @@ class replica_process {
   /// port it listens on; `name` prefixes what it prints.
   static std::unique_ptr<replica_process> spawn(raft::node_id id, std::vector<std::string> args,
                                                 std::string name) {
+    // A child that died must not kill this process when it writes to it.
+    std::signal(SIGPIPE, SIG_IGN);
     int to_child[2];
     int from_child[2];
     // Close-on-exec, so that later children do not hold this one's pipes

@@ -224,3 +224,27 @@ TEST_CASE("grpc cluster: when the leader dies the others elect another and keep 
   write_tasks(*next, 100, "b");
   CHECK(next->view([](const auto& tx) { return tx.template count<task>(); }) == 200);
 }
+
+TEST_CASE("grpc cluster: a member joins a cluster that has written nothing yet",
+          "[grpc][cluster][snapshot]") {
+  grpc_cluster c({1, 2, 3});
+  runner_type* leader = c.leader();
+  REQUIRE(leader != nullptr);
+  c.listen(4);
+  REQUIRE(leader->add_learner(4, c.address(4), 20s));
+  c.start(4, {1, 2, 3}, true);
+  bool voter = false;
+  const auto give_up = std::chrono::steady_clock::now() + 60s;
+  while (!voter && std::chrono::steady_clock::now() < give_up) {
+    auto st = leader->status(1s);
+    for (node_id v : st ? st->voters : std::vector<node_id>{}) voter |= v == 4;
+    if (!voter) std::this_thread::yield();
+  }
+  CHECK(voter);
+  auto v = leader->update([](auto& tx) { return tx.create(make_task("after", 1)); }, 10s);
+  REQUIRE(v);
+  auto seen = c.at(4).view_linearizable(
+      [](const auto& tx) { return tx.template get<task>("after") != nullptr; }, 10s);
+  REQUIRE(seen);
+  CHECK(*seen);
+}

@@ -468,14 +468,41 @@ class replica {
     if (d.empty()) return s.metadata.index == 1;
     // Received by a streaming transport, which checked its size and CRC32C
     // and installed it in the snapshot store.
-    if (d == snapshot_in_file)
-      return snapshots_.open(s.metadata.index, s.metadata.term).has_value();
+    if (d == snapshot_in_file) return stored_snapshot_intact(s.metadata);
     if (d.size() < store_snapshot_magic.size() + 4 || !d.starts_with(store_snapshot_magic)) {
       return false;
     }
     const auto* tail = reinterpret_cast<const std::byte*>(d.data() + d.size() - 4);
     return wal::crc32c(std::as_bytes(std::span(d.data(), d.size() - 4))) ==
            keel::detail::get_u32(tail);
+  }
+
+  /// Whether the received snapshot file (index, term) holds a store
+  /// snapshot whose own checksum holds (its sender could have sent anything
+  /// with a matching transfer checksum). Reads the file once.
+  bool stored_snapshot_intact(const raft::snapshot_metadata& m) {
+    auto reader = snapshots_.open(m.index, m.term);
+    if (!reader || reader->size() < store_snapshot_magic.size() + 4) return false;
+    std::array<std::byte, 64 * 1024> piece{};
+    std::array<std::byte, 4> tail{};
+    std::uint32_t crc = 0;
+    const std::uint64_t body = reader->size() - 4;
+    for (std::uint64_t at = 0; at < reader->size();) {
+      auto n = reader->read(piece);
+      if (!n || *n == 0) return false;
+      const std::span<const std::byte> got(piece.data(), *n);
+      if (at == 0 && !std::equal(store_snapshot_magic.begin(), store_snapshot_magic.end(),
+                                 reinterpret_cast<const char*>(got.data()))) {
+        return false;
+      }
+      const std::uint64_t in_body = at < body ? std::min<std::uint64_t>(*n, body - at) : 0;
+      crc = wal::crc32c(got.first(static_cast<std::size_t>(in_body)), crc);
+      for (std::size_t i = static_cast<std::size_t>(in_body); i < *n; ++i) {
+        tail[static_cast<std::size_t>(at + i - body)] = got[i];
+      }
+      at += *n;
+    }
+    return crc == keel::detail::get_u32(tail.data());
   }
 
   static std::string parent_of(const std::string& path) {
@@ -490,6 +517,7 @@ class replica {
     if (!found) return found.error();
     const raft::snapshot snap = std::move(*found);
     snapshot_index_ = snap.metadata.index;
+    snapshot_floor_.store(snapshot_index_, std::memory_order_release);
     if (snap.data != snapshot_in_file) {
       if (snap.empty()) return {};
       // The empty store of a new cluster.
@@ -554,6 +582,7 @@ class replica {
     if (!marked) return marked.error();
     if (auto ec = log_.sync()) return ec;
     snapshot_index_ = job.index;
+    snapshot_floor_.store(snapshot_index_, std::memory_order_release);
     if (job.index > opts_.snapshot_keep_entries) {
       const std::uint64_t upto = job.index - opts_.snapshot_keep_entries;
       if (upto > log_.first_index()) {
@@ -624,7 +653,13 @@ class replica {
   result<std::unique_ptr<transport::snapshot_sink>> open_snapshot_sink(
       const raft::snapshot_metadata& m) {
     if (m.index == 0) return errc::invalid_argument;
-    snapshots_type files = snapshots_;
+    // Never over a snapshot this replica holds or has gone past: a peer
+    // must not replace the file the WAL points to.
+    if (m.index <= snapshot_floor_.load(std::memory_order_acquire)) {
+      return errc::snapshot_out_of_date;
+    }
+    // Only the loop thread prunes, relative to what the WAL records.
+    snapshots_type files = snapshots_.without_pruning();
     auto writer = files.begin_partial(m.index, m.term, {});
     if (!writer) return writer.error();
     return std::unique_ptr<transport::snapshot_sink>(new file_snapshot_sink<FS>(
@@ -718,6 +753,7 @@ class replica {
         it->second.index = std::max<std::uint64_t>(rs.index, 1);
       }
     }
+    const std::uint64_t installed = rd.snapshot ? rd.snapshot->metadata.index : 0;
     if (rd.snapshot) {
       if (auto ec = install(std::move(*rd.snapshot))) {
         stop(ec);
@@ -755,6 +791,14 @@ class replica {
     }
     if (must_sync) {
       if (auto ec = log_.sync()) {
+        stop(ec);
+        return;
+      }
+    }
+    // The WAL now records the installed snapshot: the older files can go
+    // (received ones are never pruned by their writer, see open_snapshot_sink).
+    if (installed != 0) {
+      if (auto ec = snapshots_.remove_older_than(installed)) {
         stop(ec);
         return;
       }
@@ -830,6 +874,7 @@ class replica {
       snap.data = std::string(snapshot_in_file);
     }
     snapshot_index_ = index;
+    snapshot_floor_.store(snapshot_index_, std::memory_order_release);
     const raft::conf_state conf = snap.metadata.conf;
     if (auto ec = log_.apply_snapshot(std::move(snap))) return ec;
     applied_ = index;
@@ -1066,6 +1111,8 @@ class replica {
   std::uint64_t history_floor_ = 0;
   snapshots_type snapshots_;
   std::uint64_t snapshot_index_ = 0;
+  /// snapshot_index_, for the transport's threads.
+  std::atomic<std::uint64_t> snapshot_floor_{0};
   bool snapshot_due_ = false;
   /// The snapshot being written in the background, if one is.
   std::unique_ptr<snapshot_job> job_;

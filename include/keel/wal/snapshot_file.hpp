@@ -271,7 +271,9 @@ std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_n
   std::sort(older_ones.begin(), older_ones.end(),
             [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
   for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
-    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()))) {
+    // Another user of the directory may have removed it first.
+    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()));
+        ec && ec != std::errc::no_such_file_or_directory) {
       return snapshot_io_error(ec);
     }
   }

@@ -68,6 +68,15 @@ class snapshot_store {
       : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
 
   const std::string& directory() const noexcept { return directory_; }
+
+  /// A copy whose commits never remove older snapshots: for writers whose
+  /// snapshot the WAL may never record (a received one that raft may still
+  /// refuse), so that only the WAL's owner prunes.
+  snapshot_store without_pruning() const {
+    snapshot_store copy = *this;
+    copy.keep_old_ = static_cast<std::size_t>(-1);
+    return copy;
+  }
   std::size_t keep_old() const noexcept { return keep_old_; }
 
   /// The path of the committed snapshot (index, term), whether or not it exists.

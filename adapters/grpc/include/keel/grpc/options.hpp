@@ -18,6 +18,11 @@ namespace keel::rpc {
 /// are streamed in chunks instead of raising it.
 inline constexpr std::size_t grpc_message_limit = 4 * 1024 * 1024;
 
+/// Keepalive pings on every connection, both ways: a peer silent for this
+/// long is pinged, and dropped if it does not answer within the timeout.
+inline constexpr int keepalive_time_ms = 10'000;
+inline constexpr int keepalive_timeout_ms = 5'000;
+
 /// Where a certificate or key comes from: a file, or PEM text in memory.
 struct pem_source {
   std::string file{};

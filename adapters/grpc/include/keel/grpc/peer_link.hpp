@@ -80,6 +80,8 @@ class peer_link {
       ++status_.dropped;
       note_failure("the send queue is full");
       report_unreachable_ = true;
+      // Raft waits for a snapshot's outcome: tell it this one failed.
+      if (m.type == raft::message_type::snap) ++snapshots_failed_;
       wake_.notify_all();
       return false;
     }
@@ -117,6 +119,10 @@ class peer_link {
                   static_cast<int>(options_.backoff_min.count()));
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                   static_cast<int>(options_.backoff_max.count()));
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, keepalive_time_ms);
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, keepalive_timeout_ms);
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+      args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
       stub_ = wire::Raft::NewStub(::grpc::CreateCustomChannel(address_, credentials_, args));
       stub_generation_ = address_generation_;
     }
@@ -187,22 +193,29 @@ class peer_link {
     for (;;) {
       std::deque<raft::message> batch;
       bool report = false;
+      int failed_snapshots = 0;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || report_unreachable_; });
+        wake_.wait(lock, [this] {
+          return stopping_ || !queue_.empty() || report_unreachable_ || snapshots_failed_ != 0;
+        });
         if (stopping_) break;
         batch.swap(queue_);
         report = std::exchange(report_unreachable_, false);
+        failed_snapshots = std::exchange(snapshots_failed_, 0);
       }
       if (report && handler_.unreachable) handler_.unreachable(peer_);
+      for (; failed_snapshots > 0; --failed_snapshots) report_snapshot(false);
       bool failed = false;
       for (raft::message& m : batch) {
-        if (failed) {
-          count_dropped();
+        // Every snapshot, the empty one of a new cluster included, goes
+        // through the snapshot lane, which always reports its outcome.
+        if (m.type == raft::message_type::snap && m.snapshot) {
+          start_snapshot(std::move(m));
           continue;
         }
-        if (m.type == raft::message_type::snap && m.snapshot && !m.snapshot->data.empty()) {
-          start_snapshot(std::move(m));
+        if (failed) {
+          count_dropped();
           continue;
         }
         failed = !send_message(m, stream);
@@ -339,10 +352,11 @@ class peer_link {
 
   void start_snapshot(raft::message m) {
     {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
       if (snapshot_busy_) {
         // Raft sends one snapshot at a time; a second one is refused.
-        if (handler_.snapshot_sent) handler_.snapshot_sent(peer_, false);
+        lock.unlock();
+        report_snapshot(false);
         return;
       }
       snapshot_busy_ = true;
@@ -358,13 +372,23 @@ class peer_link {
           status_.snapshot->succeeded = delivered;
         }
       }
-      if (handler_.snapshot_sent) handler_.snapshot_sent(peer_, delivered);
+      report_snapshot(delivered);
     });
+  }
+
+  void report_snapshot(bool delivered) {
+    if (handler_.snapshot_sent) handler_.snapshot_sent(peer_, delivered);
   }
 
   /// Streams one snapshot; whether the peer installed it.
   bool transfer(raft::message m) {
     const raft::snapshot_metadata meta = m.snapshot->metadata;
+    if (m.snapshot->data.empty()) {
+      // The empty snapshot a new cluster starts from: no content to stream.
+      wire::Message w;
+      to_wire(m, w);
+      return send_unary(w);
+    }
     auto opened = handler_.open_snapshot
                       ? handler_.open_snapshot(*m.snapshot)
                       : result<std::unique_ptr<transport::snapshot_source>>(errc::invalid_argument);
@@ -518,7 +542,8 @@ class peer_link {
       armed_write guard(dog_, context, options_.chunk_timeout);
       writer->WritesDone();
     }
-    armed_write guard(dog_, context, options_.chunk_timeout);
+    // No watchdog here: after a resume the receiver re-reads the whole
+    // snapshot to check it before it answers. Keepalive finds a dead peer.
     return writer->Finish();
   }
 
@@ -575,6 +600,7 @@ class peer_link {
   bool report_unreachable_ = false;
   bool streaming_ = true;
   bool snapshot_busy_ = false;
+  int snapshots_failed_ = 0;  ///< Snapshots dropped from a full queue, to report.
   bool stopping_ = false;
   std::vector<::grpc::ClientContext*> live_calls_{};
   transport::peer_status status_{};

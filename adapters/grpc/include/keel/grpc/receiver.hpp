@@ -70,7 +70,7 @@ class raft_service final : public wire::Raft::Service {
   void detach() {
     std::lock_guard lock(mutex_);
     handler_.reset();
-    partials_.clear();
+    partial_.reset();
   }
 
   /// Messages from id are refused from now on.
@@ -112,24 +112,22 @@ class raft_service final : public wire::Raft::Service {
     if (k.index == 0)
       return refuse_with({::grpc::StatusCode::INVALID_ARGUMENT, "snapshot index 0"});
     std::lock_guard lock(mutex_);
-    expire_partials();
-    auto it = partials_.find(k);
-    if (it != partials_.end()) {
+    expire_partial();
+    if (partial_) {
+      // Another transfer's part is kept here: this one starts from 0.
+      if (partial_->k != k) return ::grpc::Status::OK;
       // A stream still writes it (perhaps one its sender already gave up
       // on): any count would be stale, and a resume from it a gap.
-      if (!it->second.sink) return already_receiving();
-      reply->set_bytes(it->second.held);
+      if (!partial_->sink) return already_receiving();
+      reply->set_bytes(partial_->held);
       return ::grpc::Status::OK;
     }
-    // Opening a sink drops other snapshots' .part files: never while another
-    // transfer is parked or running here. The sender then starts from 0.
-    if (!partials_.empty()) return ::grpc::Status::OK;
     // Perhaps a .part file from before a restart: the sink resumes from its checkpoint.
     auto sink =
         h->receive_snapshot(k.from, raft::snapshot_metadata{.index = k.index, .term = k.term});
     if (!sink) return {::grpc::StatusCode::UNAVAILABLE, sink.error().message()};
     reply->set_bytes((*sink)->held());
-    partials_[k] = partial{std::move(*sink), reply->bytes(), now()};
+    partial_ = partial{k, std::move(*sink), reply->bytes(), now()};
     return ::grpc::Status::OK;
   }
 
@@ -152,11 +150,14 @@ class raft_service final : public wire::Raft::Service {
     raft::node_id from = 0;
     std::uint64_t index = 0;
     std::uint64_t term = 0;
-    friend auto operator<=>(const key&, const key&) = default;
+    friend bool operator==(const key&, const key&) = default;
   };
 
-  /// A snapshot partly received; `sink` is null while a stream writes it.
+  /// The snapshot partly received; `sink` is null while a stream writes it.
+  /// There is at most one (a sink's .part file replaces any other), so a
+  /// peer cannot pile them up.
   struct partial {
+    key k;
     std::unique_ptr<transport::snapshot_sink> sink;
     std::uint64_t held = 0;
     std::chrono::steady_clock::time_point touched{};
@@ -400,19 +401,24 @@ class raft_service final : public wire::Raft::Service {
     return ::grpc::Status::OK;
   }
 
-  /// The sink of snapshot k into `out`: a parked one, or a new one from the
-  /// node. Until it is parked or forgotten, no other stream may take it.
+  /// The sink of snapshot k into `out`: the parked one, or a new one from
+  /// the node. Until it is parked or forgotten, no other stream may take
+  /// it, and no other snapshot is received (a new sink's .part file would
+  /// replace the one being written).
   ::grpc::Status take_partial(const transport::handler& h, const key& k,
                               const raft::snapshot_metadata& meta,
                               std::unique_ptr<transport::snapshot_sink>& out) {
     std::lock_guard lock(mutex_);
-    expire_partials();
-    auto it = partials_.find(k);
-    if (it != partials_.end()) {
-      if (!it->second.sink) return already_receiving();
-      out = std::move(it->second.sink);
-      it->second.touched = now();
-      return ::grpc::Status::OK;
+    expire_partial();
+    if (partial_) {
+      if (!partial_->sink) return already_receiving();
+      if (partial_->k == k) {
+        out = std::move(partial_->sink);
+        partial_->touched = now();
+        return ::grpc::Status::OK;
+      }
+      partial_->sink->discard();  // Another snapshot (or sender) supersedes it.
+      partial_.reset();
     }
     auto sink = h.receive_snapshot(k.from, meta);
     if (!sink) {
@@ -420,40 +426,37 @@ class raft_service final : public wire::Raft::Service {
               "the receiver cannot store the snapshot: " + sink.error().message()};
     }
     out = std::move(*sink);
-    partials_[k] = partial{nullptr, out->held(), now()};
+    partial_ = partial{k, nullptr, out->held(), now()};
     return ::grpc::Status::OK;
   }
 
-  /// Drops the partial snapshots whose streams broke too long ago.
-  void expire_partials() {
-    const auto deadline = now() - options_.partial_expiry;
-    for (auto it = partials_.begin(); it != partials_.end();) {
-      if (it->second.sink && it->second.touched < deadline) {
-        it->second.sink->discard();
-        it = partials_.erase(it);
-      } else {
-        ++it;
-      }
+  /// Drops the partial snapshot if its stream broke too long ago.
+  void expire_partial() {
+    if (partial_ && partial_->sink && partial_->touched < now() - options_.partial_expiry) {
+      partial_->sink->discard();
+      partial_.reset();
     }
   }
 
   void park_partial(const key& k, std::unique_ptr<transport::snapshot_sink> sink) {
     std::lock_guard lock(mutex_);
-    if (!handler_) return;  // Detached: the file stays for a restart.
-    const std::uint64_t held = sink->held();
-    partials_[k] = partial{std::move(sink), held, now()};
+    // Detached, or superseded: the file stays for a restart.
+    if (!handler_ || !partial_ || partial_->k != k) return;
+    partial_->held = sink->held();
+    partial_->sink = std::move(sink);
+    partial_->touched = now();
   }
 
   void forget_partial(const key& k) {
     std::lock_guard lock(mutex_);
-    partials_.erase(k);
+    if (partial_ && partial_->k == k) partial_.reset();
   }
 
   const transport_options& options_;
   mutable std::mutex mutex_;
   std::shared_ptr<const transport::handler> handler_{};
   std::set<raft::node_id> removed_{};
-  std::map<key, partial> partials_{};
+  std::optional<partial> partial_{};
   std::uint64_t refused_ = 0;
 };
 
