@@ -34,6 +34,7 @@
 #include "keel/keel.hpp"
 #include "keel/objects_traits.hpp"
 #include "replica_process.hpp"
+#include "swarm_story.hpp"
 
 namespace {
 
@@ -268,17 +269,6 @@ class demo {
   std::unique_ptr<manager> me_;
 };
 
-pb::Task make_task(int slot) {
-  pb::Task t;
-  t.set_id("task-web-" + std::to_string(slot));
-  t.set_name("web." + std::to_string(slot));
-  t.set_service_id("svc-web");
-  t.set_slot(static_cast<std::uint64_t>(slot));
-  t.set_desired_state(pb::RUNNING);
-  t.mutable_status()->set_state(pb::PENDING);
-  return t;
-}
-
 int run_story(arguments args) {
   const bool temporary = args.dir.empty();
   if (temporary) {
@@ -296,44 +286,21 @@ int run_story(arguments args) {
               static_cast<unsigned long long>(st.term), d.address(2).c_str(), d.address(3).c_str());
 
   std::printf("2. The leader creates the cluster, a service and its three tasks.\n");
-  d.commit("create cluster, service web, tasks web.1-3", [](auto& tx) {
-    pb::Cluster cluster;
-    cluster.set_id("cluster-1");
-    cluster.set_name("default");
-    if (auto ec = tx.create(cluster)) return ec;
-    pb::Service web;
-    web.set_id("svc-web");
-    web.set_name("web");
-    web.mutable_spec()->set_replicas(3);
-    web.mutable_spec()->set_image("nginx:1.25");
-    if (auto ec = tx.create(web)) return ec;
-    for (int slot = 1; slot <= 3; ++slot) {
-      if (auto ec = tx.create(make_task(slot))) return ec;
-    }
-    return std::error_code{};
-  });
+  d.commit("create cluster, service web, tasks web.1-3",
+           [](auto& tx) { return keel::examples::create_cluster_and_service(tx); });
 
   std::printf("3. Manager 3's process watches task state changes (its lines start [manager 3]).\n");
   std::printf("4. One write moves every task of the service to RUNNING.\n");
-  d.commit("tasks web.1-3 -> RUNNING", [](auto& tx) {
-    std::vector<pb::Task> tasks;
-    if (auto ec = tx.template for_each<pb::Task>(keel::store::by_service_id("svc-web"),
-                                                 [&](const auto& t) { tasks.push_back(*t); })) {
-      return ec;
-    }
-    for (pb::Task& t : tasks) {
-      t.mutable_status()->set_state(pb::RUNNING);
-      if (auto ec = tx.update(t)) return ec;
-    }
-    return std::error_code{};
-  });
+  d.commit("tasks web.1-3 -> RUNNING",
+           [](auto& tx) { return keel::examples::start_web_tasks(tx); });
 
   std::printf("5. The service scales to 2000 tasks: one batch, 200 creates per entry.\n");
   auto before = d.me().status(2s);
   const auto scaled = d.me().batch(
       [](auto& b) {
         for (int slot = 4; slot <= 2000; ++slot) {
-          if (b.update([slot](auto& tx) { return tx.create(make_task(slot)); })) return;
+          if (b.update([slot](auto& tx) { return tx.create(keel::examples::web_task(slot)); }))
+            return;
         }
       },
       60s);
@@ -371,12 +338,7 @@ int run_story(arguments args) {
     st = d.await_leader(1);
   }
   std::printf("  manager 1 leads again (term %llu)\n", static_cast<unsigned long long>(st.term));
-  d.commit("task web.2 -> FAILED", [](auto& tx) {
-    pb::Task t = *tx.template get<pb::Task>("task-web-2");
-    t.mutable_status()->set_state(pb::FAILED);
-    t.mutable_status()->set_message("container exited with status 137");
-    return tx.update(t);
-  });
+  d.commit("task web.2 -> FAILED", [](auto& tx) { return keel::examples::fail_web_2(tx); });
 
   std::printf("8. Manager 2 restarts on its old port, recovers from its WAL and catches up.\n");
   d.spawn(2, false, port2);

@@ -29,6 +29,7 @@
 #include "keel/keel.hpp"
 #include "keel/objects_traits.hpp"
 #include "keel/sim/disk.hpp"
+#include "swarm_story.hpp"
 
 namespace {
 
@@ -185,27 +186,7 @@ int main() {
 
   std::printf("2. The leader creates the cluster, a service and its three tasks.\n");
   c.commit("create cluster, service web, tasks web.1-3", leader->propose([](auto& tx) {
-    pb::Cluster cluster;
-    cluster.set_id("cluster-1");
-    cluster.set_name("default");
-    if (auto ec = tx.create(cluster)) return ec;
-    pb::Service web;
-    web.set_id("svc-web");
-    web.set_name("web");
-    web.mutable_spec()->set_replicas(3);
-    web.mutable_spec()->set_image("nginx:1.25");
-    if (auto ec = tx.create(web)) return ec;
-    for (int slot = 1; slot <= 3; ++slot) {
-      pb::Task t;
-      t.set_id("task-web-" + std::to_string(slot));
-      t.set_name("web." + std::to_string(slot));
-      t.set_service_id("svc-web");
-      t.set_slot(static_cast<std::uint64_t>(slot));
-      t.set_desired_state(pb::RUNNING);
-      t.mutable_status()->set_state(pb::PENDING);
-      if (auto ec = tx.create(t)) return ec;
-    }
-    return std::error_code{};
+    return keel::examples::create_cluster_and_service(tx);
   }));
   print_stores(c);
 
@@ -224,18 +205,8 @@ int main() {
   };
 
   std::printf("4. One write moves every task of the service to RUNNING.\n");
-  c.commit("tasks web.1-3 -> RUNNING", leader->propose([](auto& tx) {
-    std::vector<pb::Task> tasks;
-    if (auto ec = tx.template for_each<pb::Task>(keel::store::by_service_id("svc-web"),
-                                                 [&](const auto& t) { tasks.push_back(*t); })) {
-      return ec;
-    }
-    for (pb::Task& t : tasks) {
-      t.mutable_status()->set_state(pb::RUNNING);
-      if (auto ec = tx.update(t)) return ec;
-    }
-    return std::error_code{};
-  }));
+  c.commit("tasks web.1-3 -> RUNNING",
+           leader->propose([](auto& tx) { return keel::examples::start_web_tasks(tx); }));
   drain();
 
   std::printf("5. The service scales to 12 tasks: a batch of 9 creates, at most 4 per entry.\n");
@@ -249,16 +220,8 @@ int main() {
       c.commit(what.c_str(), leader->propose_group(group));
     };
     for (int slot = 4; slot <= 12; ++slot) {
-      auto ec = leader->group_update(group, [slot](auto& tx) {
-        pb::Task t;
-        t.set_id("task-web-" + std::to_string(slot));
-        t.set_name("web." + std::to_string(slot));
-        t.set_service_id("svc-web");
-        t.set_slot(static_cast<std::uint64_t>(slot));
-        t.set_desired_state(pb::RUNNING);
-        t.mutable_status()->set_state(pb::PENDING);
-        return tx.create(t);
-      });
+      auto ec = leader->group_update(
+          group, [slot](auto& tx) { return tx.create(keel::examples::web_task(slot)); });
       if (ec) {
         std::printf("  create web.%d refused: %s\n", slot, ec.message().c_str());
         return 1;
@@ -285,12 +248,8 @@ int main() {
   std::printf("  manager %llu leads now (term %llu)\n",
               static_cast<unsigned long long>(leader->id()),
               static_cast<unsigned long long>(leader->raft_status().hard_state.term));
-  c.commit("task web.2 -> FAILED", leader->propose([](auto& tx) {
-    pb::Task t = *tx.template get<pb::Task>("task-web-2");
-    t.mutable_status()->set_state(pb::FAILED);
-    t.mutable_status()->set_message("container exited with status 137");
-    return tx.update(t);
-  }));
+  c.commit("task web.2 -> FAILED",
+           leader->propose([](auto& tx) { return keel::examples::fail_web_2(tx); }));
   drain();
 
   std::printf("8. The old leader restarts, recovers from its WAL and catches up.\n");
