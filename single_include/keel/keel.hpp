@@ -2819,14 +2819,118 @@ class body_reader {
 
 }  // namespace keel::detail
 // end keel/detail/codec.hpp
-// begin keel/node/status.hpp
-// What a replica tells about itself and its peers: the status API that
-// operators read (keelctl status, the demo) and that tests assert on.
+// begin keel/node/snapshot_transfer.hpp
+// The replica's side of a streamed snapshot: a transport::snapshot_source
+// that reads a committed snapshot file of the replica's snapshot store, and
+// a transport::snapshot_sink that receives one into a resumable .part file
+// of that store and installs it as a committed file.
+//
+// A streaming transport calls these from its own threads. Each source and
+// sink works on its own copy of the snapshot store (a directory name and the
+// file system policy), so they need a file system policy that may be used
+// from several threads (posix_file_system may).
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <system_error>
-#include <vector>
+#include <utility>
+
+// begin keel/result.hpp
+// result<T>: a value or the std::error_code that explains why there is none.
+// keel reports failures as values (STYLE.md "Errors"); this is the carrier for
+// functions that also return something. C++23's std::expected would do, but
+// keel targets C++20.
+//
+// Thread safety: a plain value.
+
+#include <cassert>
+#include <system_error>
+#include <utility>
+#include <variant>
+
+
+namespace keel {
+
+template <class T>
+class [[nodiscard]] result {
+ public:
+  result(T value)
+      : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+  result(std::error_code error) : state_(std::in_place_index<1>, error) {  // NOLINT
+    assert(error && "a result's error must be an error");
+  }
+  result(errc error) : result(make_error_code(error)) {}  // NOLINT
+
+  bool has_value() const noexcept { return state_.index() == 0; }
+  explicit operator bool() const noexcept { return has_value(); }
+
+  /// Requires: has_value().
+  T& value() & { return assert(has_value()), std::get<0>(state_); }
+  const T& value() const& { return assert(has_value()), std::get<0>(state_); }
+  T&& value() && { return assert(has_value()), std::get<0>(std::move(state_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  /// The error, or an empty error_code when there is a value.
+  std::error_code error() const noexcept {
+    return has_value() ? std::error_code{} : std::get<1>(state_);
+  }
+
+  template <class U>
+  T value_or(U&& fallback) const& {
+    return has_value() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
+  }
+
+ private:
+  std::variant<T, std::error_code> state_;
+};
+
+}  // namespace keel
+// end keel/result.hpp
+// begin keel/transport/transport.hpp
+// The transport policy: how a node hands raft messages to its peers and how
+// messages for it come back. A node gives its transport a `handler` (two
+// callbacks) when it connects, and drives it through the `transport` concept
+// below: send, add_peer, remove_peer, status. The in-process network
+// (in_process.hpp) and the gRPC adapter (adapters/grpc/) implement it.
+//
+// Contract of every transport:
+//  - send never blocks on the network and never calls the node's handler from
+//    inside send (a handler call may re-enter the node, which may hold its own
+//    locks while it sends). Delivery and failure reports come later, from
+//    whatever thread the transport runs them on.
+//  - A message may be lost, duplicated or reordered across links, as on a real
+//    network; Raft tolerates all three. A loss the transport cannot know about
+//    (a packet dropped on the wire, a partition) is silent. A send the
+//    transport knows failed (no connection to the peer, a full send queue) is
+//    reported through handler::unreachable, as etcd's rafthttp reports
+//    ReportUnreachable, so raft probes the peer instead of streaming to it.
+//  - Snapshots: a transport that carries whole messages (in_process) gets
+//    snap messages with the snapshot's content inline. A transport that
+//    streams (it declares `streams_snapshots`, see streaming_transport) gets
+//    the snapshot's handle only: it reads the content through
+//    handler::open_snapshot piece by piece, writes what it receives through
+//    handler::receive_snapshot, delivers the snap message with the handle
+//    the sink's commit returned, and reports each outcome to the sender
+//    through handler::snapshot_sent.
+//
+// Thread safety: a transport's members may be called from several threads.
+
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
 
 // begin keel/raft/types.hpp
 // The values the Raft core consumes and produces: log entries, hard state,
@@ -3035,37 +3139,40 @@ struct read_state {
 
 }  // namespace keel::raft
 // end keel/raft/types.hpp
-// begin keel/transport/transport.hpp
-// The transport policy: how a node hands raft messages to its peers and how
-// messages for it come back. A node gives its transport a `handler` (two
-// callbacks) when it connects, and drives it through the `transport` concept
-// below: send, add_peer, remove_peer, status. The in-process network
-// (in_process.hpp) and the gRPC adapter (adapters/grpc/) implement it.
-//
-// Contract of every transport:
-//  - send never blocks on the network and never calls the node's handler from
-//    inside send (a handler call may re-enter the node, which may hold its own
-//    locks while it sends). Delivery and failure reports come later, from
-//    whatever thread the transport runs them on.
-//  - A message may be lost, duplicated or reordered across links, as on a real
-//    network; Raft tolerates all three. A loss the transport cannot know about
-//    (a packet dropped on the wire, a partition) is silent. A send the
-//    transport knows failed (no connection to the peer, a full send queue) is
-//    reported through handler::unreachable, as etcd's rafthttp reports
-//    ReportUnreachable, so raft probes the peer instead of streaming to it.
-//  - Snapshot data is not streamed here: a snap message carries the
-//    snapshot's handle only; the chunker (a later layer) moves the bytes.
-//
-// Thread safety: a transport's members may be called from several threads.
-
-#include <concepts>
-#include <cstdint>
-#include <functional>
-#include <string>
-#include <utility>
-
 
 namespace keel::transport {
+
+/// A snapshot's content as its sender streams it, read at any offset so a
+/// broken transfer resumes where the receiver stopped.
+class snapshot_source {
+ public:
+  virtual ~snapshot_source() = default;
+  /// The content's size in bytes.
+  virtual std::uint64_t size() const = 0;
+  /// The CRC32C of the whole content (what the receiver checks at the end).
+  virtual std::uint32_t crc() const = 0;
+  /// Reads content bytes from `offset` into `out`; fewer only at the end.
+  virtual result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) = 0;
+};
+
+/// Where a receiving transport writes a streamed snapshot's content: the
+/// node's snapshot storage. Destroying a sink that was not committed keeps
+/// what it holds, so a later transfer of the same snapshot resumes.
+class snapshot_sink {
+ public:
+  virtual ~snapshot_sink() = default;
+  /// Content bytes held already; the next write() continues at this offset.
+  virtual std::uint64_t held() const = 0;
+  virtual std::error_code write(std::span<const std::byte> data) = 0;
+  /// Makes what is held durable, so a resume after a crash starts from here.
+  virtual std::error_code checkpoint() = 0;
+  /// Checks the content against the sender's size and CRC32C and installs
+  /// it; returns the handle the delivered snap message carries.
+  /// errc::corrupt_snapshot (and nothing kept) on a mismatch.
+  virtual result<std::string> commit(std::uint64_t size, std::uint32_t crc) = 0;
+  /// Drops what is held (a transfer that failed for good or expired).
+  virtual void discard() = 0;
+};
 
 /// What a node gives its transport: where to hand what arrives for it.
 struct handler {
@@ -3074,6 +3181,30 @@ struct handler {
   /// A message to this peer could not be sent (no connection, a full queue);
   /// the node reports it to raft (raw_node::report_unreachable). Optional.
   std::function<void(raft::node_id)> unreachable;
+  /// Streaming transports only: opens the content of the snapshot a snap
+  /// message names by its handle.
+  std::function<result<std::unique_ptr<snapshot_source>>(const raft::snapshot&)> open_snapshot{};
+  /// Streaming transports only: a sink for a snapshot arriving from `from`.
+  std::function<result<std::unique_ptr<snapshot_sink>>(raft::node_id from,
+                                                       const raft::snapshot_metadata&)>
+      receive_snapshot{};
+  /// Streaming transports only: the snapshot for `to` arrived (true) or
+  /// failed (false); the node reports it to raft (raw_node::report_snapshot).
+  std::function<void(raft::node_id to, bool delivered)> snapshot_sent{};
+};
+
+/// A snapshot transfer to one peer, as its sender sees it.
+struct snapshot_progress {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::uint64_t bytes_sent = 0;  ///< Content bytes the receiver holds, resumed ones included.
+  std::uint64_t total_bytes = 0;
+  double bytes_per_second = 0;  ///< Over this transfer so far.
+  double eta_seconds = 0;       ///< At that rate; 0 when unknown.
+  bool active = false;          ///< False once it finished or failed.
+  bool succeeded = false;
+
+  friend bool operator==(const snapshot_progress&, const snapshot_progress&) = default;
 };
 
 /// What a transport knows about one peer, for the node's status API.
@@ -3088,6 +3219,8 @@ struct peer_status {
   /// Messages to this peer the transport knew it dropped (silent losses on
   /// the network are not counted here: the sender cannot see them).
   std::uint64_t dropped = 0;
+  /// The last snapshot transfer to this peer (streaming transports).
+  std::optional<snapshot_progress> snapshot{};
 
   friend bool operator==(const peer_status&, const peer_status&) = default;
 };
@@ -3109,8 +3242,1406 @@ concept transport = requires(T& t, raft::message m, raft::node_id id, const std:
   { t.status(id) } -> std::same_as<peer_status>;
 };
 
+/// A transport that streams snapshots itself (see the contract above).
+template <class T>
+concept streaming_transport = transport<T> && requires {
+  requires T::streams_snapshots;
+};
+
 }  // namespace keel::transport
 // end keel/transport/transport.hpp
+// begin keel/wal/snapshot_store.hpp
+// The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
+// has their names and format). It installs new snapshots durably, keeps the
+// newest one and keep_old older ones, finds the newest snapshot that verifies
+// at start-up, and keeps partially received snapshots so that a broken
+// transfer resumes where it stopped.
+//
+// Invariants: the directory holds committed `.snap` files (complete and, until
+// the disk corrupts them, valid), `.snap.tmp` files of local writers (removed
+// by their writer or by cleanup()), and `.snap.part` files of transfers being
+// received (at most one after begin_partial). Files the store does not
+// recognise by name are left alone. A corrupt snapshot is skipped and
+// reported, never removed silently; only pruning after a commit and
+// remove_older_than() remove committed snapshots, by age alone.
+//
+// Thread safety: a store is used by one thread at a time, together with the
+// writers it made (which share its directory); readers are independent.
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin keel/wal/file_system.hpp
+// The file/sync policy of the WAL and the snapshot store: every file
+// operation they make goes through a `file_system`, so a simulated disk
+// (keel/sim/disk.hpp) can replace the real one and lose unsynced writes, tear
+// the last write, or fail a chosen call.
+//
+// Durability contract (what both the real and the simulated disk promise):
+//  - file::write and writes through a mapping reach the disk at some
+//    unspecified time; only file::sync (fdatasync) or mapping::sync (msync)
+//    makes the written bytes durable.
+//  - file::allocate reserves the blocks of a range, zero-filled, and extends
+//    the size; after it, writes inside the range cannot fail for space, and
+//    writes through a mapping of the range never fault (no SIGBUS).
+//  - Creating, renaming or removing a file is durable only after
+//    sync_directory on its directory.
+//  - Errors come back as std::error_code (system category for the kernel's
+//    errno); nothing here throws except std::bad_alloc.
+//
+// Thread safety: a file or mapping is used by one thread at a time.
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+
+namespace keel::wal {
+
+enum class open_mode {
+  read_only,   ///< An existing file, for reading.
+  read_write,  ///< An existing file, for reading and writing.
+  create,      ///< A new file for reading and writing; fails if it exists.
+};
+
+// clang-format off
+/// A shared, writable mapping of a file's first size() bytes.
+template <class M>
+concept file_mapping = std::movable<M> && requires(M& m, std::uint64_t n) {
+  { m.data() } -> std::same_as<std::byte*>;
+  { m.size() } -> std::same_as<std::uint64_t>;
+  /// Makes [offset, offset + length) durable (msync MS_SYNC).
+  { m.sync(n, n) } -> std::same_as<std::error_code>;
+};
+
+/// An open file.
+template <class F>
+concept file = std::movable<F> && requires(F& f, std::uint64_t n, std::span<std::byte> out,
+                                         std::span<const std::byte> in) {
+  { f.size() } -> std::same_as<result<std::uint64_t>>;
+  /// Reserves [offset, offset + length), zero-filled, growing the file.
+  { f.allocate(n, n) } -> std::same_as<std::error_code>;
+  { f.truncate(n) } -> std::same_as<std::error_code>;
+  /// Reads up to out.size() bytes at offset; fewer only at the end of the file.
+  { f.read(n, out) } -> std::same_as<result<std::size_t>>;
+  /// Writes all of `in` at offset, or fails.
+  { f.write(n, in) } -> std::same_as<std::error_code>;
+  /// Makes every byte written so far durable (fdatasync).
+  { f.sync() } -> std::same_as<std::error_code>;
+  /// Maps [0, length); requires length <= size().
+  { f.map(n) } -> std::same_as<result<std::remove_cvref_t<decltype(f.map(n).value())>>>;
+  requires file_mapping<std::remove_cvref_t<decltype(f.map(n).value())>>;
+};
+
+/// Where files live.
+template <class FS>
+concept file_system = requires(FS& fs, const std::string& path) {
+  typename FS::file_type;
+  requires file<typename FS::file_type>;
+  { fs.open(path, open_mode::read_only) } -> std::same_as<result<typename FS::file_type>>;
+  { fs.remove(path) } -> std::same_as<std::error_code>;
+  { fs.rename(path, path) } -> std::same_as<std::error_code>;
+  /// Creates the directory if it does not exist (its parent must).
+  { fs.make_directory(path) } -> std::same_as<std::error_code>;
+  /// Makes the creations, renames and removals in a directory durable.
+  { fs.sync_directory(path) } -> std::same_as<std::error_code>;
+  /// The names (not paths) of the regular files in a directory, unsorted.
+  { fs.list(path) } -> std::same_as<result<std::vector<std::string>>>;
+};
+// clang-format on
+
+/// The mapping type of a file system's files.
+template <class FS>
+using mapping_of =
+    std::remove_cvref_t<decltype(std::declval<typename FS::file_type&>().map(0).value())>;
+
+namespace detail {
+inline std::error_code last_system_error() noexcept { return {errno, std::system_category()}; }
+}  // namespace detail
+
+/// msync/munmap of a POSIX mapping.
+class posix_mapping {
+ public:
+  posix_mapping() noexcept = default;
+  posix_mapping(std::byte* data, std::uint64_t size) noexcept : data_(data), size_(size) {}
+  posix_mapping(posix_mapping&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  posix_mapping& operator=(posix_mapping&& other) noexcept {
+    if (this != &other) {
+      unmap();
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  ~posix_mapping() { unmap(); }
+
+  std::byte* data() noexcept { return data_; }
+  std::uint64_t size() const noexcept { return size_; }
+
+  std::error_code sync(std::uint64_t offset, std::uint64_t length) noexcept {
+    if (length == 0) return {};
+    // msync wants a page-aligned start.
+    const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t start = offset / page * page;
+    if (::msync(data_ + start, offset + length - start, MS_SYNC) != 0) {
+      return detail::last_system_error();
+    }
+    return {};
+  }
+
+ private:
+  void unmap() noexcept {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = nullptr;
+  }
+
+  std::byte* data_ = nullptr;
+  std::uint64_t size_ = 0;
+};
+
+/// A file descriptor with the operations of the `file` concept.
+class posix_file {
+ public:
+  explicit posix_file(int fd) noexcept : fd_(fd) {}
+  posix_file(posix_file&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  posix_file& operator=(posix_file&& other) noexcept {
+    if (this != &other) {
+      close();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  ~posix_file() { close(); }
+
+  result<std::uint64_t> size() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) return detail::last_system_error();
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+  std::error_code allocate(std::uint64_t offset, std::uint64_t length) {
+    // posix_fallocate falls back to writing zeros where fallocate is missing.
+    const int rc = ::posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(length));
+    if (rc != 0) return {rc, std::system_category()};
+    return {};
+  }
+
+  std::error_code truncate(std::uint64_t size) {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  result<std::size_t> read(std::uint64_t offset, std::span<std::byte> out) const {
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n =
+          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return detail::last_system_error();
+      }
+      if (n == 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    return done;
+  }
+
+  std::error_code write(std::uint64_t offset, std::span<const std::byte> in) {
+    std::size_t done = 0;
+    while (done < in.size()) {
+      const ssize_t n =
+          ::pwrite(fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return detail::last_system_error();
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    return {};
+  }
+
+  std::error_code sync() {
+    if (::fdatasync(fd_) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  result<posix_mapping> map(std::uint64_t length) {
+    if (length == 0) return posix_mapping{};
+    void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) return detail::last_system_error();
+    return posix_mapping(static_cast<std::byte*>(p), length);
+  }
+
+ private:
+  void close() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  int fd_ = -1;
+};
+
+/// The real disk, through POSIX calls.
+struct posix_file_system {
+  using file_type = posix_file;
+
+  result<posix_file> open(const std::string& path, open_mode mode) {
+    int flags = O_CLOEXEC;
+    switch (mode) {
+      case open_mode::read_only:
+        flags |= O_RDONLY;
+        break;
+      case open_mode::read_write:
+        flags |= O_RDWR;
+        break;
+      case open_mode::create:
+        flags |= O_RDWR | O_CREAT | O_EXCL;
+        break;
+    }
+    const int fd = ::open(path.c_str(), flags, 0644);
+    if (fd < 0) return detail::last_system_error();
+    return posix_file(fd);
+  }
+
+  std::error_code remove(const std::string& path) {
+    if (::unlink(path.c_str()) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  std::error_code rename(const std::string& from, const std::string& to) {
+    if (::rename(from.c_str(), to.c_str()) != 0) return detail::last_system_error();
+    return {};
+  }
+
+  std::error_code make_directory(const std::string& path) {
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return detail::last_system_error();
+    return {};
+  }
+
+  std::error_code sync_directory(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return detail::last_system_error();
+    const int rc = ::fsync(fd);
+    const std::error_code ec = rc != 0 ? detail::last_system_error() : std::error_code{};
+    ::close(fd);
+    return ec;
+  }
+
+  result<std::vector<std::string>> list(const std::string& path) {
+    DIR* dir = ::opendir(path.c_str());
+    if (dir == nullptr) return detail::last_system_error();
+    std::vector<std::string> names;
+    errno = 0;
+    while (const dirent* e = ::readdir(dir)) {
+      if (e->d_type == DT_REG || e->d_type == DT_UNKNOWN) {
+        const std::string name = e->d_name;
+        if (name != "." && name != "..") names.push_back(name);
+      }
+    }
+    const std::error_code ec = errno != 0 ? detail::last_system_error() : std::error_code{};
+    ::closedir(dir);
+    if (ec) return ec;
+    return names;
+  }
+};
+
+static_assert(file_system<posix_file_system>);
+
+}  // namespace keel::wal
+// end keel/wal/file_system.hpp
+// begin keel/wal/snapshot_file.hpp
+// Snapshot files: one durable snapshot of the state machine per file, written
+// and read in pieces so that neither side ever holds a whole snapshot in
+// memory (the transport streams from and to these files).
+//
+// File names, in a snapshot directory (etcd's scheme, hex, zero-padded):
+//   <term:016x>-<index:016x>.snap       a committed snapshot
+//   <term:016x>-<index:016x>.snap.tmp   being written locally; never read
+//   <term:016x>-<index:016x>.snap.part  being received; resumable after a crash
+//
+// Format (all integers little-endian; m = metadata length):
+//   offset  size  field
+//   0       8     magic: "KEELSNP1" committed, "KEELPRT1" while being written
+//   8       4     format version (1)
+//   12      8     index of the last log entry the snapshot covers
+//   20      8     term of that entry
+//   28      4     m, at most snapshot_metadata_limit
+//   32      m     metadata, opaque here (the node layer stores the conf state)
+//   32+m    8     content size in bytes
+//   40+m    4     CRC32C of the content
+//   44+m    4     CRC32C of bytes [0, 44+m) of the header
+//   48+m          content
+// While a file is being written its header is an in-progress header
+// ("KEELPRT1"): in a .part file its size field is the checkpoint, the number
+// of content bytes known durable (made so by snapshot_writer::sync()), and its
+// CRC field is 0. commit() replaces it by the committed header.
+//
+// Durability protocol: content and header are written to the .tmp (or .part)
+// file, the file is synced, renamed to .snap, and the directory synced; only
+// then is the snapshot reported installed. A crash at any point leaves either
+// no .snap file or a complete one, never a half-written one.
+//
+// Invariants: a reader accepts a file only if the magic, version and header
+// CRC match and the content size equals the file size minus the header size;
+// no size read from a file is trusted (allocated or read) before it has been
+// checked against the file's real size. Memory per writer or verifying reader
+// is bounded by snapshot_buffer_size plus the metadata.
+//
+// Thread safety: a writer or reader is used by one thread at a time; distinct
+// writers and readers may be used concurrently if FS allows it (the POSIX one
+// does).
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+// begin keel/wal/crc32c.hpp
+// CRC32C (Castagnoli), the checksum of WAL records and snapshot files.
+//
+// The portable path is Boost.CRC (header-only, already a keel dependency);
+// Debian's libcrc32c would need linking, which a header-only library cannot
+// ask of its users. On x86-64 the SSE4.2 crc32 instruction is used when the
+// CPU has it (checked once at run time), eight bytes per instruction.
+//
+// crc32c(data) is the standard value ("123456789" -> 0xE3069283);
+// crc32c(crc32c(a), b) == crc32c(a + b).
+//
+// Thread safety: pure functions.
+
+#include <boost/crc.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string_view>
+
+namespace keel::wal {
+
+namespace detail {
+
+/// The portable path; `state` is the register before the final inversion.
+inline std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p,
+                                     std::size_t n) noexcept {
+  // Reflected CRC-32C; initial and final XOR are applied by the caller.
+  // Boost keeps a reflected CRC's register bit-reversed, so a state that
+  // continues an earlier computation goes in reversed.
+  std::uint32_t reversed = 0;
+  for (int i = 0; i < 32; ++i) reversed |= ((state >> i) & 1u) << (31 - i);
+  boost::crc_optimal<32, 0x1EDC6F41, 0, 0, true, true> crc(reversed);
+  crc.process_bytes(p, n);
+  return crc.checksum();
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define KEEL_CRC32C_HARDWARE 1
+__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t state,
+                                                                       const unsigned char* p,
+                                                                       std::size_t n) noexcept {
+  std::uint64_t c = state;
+  for (; n >= 8; n -= 8, p += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; --n, ++p) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+
+inline bool cpu_has_crc32_instruction() noexcept {
+  static const bool has = __builtin_cpu_supports("sse4.2");
+  return has;
+}
+#endif
+
+inline std::uint32_t crc32c_update(std::uint32_t state, const unsigned char* p,
+                                   std::size_t n) noexcept {
+#ifdef KEEL_CRC32C_HARDWARE
+  if (cpu_has_crc32_instruction()) return crc32c_hardware(state, p, n);
+#endif
+  return crc32c_portable(state, p, n);
+}
+
+}  // namespace detail
+
+/// The CRC32C of `data`, continuing from `previous` (the CRC32C of the bytes
+/// before it, or 0 to start).
+inline std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t previous = 0) noexcept {
+  return ~detail::crc32c_update(~previous, reinterpret_cast<const unsigned char*>(data.data()),
+                                data.size());
+}
+
+inline std::uint32_t crc32c(std::string_view data, std::uint32_t previous = 0) noexcept {
+  return crc32c(std::as_bytes(std::span(data.data(), data.size())), previous);
+}
+
+/// The portable path alone, for tests that compare both.
+inline std::uint32_t crc32c_portable(std::span<const std::byte> data,
+                                     std::uint32_t previous = 0) noexcept {
+  return ~detail::crc32c_portable(~previous, reinterpret_cast<const unsigned char*>(data.data()),
+                                  data.size());
+}
+
+}  // namespace keel::wal
+// end keel/wal/crc32c.hpp
+
+namespace keel::wal {
+
+/// The size of the buffer a writer fills before writing to its file, and of
+/// the buffer a reader verifies the content through.
+inline constexpr std::size_t snapshot_buffer_size = std::size_t{1} << 20;
+/// The largest metadata a snapshot may carry; larger lengths in a file mean
+/// the header is corrupt.
+inline constexpr std::uint32_t snapshot_metadata_limit = std::uint32_t{64} << 20;
+/// The format version written into, and accepted from, the header.
+inline constexpr std::uint32_t snapshot_format_version = 1;
+
+/// What a file in a snapshot directory holds.
+enum class snapshot_file_kind {
+  committed,  ///< `.snap`: a complete snapshot.
+  temporary,  ///< `.snap.tmp`: being written locally.
+  partial,    ///< `.snap.part`: being received; resumable.
+};
+
+/// A snapshot file's name: the (index, term) it holds and its kind.
+struct snapshot_name {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  snapshot_file_kind kind = snapshot_file_kind::committed;
+
+  /// The file name, e.g. "0000000000000002-0000000000000010.snap".
+  std::string str() const {
+    static constexpr std::array<std::string_view, 3> suffixes = {".snap", ".snap.tmp",
+                                                                 ".snap.part"};
+    std::string name(33, '-');
+    static constexpr char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 16; ++i) {
+      name[static_cast<std::size_t>(15 - i)] = digits[(term >> (4 * i)) & 0xF];
+      name[static_cast<std::size_t>(32 - i)] = digits[(index >> (4 * i)) & 0xF];
+    }
+    name += suffixes[static_cast<std::size_t>(kind)];
+    return name;
+  }
+
+  /// The name's parts, or nothing if `name` is not a snapshot file's name
+  /// (lower-case hex only, as str() writes).
+  static std::optional<snapshot_name> parse(std::string_view name) {
+    if (name.size() < 38 || name[16] != '-') return std::nullopt;
+    snapshot_name parsed;
+    const std::string_view suffix = name.substr(33);
+    if (suffix == ".snap") {
+      parsed.kind = snapshot_file_kind::committed;
+    } else if (suffix == ".snap.tmp") {
+      parsed.kind = snapshot_file_kind::temporary;
+    } else if (suffix == ".snap.part") {
+      parsed.kind = snapshot_file_kind::partial;
+    } else {
+      return std::nullopt;
+    }
+    const auto hex = [](std::string_view s, std::uint64_t& out) {
+      out = 0;
+      for (const char c : s) {
+        int digit = 0;
+        if (c >= '0' && c <= '9') {
+          digit = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+          digit = c - 'a' + 10;
+        } else {
+          return false;
+        }
+        out = (out << 4) | static_cast<std::uint64_t>(digit);
+      }
+      return true;
+    };
+    if (!hex(name.substr(0, 16), parsed.term) || !hex(name.substr(17, 16), parsed.index)) {
+      return std::nullopt;
+    }
+    return parsed;
+  }
+
+  /// Whether this names an older snapshot than `other`: a lower index, or the
+  /// same index and a lower term.
+  constexpr bool older_than(const snapshot_name& other) const noexcept {
+    return index != other.index ? index < other.index : term < other.term;
+  }
+};
+
+/// The decoded header of a snapshot file.
+struct snapshot_header {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::vector<std::byte> metadata{};
+  std::uint64_t size = 0;  ///< Content bytes (in a .part file: the checkpoint).
+  std::uint32_t crc = 0;   ///< CRC32C of the content (0 while in progress).
+};
+
+/// The bytes a header with `metadata_size` bytes of metadata takes.
+constexpr std::uint64_t snapshot_header_size(std::uint64_t metadata_size) noexcept {
+  return 48 + metadata_size;
+}
+
+template <file_system FS>
+class snapshot_store;
+
+namespace detail {
+
+inline constexpr std::string_view snapshot_magic = "KEELSNP1";
+inline constexpr std::string_view snapshot_in_progress_magic = "KEELPRT1";
+/// Bytes of the header before the metadata.
+inline constexpr std::size_t snapshot_header_prefix = 32;
+
+inline void snapshot_put_le(std::byte* p, std::uint64_t value, int width) noexcept {
+  for (int i = 0; i < width; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
+}
+
+inline std::uint64_t snapshot_get_le(const std::byte* p, int width) noexcept {
+  std::uint64_t value = 0;
+  for (int i = 0; i < width; ++i) value |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
+  return value;
+}
+
+/// The header's bytes, with `magic` ("KEELSNP1" or "KEELPRT1").
+inline std::vector<std::byte> encode_snapshot_header(std::string_view magic,
+                                                     const snapshot_header& h) {
+  const std::size_t m = h.metadata.size();
+  std::vector<std::byte> out(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::byte* p = out.data();
+  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(magic[i]);
+  snapshot_put_le(p + 8, snapshot_format_version, 4);
+  snapshot_put_le(p + 12, h.index, 8);
+  snapshot_put_le(p + 20, h.term, 8);
+  snapshot_put_le(p + 28, m, 4);
+  std::copy(h.metadata.begin(), h.metadata.end(), p + snapshot_header_prefix);
+  p += snapshot_header_prefix + m;
+  snapshot_put_le(p, h.size, 8);
+  snapshot_put_le(p + 8, h.crc, 4);
+  snapshot_put_le(p + 12, crc32c(std::span<const std::byte>(out.data(), out.size() - 4)), 4);
+  return out;
+}
+
+/// Reads and checks the header of `f`, a file of `file_size` bytes: magic,
+/// version, metadata length against the limit and the file size, header CRC.
+/// errc::corrupt_snapshot if any fails; the file's read error if reading fails.
+/// Callers check the size field, whose meaning depends on the magic.
+template <file F>
+result<snapshot_header> read_snapshot_header(F& f, std::uint64_t file_size,
+                                             std::string_view magic) {
+  if (file_size < snapshot_header_size(0)) return errc::corrupt_snapshot;
+  std::array<std::byte, snapshot_header_prefix> prefix{};
+  auto n = f.read(0, prefix);
+  if (!n) return n.error();
+  if (*n != prefix.size()) return errc::corrupt_snapshot;
+  for (std::size_t i = 0; i < 8; ++i) {
+    if (prefix[i] != static_cast<std::byte>(magic[i])) return errc::corrupt_snapshot;
+  }
+  if (snapshot_get_le(prefix.data() + 8, 4) != snapshot_format_version) {
+    return errc::corrupt_snapshot;  // Another format (a newer keel?) or damage.
+  }
+  const std::uint64_t m = snapshot_get_le(prefix.data() + 28, 4);
+  // Checked before anything is allocated from it.
+  if (m > snapshot_metadata_limit || snapshot_header_size(m) > file_size) {
+    return errc::corrupt_snapshot;
+  }
+  std::vector<std::byte> bytes(static_cast<std::size_t>(snapshot_header_size(m)));
+  std::copy(prefix.begin(), prefix.end(), bytes.begin());
+  const std::span<std::byte> rest = std::span(bytes).subspan(snapshot_header_prefix);
+  n = f.read(snapshot_header_prefix, rest);
+  if (!n) return n.error();
+  if (*n != rest.size()) return errc::corrupt_snapshot;
+  const std::byte* p = bytes.data();
+  const std::uint32_t stored_crc =
+      static_cast<std::uint32_t>(snapshot_get_le(p + bytes.size() - 4, 4));
+  if (crc32c(std::span<const std::byte>(p, bytes.size() - 4)) != stored_crc) {
+    return errc::corrupt_snapshot;
+  }
+  snapshot_header h;
+  h.index = snapshot_get_le(p + 12, 8);
+  h.term = snapshot_get_le(p + 20, 8);
+  h.metadata.assign(p + snapshot_header_prefix, p + snapshot_header_prefix + m);
+  h.size = snapshot_get_le(p + snapshot_header_prefix + m, 8);
+  h.crc = static_cast<std::uint32_t>(snapshot_get_le(p + snapshot_header_prefix + m + 8, 4));
+  return h;
+}
+
+/// A file operation's error as keel reports it: running out of space (or
+/// quota) becomes errc::no_space; anything else stays the system's error.
+inline std::error_code snapshot_io_error(std::error_code ec) noexcept {
+  if (ec == std::errc::no_space_on_device) return errc::no_space;
+#ifdef EDQUOT
+  if (ec.category() == std::system_category() && ec.value() == EDQUOT) return errc::no_space;
+#endif
+  return ec;
+}
+
+inline std::string snapshot_path(const std::string& directory, const std::string& name) {
+  if (directory.empty()) return name;
+  if (directory.back() == '/') return directory + name;
+  return directory + '/' + name;
+}
+
+/// Removes the committed snapshots older than `newest` beyond the `keep_old`
+/// newest of them, then syncs the directory if it removed any. Snapshots
+/// newer than `newest` are never touched.
+template <file_system FS>
+std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_name newest,
+                                std::size_t keep_old) {
+  auto names = fs.list(directory);
+  if (!names) return snapshot_io_error(names.error());
+  std::vector<snapshot_name> older_ones;
+  for (const std::string& name : *names) {
+    const auto parsed = snapshot_name::parse(name);
+    if (parsed && parsed->kind == snapshot_file_kind::committed && parsed->older_than(newest)) {
+      older_ones.push_back(*parsed);
+    }
+  }
+  if (older_ones.size() <= keep_old) return {};
+  std::sort(older_ones.begin(), older_ones.end(),
+            [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+  for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
+    // Another user of the directory may have removed it first.
+    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()));
+        ec && ec != std::errc::no_such_file_or_directory) {
+      return snapshot_io_error(ec);
+    }
+  }
+  return snapshot_io_error(fs.sync_directory(directory));
+}
+
+/// The CRC32C of bytes [offset, offset + length) of `f`, read through
+/// `buffer` in pieces of at most snapshot_buffer_size bytes.
+/// errc::corrupt_snapshot if the file ends before.
+template <file F>
+result<std::uint32_t> snapshot_content_crc(F& f, std::uint64_t offset, std::uint64_t length,
+                                           std::vector<std::byte>& buffer) {
+  buffer.resize(static_cast<std::size_t>(
+      std::min<std::uint64_t>(std::max<std::uint64_t>(length, 1), snapshot_buffer_size)));
+  std::uint32_t crc = 0;
+  while (length > 0) {
+    const auto piece = std::span(buffer).first(
+        static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
+    auto n = f.read(offset, piece);
+    if (!n) return n.error();
+    if (*n != piece.size()) return errc::corrupt_snapshot;
+    crc = crc32c(std::span<const std::byte>(piece), crc);
+    offset += piece.size();
+    length -= piece.size();
+  }
+  return crc;
+}
+
+/// A flag that a move clears in its source, so a moved-from object knows it
+/// owns nothing.
+class snapshot_file_ownership {
+ public:
+  explicit snapshot_file_ownership(bool value = false) noexcept : value_(value) {}
+  snapshot_file_ownership(snapshot_file_ownership&& other) noexcept
+      : value_(std::exchange(other.value_, false)) {}
+  snapshot_file_ownership& operator=(snapshot_file_ownership&& other) noexcept {
+    value_ = std::exchange(other.value_, false);
+    return *this;
+  }
+  ~snapshot_file_ownership() = default;
+  explicit operator bool() const noexcept { return value_; }
+  void reset() noexcept { value_ = false; }
+
+ private:
+  bool value_;
+};
+
+}  // namespace detail
+
+/// Writes one snapshot in pieces, then installs it durably. Made by
+/// snapshot_store::begin (a .tmp file) or snapshot_store::begin_partial (a
+/// resumable .part file).
+///
+/// Every error is sticky: after one, every call returns it and the snapshot
+/// is never installed. Destroying a writer that was not committed removes its
+/// .tmp file (best effort) but keeps a .part file, so the transfer can resume
+/// from its last sync().
+template <file_system FS>
+class snapshot_writer {
+ public:
+  using file_type = typename FS::file_type;
+
+  snapshot_writer(snapshot_writer&&) noexcept = default;
+  snapshot_writer& operator=(snapshot_writer&&) = delete;
+  ~snapshot_writer() {
+    if (owns_file_ && !partial_) (void)fs_.remove(path_);
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// Content bytes held so far: written in this session, plus, for a resumed
+  /// .part file, the bytes its last sync() made durable. The next write()
+  /// continues at this offset of the content.
+  std::uint64_t held() const noexcept { return written_ + buffer_.size(); }
+
+  /// Appends `data` to the content. Buffered: the file gets it in pieces of
+  /// about snapshot_buffer_size bytes; it is durable only after sync() or
+  /// commit().
+  std::error_code write(std::span<const std::byte> data) {
+    if (auto ec = usable()) return ec;
+    if (buffer_.size() + data.size() > snapshot_buffer_size) {
+      if (auto ec = flush()) return ec;
+    }
+    if (data.size() >= snapshot_buffer_size) {  // The buffer is empty here.
+      if (auto ec = file_.write(header_bytes_ + written_, data)) {
+        return fail(detail::snapshot_io_error(ec));
+      }
+      written_ += data.size();
+    } else {
+      if (buffer_.capacity() < snapshot_buffer_size) buffer_.reserve(snapshot_buffer_size);
+      buffer_.insert(buffer_.end(), data.begin(), data.end());
+    }
+    if (crc_known_) crc_ = crc32c(data, crc_);
+    return {};
+  }
+
+  /// A checkpoint: makes the content held so far durable and, in a .part
+  /// file, records held() in the header, so that begin_partial after a crash
+  /// resumes from here. In a .part file it costs two fsyncs (content, then
+  /// the header that claims it); call it every few MiB, not per piece.
+  std::error_code sync() {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    if (partial_) {
+      // Only after the content is durable may the header claim it.
+      header_.size = written_;
+      header_.crc = 0;
+      const auto bytes =
+          detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+      if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+      if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    }
+    return sync_directory_once();
+  }
+
+  /// Installs the snapshot: writes the final header, syncs the file, renames
+  /// it to .snap, syncs the directory, then removes the committed snapshots
+  /// older than this one beyond the store's keep_old newest of them.
+  /// An error before the rename leaves nothing installed; an error after it
+  /// (syncing the directory, pruning) means the disk misbehaves and the
+  /// snapshot may or may not survive a crash: stop (STYLE.md, fail-stop).
+  std::error_code commit() { return finish(std::nullopt); }
+
+  /// Like commit(), but first checks that the content is `expected_size`
+  /// bytes with CRC32C `expected_crc` (what the sender announced). On a
+  /// mismatch the file is removed, nothing is installed, and the result is
+  /// errc::corrupt_snapshot. After a resume the CRC is computed by reading
+  /// the file back in pieces.
+  std::error_code commit(std::uint64_t expected_size, std::uint32_t expected_crc) {
+    return finish(expectation{expected_size, expected_crc});
+  }
+
+ private:
+  friend class snapshot_store<FS>;
+
+  struct expectation {
+    std::uint64_t size;
+    std::uint32_t crc;
+  };
+
+  snapshot_writer(FS fs, std::string directory, snapshot_header header, file_type file,
+                  bool partial, std::uint64_t held, std::size_t keep_old)
+      : fs_(std::move(fs)),
+        directory_(std::move(directory)),
+        header_(std::move(header)),
+        path_(detail::snapshot_path(
+            directory_,
+            snapshot_name{header_.index, header_.term,
+                          partial ? snapshot_file_kind::partial : snapshot_file_kind::temporary}
+                .str())),
+        file_(std::move(file)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())),
+        written_(held),
+        crc_known_(held == 0),
+        partial_(partial),
+        keep_old_(keep_old),
+        owns_file_(true) {}
+
+  /// Creates `<name>.snap.tmp` (replacing a leftover one) with an in-progress
+  /// header.
+  static result<snapshot_writer> create(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::temporary}.str());
+    auto file = fs.open(path, open_mode::create);
+    if (!file && file.error() == std::errc::file_exists) {
+      (void)fs.remove(path);
+      file = fs.open(path, open_mode::create);
+    }
+    if (!file) return detail::snapshot_io_error(file.error());
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           false, 0, keep_old);
+    if (auto ec = writer.write_placeholder()) return ec;
+    return writer;
+  }
+
+  /// Reopens `<name>.snap.part` and resumes after its checkpoint, or starts
+  /// it afresh if it is missing, unreadable as a .part file, or describes a
+  /// different snapshot (other metadata). A .part file whose commit was cut
+  /// after it got its final header also starts afresh (rare, and safe).
+  static result<snapshot_writer> resume(FS fs, std::string directory, snapshot_header header,
+                                        std::size_t keep_old) {
+    const std::string path = detail::snapshot_path(
+        directory, snapshot_name{header.index, header.term, snapshot_file_kind::partial}.str());
+    const std::uint64_t header_bytes = snapshot_header_size(header.metadata.size());
+    auto file = fs.open(path, open_mode::read_write);
+    if (!file) {
+      if (file.error() != std::errc::no_such_file_or_directory) {
+        return detail::snapshot_io_error(file.error());
+      }
+      file = fs.open(path, open_mode::create);
+      if (!file) return detail::snapshot_io_error(file.error());
+      snapshot_writer writer(std::move(fs), std::move(directory), std::move(header),
+                             std::move(*file), true, 0, keep_old);
+      if (auto ec = writer.write_placeholder()) return ec;
+      return writer;
+    }
+    auto size = file->size();
+    if (!size) return detail::snapshot_io_error(size.error());
+    std::uint64_t held = 0;
+    auto found = detail::read_snapshot_header(*file, *size, detail::snapshot_in_progress_magic);
+    if (!found && found.error() != errc::corrupt_snapshot) {
+      return detail::snapshot_io_error(found.error());
+    }
+    if (found && found->index == header.index && found->term == header.term &&
+        found->metadata == header.metadata && found->size <= *size - header_bytes) {
+      held = found->size;
+    }
+    // Anything past the checkpoint was never synced: it may be lost or torn.
+    if (auto ec = file->truncate(held == 0 ? 0 : header_bytes + held)) {
+      return detail::snapshot_io_error(ec);
+    }
+    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
+                           true, held, keep_old);
+    if (held == 0) {
+      if (auto ec = writer.write_placeholder()) return ec;
+    }
+    return writer;
+  }
+
+  std::error_code write_placeholder() {
+    header_.size = 0;
+    header_.crc = 0;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    return {};
+  }
+
+  std::error_code usable() const {
+    if (error_) return error_;
+    if (!owns_file_) return errc::invalid_argument;  // Committed or moved from.
+    return {};
+  }
+
+  std::error_code fail(std::error_code ec) {
+    error_ = ec;
+    return ec;
+  }
+
+  std::error_code flush() {
+    if (buffer_.empty()) return {};
+    if (auto ec = file_.write(header_bytes_ + written_, buffer_)) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    written_ += buffer_.size();
+    buffer_.clear();
+    return {};
+  }
+
+  std::error_code sync_directory_once() {
+    if (directory_synced_) return {};
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    directory_synced_ = true;
+    return {};
+  }
+
+  /// Removes the file after a failed verification (best effort).
+  std::error_code reject() {
+    (void)fs_.remove(path_);
+    owns_file_.reset();
+    return fail(errc::corrupt_snapshot);
+  }
+
+  std::error_code finish(std::optional<expectation> expected) {
+    if (auto ec = usable()) return ec;
+    if (auto ec = flush()) return ec;
+    if (expected && expected->size != written_) return reject();
+    if (!crc_known_) {
+      auto crc = detail::snapshot_content_crc(file_, header_bytes_, written_, buffer_);
+      buffer_.clear();
+      if (!crc) {
+        if (crc.error() == errc::corrupt_snapshot) return reject();  // The file shrank.
+        return fail(detail::snapshot_io_error(crc.error()));
+      }
+      crc_ = *crc;
+      crc_known_ = true;
+    }
+    if (expected && expected->crc != crc_) return reject();
+    header_.size = written_;
+    header_.crc = crc_;
+    const auto bytes = detail::encode_snapshot_header(detail::snapshot_magic, header_);
+    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
+    const snapshot_name name{header_.index, header_.term, snapshot_file_kind::committed};
+    if (auto ec = fs_.rename(path_, detail::snapshot_path(directory_, name.str()))) {
+      return fail(detail::snapshot_io_error(ec));
+    }
+    owns_file_.reset();  // The temporary name is gone; never remove it now.
+    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
+    if (auto ec = detail::prune_snapshots(fs_, directory_, name, keep_old_)) return fail(ec);
+    return {};
+  }
+
+  FS fs_;
+  std::string directory_;
+  snapshot_header header_;
+  std::string path_;  ///< The .tmp or .part file.
+  file_type file_;
+  std::uint64_t header_bytes_;
+  std::vector<std::byte> buffer_{};  ///< Content after written_, not yet in the file.
+  std::uint64_t written_;            ///< Content bytes in the file.
+  std::uint32_t crc_ = 0;            ///< CRC32C of the content held, if crc_known_.
+  bool crc_known_;
+  bool partial_;
+  bool directory_synced_ = false;
+  std::size_t keep_old_;
+  std::error_code error_{};
+  detail::snapshot_file_ownership owns_file_;  ///< The .tmp/.part file is still this writer's.
+};
+
+/// Reads a committed snapshot file in pieces, sequentially or at offsets.
+/// open() checks the header; verify() checks the content.
+template <file_system FS>
+class snapshot_reader {
+ public:
+  using file_type = typename FS::file_type;
+
+  /// Opens the snapshot file at `path` and checks its header.
+  /// errc::corrupt_snapshot for a bad header or a size that does not match the
+  /// file's; the file system's error if it cannot be read.
+  static result<snapshot_reader> open(FS& fs, const std::string& path) {
+    auto file = fs.open(path, open_mode::read_only);
+    if (!file) return file.error();
+    auto size = file->size();
+    if (!size) return size.error();
+    auto header = detail::read_snapshot_header(*file, *size, detail::snapshot_magic);
+    if (!header) return header.error();
+    const std::uint64_t header_bytes = snapshot_header_size(header->metadata.size());
+    if (header->size != *size - header_bytes) return errc::corrupt_snapshot;
+    return snapshot_reader(std::move(*file), std::move(*header));
+  }
+
+  /// The index of the last log entry the snapshot covers.
+  std::uint64_t index() const noexcept { return header_.index; }
+  /// The term of that entry.
+  std::uint64_t term() const noexcept { return header_.term; }
+  /// The metadata given to snapshot_store::begin.
+  std::span<const std::byte> metadata() const noexcept { return header_.metadata; }
+  /// The content's size in bytes.
+  std::uint64_t size() const noexcept { return header_.size; }
+  /// The content's CRC32C as the header records it (what a receiver's
+  /// commit(size(), crc()) checks against).
+  std::uint32_t crc() const noexcept { return header_.crc; }
+  /// Where the next read() starts.
+  std::uint64_t position() const noexcept { return position_; }
+
+  /// Reads the next bytes of the content into `out`; fewer than out.size()
+  /// only at the end, 0 at the end.
+  result<std::size_t> read(std::span<std::byte> out) {
+    auto n = read_at(position_, out);
+    if (n) position_ += *n;
+    return n;
+  }
+
+  /// Reads content bytes from `offset` into `out`; fewer than out.size() only
+  /// at the end. errc::invalid_argument if offset > size().
+  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
+    if (offset > header_.size) return errc::invalid_argument;
+    const auto length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), header_.size - offset));
+    auto n = file_.read(header_bytes_ + offset, out.first(length));
+    if (!n) return n.error();
+    if (*n != length) return errc::corrupt_snapshot;  // The file shrank since open().
+    return n;
+  }
+
+  /// Moves the position of read(). errc::invalid_argument if offset > size().
+  std::error_code seek(std::uint64_t offset) {
+    if (offset > header_.size) return errc::invalid_argument;
+    position_ = offset;
+    return {};
+  }
+
+  /// Reads the whole content, snapshot_buffer_size bytes at a time, and checks
+  /// its CRC32C: errc::corrupt_snapshot on a mismatch. Leaves position() alone.
+  std::error_code verify() {
+    std::vector<std::byte> buffer;
+    auto crc = detail::snapshot_content_crc(file_, header_bytes_, header_.size, buffer);
+    if (!crc) return crc.error();
+    if (*crc != header_.crc) return errc::corrupt_snapshot;
+    return {};
+  }
+
+ private:
+  snapshot_reader(file_type file, snapshot_header header)
+      : file_(std::move(file)),
+        header_(std::move(header)),
+        header_bytes_(snapshot_header_size(header_.metadata.size())) {}
+
+  file_type file_;
+  snapshot_header header_;
+  std::uint64_t header_bytes_;
+  std::uint64_t position_ = 0;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_file.hpp
+
+namespace keel::wal {
+
+/// A committed snapshot file in the directory, as its name describes it.
+struct snapshot_entry {
+  std::uint64_t index = 0;
+  std::uint64_t term = 0;
+  std::string path{};
+  std::uint64_t bytes = 0;  ///< The file's size, header included.
+};
+
+/// A snapshot that open_newest() passed over, and why.
+struct skipped_snapshot {
+  snapshot_entry entry{};
+  std::error_code error{};  ///< errc::corrupt_snapshot.
+};
+
+/// What open_newest() found.
+template <file_system FS>
+struct newest_snapshot {
+  /// The newest snapshot whose header and content verify, positioned at 0;
+  /// empty when there is none.
+  std::optional<snapshot_reader<FS>> reader{};
+  /// The newer snapshots that failed to verify, newest first. They stay on
+  /// disk for an operator to inspect.
+  std::vector<skipped_snapshot> skipped{};
+};
+
+/// A directory of snapshot files.
+template <file_system FS>
+class snapshot_store {
+ public:
+  /// A store over `directory`, keeping `keep_old` snapshots older than the
+  /// newest. Touches no file: call cleanup() once at start-up.
+  snapshot_store(FS fs, std::string directory, std::size_t keep_old = 1)
+      : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
+
+  const std::string& directory() const noexcept { return directory_; }
+
+  /// A copy whose commits never remove older snapshots: for writers whose
+  /// snapshot the WAL may never record (a received one that raft may still
+  /// refuse), so that only the WAL's owner prunes.
+  snapshot_store without_pruning() const {
+    snapshot_store copy = *this;
+    copy.keep_old_ = static_cast<std::size_t>(-1);
+    return copy;
+  }
+  std::size_t keep_old() const noexcept { return keep_old_; }
+
+  /// The path of the committed snapshot (index, term), whether or not it exists.
+  std::string path_of(std::uint64_t index, std::uint64_t term) const {
+    return detail::snapshot_path(directory_, snapshot_name{index, term}.str());
+  }
+
+  /// Creates the directory if it is missing (its parent must exist) and
+  /// removes the .tmp files of writers that a crash interrupted; .part files
+  /// stay, to be resumed. Call once at start-up.
+  std::error_code cleanup() {
+    if (auto ec = fs_.make_directory(directory_)) return detail::snapshot_io_error(ec);
+    // The directory's own entry is durable only once its parent is synced.
+    if (auto ec = fs_.sync_directory(parent_directory())) return detail::snapshot_io_error(ec);
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::temporary) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+  /// The committed snapshots, newest first (by index, then term), as their
+  /// file names describe them; their contents are not checked.
+  result<std::vector<snapshot_entry>> list() {
+    auto names = fs_.list(directory_);
+    if (!names) return names.error();
+    std::vector<snapshot_name> found;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::committed) found.push_back(*parsed);
+    }
+    std::sort(found.begin(), found.end(),
+              [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
+    std::vector<snapshot_entry> entries;
+    entries.reserve(found.size());
+    for (const snapshot_name& name : found) {
+      snapshot_entry entry{name.index, name.term, detail::snapshot_path(directory_, name.str()), 0};
+      auto file = fs_.open(entry.path, open_mode::read_only);
+      if (!file) return file.error();
+      auto size = file->size();
+      if (!size) return size.error();
+      entry.bytes = *size;
+      entries.push_back(std::move(entry));
+    }
+    return entries;
+  }
+
+  /// The newest snapshot whose header and content CRC verify (reading each
+  /// candidate whole, in pieces), and the newer ones that did not. An I/O
+  /// error other than corruption is returned as is: the disk misbehaves.
+  result<newest_snapshot<FS>> open_newest() {
+    auto entries = list();
+    if (!entries) return entries.error();
+    newest_snapshot<FS> newest;
+    for (snapshot_entry& entry : *entries) {
+      auto reader = open(entry.index, entry.term);
+      std::error_code ec = reader ? reader->verify() : reader.error();
+      if (!ec) {
+        newest.reader.emplace(std::move(*reader));
+        return newest;
+      }
+      if (ec != errc::corrupt_snapshot) return ec;
+      newest.skipped.push_back({std::move(entry), ec});
+    }
+    return newest;
+  }
+
+  /// Opens the committed snapshot (index, term) and checks its header (not
+  /// its content: see snapshot_reader::verify). errc::corrupt_snapshot also
+  /// when the header names another (index, term) than the file's name.
+  result<snapshot_reader<FS>> open(std::uint64_t index, std::uint64_t term) {
+    auto reader = snapshot_reader<FS>::open(fs_, path_of(index, term));
+    if (reader && (reader->index() != index || reader->term() != term)) {
+      return errc::corrupt_snapshot;
+    }
+    return reader;
+  }
+
+  /// Starts writing the snapshot (index, term) with `metadata` into a .tmp
+  /// file. errc::invalid_argument if the metadata exceeds
+  /// snapshot_metadata_limit.
+  result<snapshot_writer<FS>> begin(std::uint64_t index, std::uint64_t term,
+                                    std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    return snapshot_writer<FS>::create(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Starts or resumes receiving the snapshot (index, term) into its .part
+  /// file: the writer's held() is how many content bytes are already held
+  /// (what the last sync() made durable, 0 for a new transfer, or when the
+  /// .part file holds other metadata or is damaged); the sender continues
+  /// from there. Removes the .part files of other snapshots first.
+  /// Requires: no other live writer for the same (index, term).
+  result<snapshot_writer<FS>> begin_partial(std::uint64_t index, std::uint64_t term,
+                                            std::span<const std::byte> metadata) {
+    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind == snapshot_file_kind::partial &&
+          (parsed->index != index || parsed->term != term)) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    if (removed) {
+      if (auto ec = fs_.sync_directory(directory_)) return detail::snapshot_io_error(ec);
+    }
+    return snapshot_writer<FS>::resume(fs_, directory_, header_of(index, term, metadata),
+                                       keep_old_);
+  }
+
+  /// Removes the .part file of (index, term), if there is one.
+  std::error_code discard_partial(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::partial});
+  }
+
+  /// Removes the committed snapshot (index, term), if there is one (e.g. one
+  /// that open_newest() skipped, once an operator has looked at it).
+  std::error_code remove(std::uint64_t index, std::uint64_t term) {
+    return remove_file(snapshot_name{index, term, snapshot_file_kind::committed});
+  }
+
+  /// Removes the committed snapshots and .part files whose index is below
+  /// `index`, then syncs the directory.
+  std::error_code remove_older_than(std::uint64_t index) {
+    auto names = fs_.list(directory_);
+    if (!names) return detail::snapshot_io_error(names.error());
+    bool removed = false;
+    for (const std::string& name : *names) {
+      const auto parsed = snapshot_name::parse(name);
+      if (parsed && parsed->kind != snapshot_file_kind::temporary && parsed->index < index) {
+        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
+          return detail::snapshot_io_error(ec);
+        }
+        removed = true;
+      }
+    }
+    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
+  }
+
+ private:
+  static snapshot_header header_of(std::uint64_t index, std::uint64_t term,
+                                   std::span<const std::byte> metadata) {
+    snapshot_header header;
+    header.index = index;
+    header.term = term;
+    header.metadata.assign(metadata.begin(), metadata.end());
+    return header;
+  }
+
+  std::error_code remove_file(const snapshot_name& name) {
+    if (auto ec = fs_.remove(detail::snapshot_path(directory_, name.str()))) {
+      if (ec == std::errc::no_such_file_or_directory) return {};
+      return detail::snapshot_io_error(ec);
+    }
+    return detail::snapshot_io_error(fs_.sync_directory(directory_));
+  }
+
+  std::string parent_directory() const {
+    std::string parent = directory_;
+    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+    const auto slash = parent.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return parent.substr(0, slash);
+  }
+
+  FS fs_;
+  std::string directory_;
+  std::size_t keep_old_;
+};
+
+}  // namespace keel::wal
+// end keel/wal/snapshot_store.hpp
+
+namespace keel::node {
+
+/// Reads the committed snapshot file (index, term) for a sender.
+template <wal::file_system FS>
+class file_snapshot_source final : public transport::snapshot_source {
+ public:
+  explicit file_snapshot_source(wal::snapshot_reader<FS> reader) : reader_(std::move(reader)) {}
+
+  std::uint64_t size() const override { return reader_.size(); }
+  std::uint32_t crc() const override { return reader_.crc(); }
+  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) override {
+    return reader_.read_at(offset, out);
+  }
+
+ private:
+  wal::snapshot_reader<FS> reader_;
+};
+
+/// Receives the snapshot (index, term) into the store's .part file; commit
+/// makes it the committed file whose handle is `handle`.
+template <wal::file_system FS>
+class file_snapshot_sink final : public transport::snapshot_sink {
+ public:
+  file_snapshot_sink(wal::snapshot_store<FS> store, wal::snapshot_writer<FS> writer,
+                     std::uint64_t index, std::uint64_t term, std::string handle)
+      : store_(std::move(store)),
+        writer_(std::move(writer)),
+        index_(index),
+        term_(term),
+        handle_(std::move(handle)) {}
+
+  std::uint64_t held() const override { return writer_ ? writer_->held() : 0; }
+
+  std::error_code write(std::span<const std::byte> data) override {
+    if (!writer_) return errc::invalid_argument;
+    return writer_->write(data);
+  }
+
+  std::error_code checkpoint() override {
+    if (!writer_) return errc::invalid_argument;
+    return writer_->sync();
+  }
+
+  result<std::string> commit(std::uint64_t size, std::uint32_t crc) override {
+    if (!writer_) return errc::invalid_argument;
+    auto ec = writer_->commit(size, crc);
+    writer_.reset();
+    if (ec) return ec;
+    return handle_;
+  }
+
+  void discard() override {
+    writer_.reset();  // Keeps the .part file; removed next.
+    (void)store_.discard_partial(index_, term_);
+  }
+
+ private:
+  wal::snapshot_store<FS> store_;
+  std::optional<wal::snapshot_writer<FS>> writer_;
+  std::uint64_t index_;
+  std::uint64_t term_;
+  std::string handle_;
+};
+
+}  // namespace keel::node
+// end keel/node/snapshot_transfer.hpp
+// begin keel/node/status.hpp
+// What a replica tells about itself and its peers: the status API that
+// operators read (keelctl status, the demo) and that tests assert on.
+
+#include <cstdint>
+#include <string>
+#include <system_error>
+#include <vector>
+
 
 namespace keel::node {
 
@@ -3192,61 +4723,6 @@ struct node_status {
 #include <variant>
 #include <vector>
 
-// begin keel/result.hpp
-// result<T>: a value or the std::error_code that explains why there is none.
-// keel reports failures as values (STYLE.md "Errors"); this is the carrier for
-// functions that also return something. C++23's std::expected would do, but
-// keel targets C++20.
-//
-// Thread safety: a plain value.
-
-#include <cassert>
-#include <system_error>
-#include <utility>
-#include <variant>
-
-
-namespace keel {
-
-template <class T>
-class [[nodiscard]] result {
- public:
-  result(T value)
-      : state_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
-  result(std::error_code error) : state_(std::in_place_index<1>, error) {  // NOLINT
-    assert(error && "a result's error must be an error");
-  }
-  result(errc error) : result(make_error_code(error)) {}  // NOLINT
-
-  bool has_value() const noexcept { return state_.index() == 0; }
-  explicit operator bool() const noexcept { return has_value(); }
-
-  /// Requires: has_value().
-  T& value() & { return assert(has_value()), std::get<0>(state_); }
-  const T& value() const& { return assert(has_value()), std::get<0>(state_); }
-  T&& value() && { return assert(has_value()), std::get<0>(std::move(state_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-  /// The error, or an empty error_code when there is a value.
-  std::error_code error() const noexcept {
-    return has_value() ? std::error_code{} : std::get<1>(state_);
-  }
-
-  template <class U>
-  T value_or(U&& fallback) const& {
-    return has_value() ? std::get<0>(state_) : static_cast<T>(std::forward<U>(fallback));
-  }
-
- private:
-  std::variant<T, std::error_code> state_;
-};
-
-}  // namespace keel
-// end keel/result.hpp
 // begin keel/store/change.hpp
 // Changes: what a write transaction did, one record per object it touched:
 // {table, before, after}. before is empty for a create, after for a delete.
@@ -6584,95 +8060,6 @@ class store {
 
 }  // namespace keel::store
 // end keel/store/store.hpp
-// begin keel/wal/crc32c.hpp
-// CRC32C (Castagnoli), the checksum of WAL records and snapshot files.
-//
-// The portable path is Boost.CRC (header-only, already a keel dependency);
-// Debian's libcrc32c would need linking, which a header-only library cannot
-// ask of its users. On x86-64 the SSE4.2 crc32 instruction is used when the
-// CPU has it (checked once at run time), eight bytes per instruction.
-//
-// crc32c(data) is the standard value ("123456789" -> 0xE3069283);
-// crc32c(crc32c(a), b) == crc32c(a + b).
-//
-// Thread safety: pure functions.
-
-#include <boost/crc.hpp>
-#include <cstddef>
-#include <cstdint>
-#include <cstring>
-#include <span>
-#include <string_view>
-
-namespace keel::wal {
-
-namespace detail {
-
-/// The portable path; `state` is the register before the final inversion.
-inline std::uint32_t crc32c_portable(std::uint32_t state, const unsigned char* p,
-                                     std::size_t n) noexcept {
-  // Reflected CRC-32C; initial and final XOR are applied by the caller.
-  // Boost keeps a reflected CRC's register bit-reversed, so a state that
-  // continues an earlier computation goes in reversed.
-  std::uint32_t reversed = 0;
-  for (int i = 0; i < 32; ++i) reversed |= ((state >> i) & 1u) << (31 - i);
-  boost::crc_optimal<32, 0x1EDC6F41, 0, 0, true, true> crc(reversed);
-  crc.process_bytes(p, n);
-  return crc.checksum();
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define KEEL_CRC32C_HARDWARE 1
-__attribute__((target("sse4.2"))) inline std::uint32_t crc32c_hardware(std::uint32_t state,
-                                                                       const unsigned char* p,
-                                                                       std::size_t n) noexcept {
-  std::uint64_t c = state;
-  for (; n >= 8; n -= 8, p += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    c = __builtin_ia32_crc32di(c, word);
-  }
-  auto c32 = static_cast<std::uint32_t>(c);
-  for (; n > 0; --n, ++p) c32 = __builtin_ia32_crc32qi(c32, *p);
-  return c32;
-}
-
-inline bool cpu_has_crc32_instruction() noexcept {
-  static const bool has = __builtin_cpu_supports("sse4.2");
-  return has;
-}
-#endif
-
-inline std::uint32_t crc32c_update(std::uint32_t state, const unsigned char* p,
-                                   std::size_t n) noexcept {
-#ifdef KEEL_CRC32C_HARDWARE
-  if (cpu_has_crc32_instruction()) return crc32c_hardware(state, p, n);
-#endif
-  return crc32c_portable(state, p, n);
-}
-
-}  // namespace detail
-
-/// The CRC32C of `data`, continuing from `previous` (the CRC32C of the bytes
-/// before it, or 0 to start).
-inline std::uint32_t crc32c(std::span<const std::byte> data, std::uint32_t previous = 0) noexcept {
-  return ~detail::crc32c_update(~previous, reinterpret_cast<const unsigned char*>(data.data()),
-                                data.size());
-}
-
-inline std::uint32_t crc32c(std::string_view data, std::uint32_t previous = 0) noexcept {
-  return crc32c(std::as_bytes(std::span(data.data(), data.size())), previous);
-}
-
-/// The portable path alone, for tests that compare both.
-inline std::uint32_t crc32c_portable(std::span<const std::byte> data,
-                                     std::uint32_t previous = 0) noexcept {
-  return ~detail::crc32c_portable(~previous, reinterpret_cast<const unsigned char*>(data.data()),
-                                  data.size());
-}
-
-}  // namespace keel::wal
-// end keel/wal/crc32c.hpp
 
 namespace keel::node {
 
@@ -9761,1222 +11148,6 @@ class raw_node {
 
 }  // namespace keel::raft
 // end keel/raft/raw_node.hpp
-// begin keel/wal/snapshot_store.hpp
-// The snapshot store: a directory of snapshot files (keel/wal/snapshot_file.hpp
-// has their names and format). It installs new snapshots durably, keeps the
-// newest one and keep_old older ones, finds the newest snapshot that verifies
-// at start-up, and keeps partially received snapshots so that a broken
-// transfer resumes where it stopped.
-//
-// Invariants: the directory holds committed `.snap` files (complete and, until
-// the disk corrupts them, valid), `.snap.tmp` files of local writers (removed
-// by their writer or by cleanup()), and `.snap.part` files of transfers being
-// received (at most one after begin_partial). Files the store does not
-// recognise by name are left alone. A corrupt snapshot is skipped and
-// reported, never removed silently; only pruning after a commit and
-// remove_older_than() remove committed snapshots, by age alone.
-//
-// Thread safety: a store is used by one thread at a time, together with the
-// writers it made (which share its directory); readers are independent.
-
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <system_error>
-#include <utility>
-#include <vector>
-
-// begin keel/wal/file_system.hpp
-// The file/sync policy of the WAL and the snapshot store: every file
-// operation they make goes through a `file_system`, so a simulated disk
-// (keel/sim/disk.hpp) can replace the real one and lose unsynced writes, tear
-// the last write, or fail a chosen call.
-//
-// Durability contract (what both the real and the simulated disk promise):
-//  - file::write and writes through a mapping reach the disk at some
-//    unspecified time; only file::sync (fdatasync) or mapping::sync (msync)
-//    makes the written bytes durable.
-//  - file::allocate reserves the blocks of a range, zero-filled, and extends
-//    the size; after it, writes inside the range cannot fail for space, and
-//    writes through a mapping of the range never fault (no SIGBUS).
-//  - Creating, renaming or removing a file is durable only after
-//    sync_directory on its directory.
-//  - Errors come back as std::error_code (system category for the kernel's
-//    errno); nothing here throws except std::bad_alloc.
-//
-// Thread safety: a file or mapping is used by one thread at a time.
-
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <concepts>
-#include <cstddef>
-#include <cstdint>
-#include <span>
-#include <string>
-#include <system_error>
-#include <type_traits>
-#include <utility>
-#include <vector>
-
-
-namespace keel::wal {
-
-enum class open_mode {
-  read_only,   ///< An existing file, for reading.
-  read_write,  ///< An existing file, for reading and writing.
-  create,      ///< A new file for reading and writing; fails if it exists.
-};
-
-// clang-format off
-/// A shared, writable mapping of a file's first size() bytes.
-template <class M>
-concept file_mapping = std::movable<M> && requires(M& m, std::uint64_t n) {
-  { m.data() } -> std::same_as<std::byte*>;
-  { m.size() } -> std::same_as<std::uint64_t>;
-  /// Makes [offset, offset + length) durable (msync MS_SYNC).
-  { m.sync(n, n) } -> std::same_as<std::error_code>;
-};
-
-/// An open file.
-template <class F>
-concept file = std::movable<F> && requires(F& f, std::uint64_t n, std::span<std::byte> out,
-                                         std::span<const std::byte> in) {
-  { f.size() } -> std::same_as<result<std::uint64_t>>;
-  /// Reserves [offset, offset + length), zero-filled, growing the file.
-  { f.allocate(n, n) } -> std::same_as<std::error_code>;
-  { f.truncate(n) } -> std::same_as<std::error_code>;
-  /// Reads up to out.size() bytes at offset; fewer only at the end of the file.
-  { f.read(n, out) } -> std::same_as<result<std::size_t>>;
-  /// Writes all of `in` at offset, or fails.
-  { f.write(n, in) } -> std::same_as<std::error_code>;
-  /// Makes every byte written so far durable (fdatasync).
-  { f.sync() } -> std::same_as<std::error_code>;
-  /// Maps [0, length); requires length <= size().
-  { f.map(n) } -> std::same_as<result<std::remove_cvref_t<decltype(f.map(n).value())>>>;
-  requires file_mapping<std::remove_cvref_t<decltype(f.map(n).value())>>;
-};
-
-/// Where files live.
-template <class FS>
-concept file_system = requires(FS& fs, const std::string& path) {
-  typename FS::file_type;
-  requires file<typename FS::file_type>;
-  { fs.open(path, open_mode::read_only) } -> std::same_as<result<typename FS::file_type>>;
-  { fs.remove(path) } -> std::same_as<std::error_code>;
-  { fs.rename(path, path) } -> std::same_as<std::error_code>;
-  /// Creates the directory if it does not exist (its parent must).
-  { fs.make_directory(path) } -> std::same_as<std::error_code>;
-  /// Makes the creations, renames and removals in a directory durable.
-  { fs.sync_directory(path) } -> std::same_as<std::error_code>;
-  /// The names (not paths) of the regular files in a directory, unsorted.
-  { fs.list(path) } -> std::same_as<result<std::vector<std::string>>>;
-};
-// clang-format on
-
-/// The mapping type of a file system's files.
-template <class FS>
-using mapping_of =
-    std::remove_cvref_t<decltype(std::declval<typename FS::file_type&>().map(0).value())>;
-
-namespace detail {
-inline std::error_code last_system_error() noexcept { return {errno, std::system_category()}; }
-}  // namespace detail
-
-/// msync/munmap of a POSIX mapping.
-class posix_mapping {
- public:
-  posix_mapping() noexcept = default;
-  posix_mapping(std::byte* data, std::uint64_t size) noexcept : data_(data), size_(size) {}
-  posix_mapping(posix_mapping&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-  posix_mapping& operator=(posix_mapping&& other) noexcept {
-    if (this != &other) {
-      unmap();
-      data_ = std::exchange(other.data_, nullptr);
-      size_ = std::exchange(other.size_, 0);
-    }
-    return *this;
-  }
-  ~posix_mapping() { unmap(); }
-
-  std::byte* data() noexcept { return data_; }
-  std::uint64_t size() const noexcept { return size_; }
-
-  std::error_code sync(std::uint64_t offset, std::uint64_t length) noexcept {
-    if (length == 0) return {};
-    // msync wants a page-aligned start.
-    const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-    const std::uint64_t start = offset / page * page;
-    if (::msync(data_ + start, offset + length - start, MS_SYNC) != 0) {
-      return detail::last_system_error();
-    }
-    return {};
-  }
-
- private:
-  void unmap() noexcept {
-    if (data_ != nullptr) ::munmap(data_, size_);
-    data_ = nullptr;
-  }
-
-  std::byte* data_ = nullptr;
-  std::uint64_t size_ = 0;
-};
-
-/// A file descriptor with the operations of the `file` concept.
-class posix_file {
- public:
-  explicit posix_file(int fd) noexcept : fd_(fd) {}
-  posix_file(posix_file&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  posix_file& operator=(posix_file&& other) noexcept {
-    if (this != &other) {
-      close();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~posix_file() { close(); }
-
-  result<std::uint64_t> size() const {
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) return detail::last_system_error();
-    return static_cast<std::uint64_t>(st.st_size);
-  }
-
-  std::error_code allocate(std::uint64_t offset, std::uint64_t length) {
-    // posix_fallocate falls back to writing zeros where fallocate is missing.
-    const int rc = ::posix_fallocate(fd_, static_cast<off_t>(offset), static_cast<off_t>(length));
-    if (rc != 0) return {rc, std::system_category()};
-    return {};
-  }
-
-  std::error_code truncate(std::uint64_t size) {
-    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return detail::last_system_error();
-    return {};
-  }
-
-  result<std::size_t> read(std::uint64_t offset, std::span<std::byte> out) const {
-    std::size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t n =
-          ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return detail::last_system_error();
-      }
-      if (n == 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    return done;
-  }
-
-  std::error_code write(std::uint64_t offset, std::span<const std::byte> in) {
-    std::size_t done = 0;
-    while (done < in.size()) {
-      const ssize_t n =
-          ::pwrite(fd_, in.data() + done, in.size() - done, static_cast<off_t>(offset + done));
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return detail::last_system_error();
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    return {};
-  }
-
-  std::error_code sync() {
-    if (::fdatasync(fd_) != 0) return detail::last_system_error();
-    return {};
-  }
-
-  result<posix_mapping> map(std::uint64_t length) {
-    if (length == 0) return posix_mapping{};
-    void* p = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-    if (p == MAP_FAILED) return detail::last_system_error();
-    return posix_mapping(static_cast<std::byte*>(p), length);
-  }
-
- private:
-  void close() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
-  int fd_ = -1;
-};
-
-/// The real disk, through POSIX calls.
-struct posix_file_system {
-  using file_type = posix_file;
-
-  result<posix_file> open(const std::string& path, open_mode mode) {
-    int flags = O_CLOEXEC;
-    switch (mode) {
-      case open_mode::read_only:
-        flags |= O_RDONLY;
-        break;
-      case open_mode::read_write:
-        flags |= O_RDWR;
-        break;
-      case open_mode::create:
-        flags |= O_RDWR | O_CREAT | O_EXCL;
-        break;
-    }
-    const int fd = ::open(path.c_str(), flags, 0644);
-    if (fd < 0) return detail::last_system_error();
-    return posix_file(fd);
-  }
-
-  std::error_code remove(const std::string& path) {
-    if (::unlink(path.c_str()) != 0) return detail::last_system_error();
-    return {};
-  }
-
-  std::error_code rename(const std::string& from, const std::string& to) {
-    if (::rename(from.c_str(), to.c_str()) != 0) return detail::last_system_error();
-    return {};
-  }
-
-  std::error_code make_directory(const std::string& path) {
-    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return detail::last_system_error();
-    return {};
-  }
-
-  std::error_code sync_directory(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return detail::last_system_error();
-    const int rc = ::fsync(fd);
-    const std::error_code ec = rc != 0 ? detail::last_system_error() : std::error_code{};
-    ::close(fd);
-    return ec;
-  }
-
-  result<std::vector<std::string>> list(const std::string& path) {
-    DIR* dir = ::opendir(path.c_str());
-    if (dir == nullptr) return detail::last_system_error();
-    std::vector<std::string> names;
-    errno = 0;
-    while (const dirent* e = ::readdir(dir)) {
-      if (e->d_type == DT_REG || e->d_type == DT_UNKNOWN) {
-        const std::string name = e->d_name;
-        if (name != "." && name != "..") names.push_back(name);
-      }
-    }
-    const std::error_code ec = errno != 0 ? detail::last_system_error() : std::error_code{};
-    ::closedir(dir);
-    if (ec) return ec;
-    return names;
-  }
-};
-
-static_assert(file_system<posix_file_system>);
-
-}  // namespace keel::wal
-// end keel/wal/file_system.hpp
-// begin keel/wal/snapshot_file.hpp
-// Snapshot files: one durable snapshot of the state machine per file, written
-// and read in pieces so that neither side ever holds a whole snapshot in
-// memory (the transport streams from and to these files).
-//
-// File names, in a snapshot directory (etcd's scheme, hex, zero-padded):
-//   <term:016x>-<index:016x>.snap       a committed snapshot
-//   <term:016x>-<index:016x>.snap.tmp   being written locally; never read
-//   <term:016x>-<index:016x>.snap.part  being received; resumable after a crash
-//
-// Format (all integers little-endian; m = metadata length):
-//   offset  size  field
-//   0       8     magic: "KEELSNP1" committed, "KEELPRT1" while being written
-//   8       4     format version (1)
-//   12      8     index of the last log entry the snapshot covers
-//   20      8     term of that entry
-//   28      4     m, at most snapshot_metadata_limit
-//   32      m     metadata, opaque here (the node layer stores the conf state)
-//   32+m    8     content size in bytes
-//   40+m    4     CRC32C of the content
-//   44+m    4     CRC32C of bytes [0, 44+m) of the header
-//   48+m          content
-// While a file is being written its header is an in-progress header
-// ("KEELPRT1"): in a .part file its size field is the checkpoint, the number
-// of content bytes known durable (made so by snapshot_writer::sync()), and its
-// CRC field is 0. commit() replaces it by the committed header.
-//
-// Durability protocol: content and header are written to the .tmp (or .part)
-// file, the file is synced, renamed to .snap, and the directory synced; only
-// then is the snapshot reported installed. A crash at any point leaves either
-// no .snap file or a complete one, never a half-written one.
-//
-// Invariants: a reader accepts a file only if the magic, version and header
-// CRC match and the content size equals the file size minus the header size;
-// no size read from a file is trusted (allocated or read) before it has been
-// checked against the file's real size. Memory per writer or verifying reader
-// is bounded by snapshot_buffer_size plus the metadata.
-//
-// Thread safety: a writer or reader is used by one thread at a time; distinct
-// writers and readers may be used concurrently if FS allows it (the POSIX one
-// does).
-
-#include <algorithm>
-#include <array>
-#include <cerrno>
-#include <cstddef>
-#include <cstdint>
-#include <optional>
-#include <span>
-#include <string>
-#include <string_view>
-#include <system_error>
-#include <utility>
-#include <vector>
-
-
-namespace keel::wal {
-
-/// The size of the buffer a writer fills before writing to its file, and of
-/// the buffer a reader verifies the content through.
-inline constexpr std::size_t snapshot_buffer_size = std::size_t{1} << 20;
-/// The largest metadata a snapshot may carry; larger lengths in a file mean
-/// the header is corrupt.
-inline constexpr std::uint32_t snapshot_metadata_limit = std::uint32_t{64} << 20;
-/// The format version written into, and accepted from, the header.
-inline constexpr std::uint32_t snapshot_format_version = 1;
-
-/// What a file in a snapshot directory holds.
-enum class snapshot_file_kind {
-  committed,  ///< `.snap`: a complete snapshot.
-  temporary,  ///< `.snap.tmp`: being written locally.
-  partial,    ///< `.snap.part`: being received; resumable.
-};
-
-/// A snapshot file's name: the (index, term) it holds and its kind.
-struct snapshot_name {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  snapshot_file_kind kind = snapshot_file_kind::committed;
-
-  /// The file name, e.g. "0000000000000002-0000000000000010.snap".
-  std::string str() const {
-    static constexpr std::array<std::string_view, 3> suffixes = {".snap", ".snap.tmp",
-                                                                 ".snap.part"};
-    std::string name(33, '-');
-    static constexpr char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 16; ++i) {
-      name[static_cast<std::size_t>(15 - i)] = digits[(term >> (4 * i)) & 0xF];
-      name[static_cast<std::size_t>(32 - i)] = digits[(index >> (4 * i)) & 0xF];
-    }
-    name += suffixes[static_cast<std::size_t>(kind)];
-    return name;
-  }
-
-  /// The name's parts, or nothing if `name` is not a snapshot file's name
-  /// (lower-case hex only, as str() writes).
-  static std::optional<snapshot_name> parse(std::string_view name) {
-    if (name.size() < 38 || name[16] != '-') return std::nullopt;
-    snapshot_name parsed;
-    const std::string_view suffix = name.substr(33);
-    if (suffix == ".snap") {
-      parsed.kind = snapshot_file_kind::committed;
-    } else if (suffix == ".snap.tmp") {
-      parsed.kind = snapshot_file_kind::temporary;
-    } else if (suffix == ".snap.part") {
-      parsed.kind = snapshot_file_kind::partial;
-    } else {
-      return std::nullopt;
-    }
-    const auto hex = [](std::string_view s, std::uint64_t& out) {
-      out = 0;
-      for (const char c : s) {
-        int digit = 0;
-        if (c >= '0' && c <= '9') {
-          digit = c - '0';
-        } else if (c >= 'a' && c <= 'f') {
-          digit = c - 'a' + 10;
-        } else {
-          return false;
-        }
-        out = (out << 4) | static_cast<std::uint64_t>(digit);
-      }
-      return true;
-    };
-    if (!hex(name.substr(0, 16), parsed.term) || !hex(name.substr(17, 16), parsed.index)) {
-      return std::nullopt;
-    }
-    return parsed;
-  }
-
-  /// Whether this names an older snapshot than `other`: a lower index, or the
-  /// same index and a lower term.
-  constexpr bool older_than(const snapshot_name& other) const noexcept {
-    return index != other.index ? index < other.index : term < other.term;
-  }
-};
-
-/// The decoded header of a snapshot file.
-struct snapshot_header {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  std::vector<std::byte> metadata{};
-  std::uint64_t size = 0;  ///< Content bytes (in a .part file: the checkpoint).
-  std::uint32_t crc = 0;   ///< CRC32C of the content (0 while in progress).
-};
-
-/// The bytes a header with `metadata_size` bytes of metadata takes.
-constexpr std::uint64_t snapshot_header_size(std::uint64_t metadata_size) noexcept {
-  return 48 + metadata_size;
-}
-
-template <file_system FS>
-class snapshot_store;
-
-namespace detail {
-
-inline constexpr std::string_view snapshot_magic = "KEELSNP1";
-inline constexpr std::string_view snapshot_in_progress_magic = "KEELPRT1";
-/// Bytes of the header before the metadata.
-inline constexpr std::size_t snapshot_header_prefix = 32;
-
-inline void snapshot_put_le(std::byte* p, std::uint64_t value, int width) noexcept {
-  for (int i = 0; i < width; ++i) p[i] = static_cast<std::byte>((value >> (8 * i)) & 0xFF);
-}
-
-inline std::uint64_t snapshot_get_le(const std::byte* p, int width) noexcept {
-  std::uint64_t value = 0;
-  for (int i = 0; i < width; ++i) value |= std::to_integer<std::uint64_t>(p[i]) << (8 * i);
-  return value;
-}
-
-/// The header's bytes, with `magic` ("KEELSNP1" or "KEELPRT1").
-inline std::vector<std::byte> encode_snapshot_header(std::string_view magic,
-                                                     const snapshot_header& h) {
-  const std::size_t m = h.metadata.size();
-  std::vector<std::byte> out(static_cast<std::size_t>(snapshot_header_size(m)));
-  std::byte* p = out.data();
-  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<std::byte>(magic[i]);
-  snapshot_put_le(p + 8, snapshot_format_version, 4);
-  snapshot_put_le(p + 12, h.index, 8);
-  snapshot_put_le(p + 20, h.term, 8);
-  snapshot_put_le(p + 28, m, 4);
-  std::copy(h.metadata.begin(), h.metadata.end(), p + snapshot_header_prefix);
-  p += snapshot_header_prefix + m;
-  snapshot_put_le(p, h.size, 8);
-  snapshot_put_le(p + 8, h.crc, 4);
-  snapshot_put_le(p + 12, crc32c(std::span<const std::byte>(out.data(), out.size() - 4)), 4);
-  return out;
-}
-
-/// Reads and checks the header of `f`, a file of `file_size` bytes: magic,
-/// version, metadata length against the limit and the file size, header CRC.
-/// errc::corrupt_snapshot if any fails; the file's read error if reading fails.
-/// Callers check the size field, whose meaning depends on the magic.
-template <file F>
-result<snapshot_header> read_snapshot_header(F& f, std::uint64_t file_size,
-                                             std::string_view magic) {
-  if (file_size < snapshot_header_size(0)) return errc::corrupt_snapshot;
-  std::array<std::byte, snapshot_header_prefix> prefix{};
-  auto n = f.read(0, prefix);
-  if (!n) return n.error();
-  if (*n != prefix.size()) return errc::corrupt_snapshot;
-  for (std::size_t i = 0; i < 8; ++i) {
-    if (prefix[i] != static_cast<std::byte>(magic[i])) return errc::corrupt_snapshot;
-  }
-  if (snapshot_get_le(prefix.data() + 8, 4) != snapshot_format_version) {
-    return errc::corrupt_snapshot;  // Another format (a newer keel?) or damage.
-  }
-  const std::uint64_t m = snapshot_get_le(prefix.data() + 28, 4);
-  // Checked before anything is allocated from it.
-  if (m > snapshot_metadata_limit || snapshot_header_size(m) > file_size) {
-    return errc::corrupt_snapshot;
-  }
-  std::vector<std::byte> bytes(static_cast<std::size_t>(snapshot_header_size(m)));
-  std::copy(prefix.begin(), prefix.end(), bytes.begin());
-  const std::span<std::byte> rest = std::span(bytes).subspan(snapshot_header_prefix);
-  n = f.read(snapshot_header_prefix, rest);
-  if (!n) return n.error();
-  if (*n != rest.size()) return errc::corrupt_snapshot;
-  const std::byte* p = bytes.data();
-  const std::uint32_t stored_crc =
-      static_cast<std::uint32_t>(snapshot_get_le(p + bytes.size() - 4, 4));
-  if (crc32c(std::span<const std::byte>(p, bytes.size() - 4)) != stored_crc) {
-    return errc::corrupt_snapshot;
-  }
-  snapshot_header h;
-  h.index = snapshot_get_le(p + 12, 8);
-  h.term = snapshot_get_le(p + 20, 8);
-  h.metadata.assign(p + snapshot_header_prefix, p + snapshot_header_prefix + m);
-  h.size = snapshot_get_le(p + snapshot_header_prefix + m, 8);
-  h.crc = static_cast<std::uint32_t>(snapshot_get_le(p + snapshot_header_prefix + m + 8, 4));
-  return h;
-}
-
-/// A file operation's error as keel reports it: running out of space (or
-/// quota) becomes errc::no_space; anything else stays the system's error.
-inline std::error_code snapshot_io_error(std::error_code ec) noexcept {
-  if (ec == std::errc::no_space_on_device) return errc::no_space;
-#ifdef EDQUOT
-  if (ec.category() == std::system_category() && ec.value() == EDQUOT) return errc::no_space;
-#endif
-  return ec;
-}
-
-inline std::string snapshot_path(const std::string& directory, const std::string& name) {
-  if (directory.empty()) return name;
-  if (directory.back() == '/') return directory + name;
-  return directory + '/' + name;
-}
-
-/// Removes the committed snapshots older than `newest` beyond the `keep_old`
-/// newest of them, then syncs the directory if it removed any. Snapshots
-/// newer than `newest` are never touched.
-template <file_system FS>
-std::error_code prune_snapshots(FS& fs, const std::string& directory, snapshot_name newest,
-                                std::size_t keep_old) {
-  auto names = fs.list(directory);
-  if (!names) return snapshot_io_error(names.error());
-  std::vector<snapshot_name> older_ones;
-  for (const std::string& name : *names) {
-    const auto parsed = snapshot_name::parse(name);
-    if (parsed && parsed->kind == snapshot_file_kind::committed && parsed->older_than(newest)) {
-      older_ones.push_back(*parsed);
-    }
-  }
-  if (older_ones.size() <= keep_old) return {};
-  std::sort(older_ones.begin(), older_ones.end(),
-            [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
-  for (std::size_t i = keep_old; i < older_ones.size(); ++i) {
-    if (auto ec = fs.remove(snapshot_path(directory, older_ones[i].str()))) {
-      return snapshot_io_error(ec);
-    }
-  }
-  return snapshot_io_error(fs.sync_directory(directory));
-}
-
-/// The CRC32C of bytes [offset, offset + length) of `f`, read through
-/// `buffer` in pieces of at most snapshot_buffer_size bytes.
-/// errc::corrupt_snapshot if the file ends before.
-template <file F>
-result<std::uint32_t> snapshot_content_crc(F& f, std::uint64_t offset, std::uint64_t length,
-                                           std::vector<std::byte>& buffer) {
-  buffer.resize(static_cast<std::size_t>(
-      std::min<std::uint64_t>(std::max<std::uint64_t>(length, 1), snapshot_buffer_size)));
-  std::uint32_t crc = 0;
-  while (length > 0) {
-    const auto piece = std::span(buffer).first(
-        static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size())));
-    auto n = f.read(offset, piece);
-    if (!n) return n.error();
-    if (*n != piece.size()) return errc::corrupt_snapshot;
-    crc = crc32c(std::span<const std::byte>(piece), crc);
-    offset += piece.size();
-    length -= piece.size();
-  }
-  return crc;
-}
-
-/// A flag that a move clears in its source, so a moved-from object knows it
-/// owns nothing.
-class snapshot_file_ownership {
- public:
-  explicit snapshot_file_ownership(bool value = false) noexcept : value_(value) {}
-  snapshot_file_ownership(snapshot_file_ownership&& other) noexcept
-      : value_(std::exchange(other.value_, false)) {}
-  snapshot_file_ownership& operator=(snapshot_file_ownership&& other) noexcept {
-    value_ = std::exchange(other.value_, false);
-    return *this;
-  }
-  ~snapshot_file_ownership() = default;
-  explicit operator bool() const noexcept { return value_; }
-  void reset() noexcept { value_ = false; }
-
- private:
-  bool value_;
-};
-
-}  // namespace detail
-
-/// Writes one snapshot in pieces, then installs it durably. Made by
-/// snapshot_store::begin (a .tmp file) or snapshot_store::begin_partial (a
-/// resumable .part file).
-///
-/// Every error is sticky: after one, every call returns it and the snapshot
-/// is never installed. Destroying a writer that was not committed removes its
-/// .tmp file (best effort) but keeps a .part file, so the transfer can resume
-/// from its last sync().
-template <file_system FS>
-class snapshot_writer {
- public:
-  using file_type = typename FS::file_type;
-
-  snapshot_writer(snapshot_writer&&) noexcept = default;
-  snapshot_writer& operator=(snapshot_writer&&) = delete;
-  ~snapshot_writer() {
-    if (owns_file_ && !partial_) (void)fs_.remove(path_);
-  }
-
-  /// The index of the last log entry the snapshot covers.
-  std::uint64_t index() const noexcept { return header_.index; }
-  /// The term of that entry.
-  std::uint64_t term() const noexcept { return header_.term; }
-  /// Content bytes held so far: written in this session, plus, for a resumed
-  /// .part file, the bytes its last sync() made durable. The next write()
-  /// continues at this offset of the content.
-  std::uint64_t held() const noexcept { return written_ + buffer_.size(); }
-
-  /// Appends `data` to the content. Buffered: the file gets it in pieces of
-  /// about snapshot_buffer_size bytes; it is durable only after sync() or
-  /// commit().
-  std::error_code write(std::span<const std::byte> data) {
-    if (auto ec = usable()) return ec;
-    if (buffer_.size() + data.size() > snapshot_buffer_size) {
-      if (auto ec = flush()) return ec;
-    }
-    if (data.size() >= snapshot_buffer_size) {  // The buffer is empty here.
-      if (auto ec = file_.write(header_bytes_ + written_, data)) {
-        return fail(detail::snapshot_io_error(ec));
-      }
-      written_ += data.size();
-    } else {
-      if (buffer_.capacity() < snapshot_buffer_size) buffer_.reserve(snapshot_buffer_size);
-      buffer_.insert(buffer_.end(), data.begin(), data.end());
-    }
-    if (crc_known_) crc_ = crc32c(data, crc_);
-    return {};
-  }
-
-  /// A checkpoint: makes the content held so far durable and, in a .part
-  /// file, records held() in the header, so that begin_partial after a crash
-  /// resumes from here. In a .part file it costs two fsyncs (content, then
-  /// the header that claims it); call it every few MiB, not per piece.
-  std::error_code sync() {
-    if (auto ec = usable()) return ec;
-    if (auto ec = flush()) return ec;
-    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    if (partial_) {
-      // Only after the content is durable may the header claim it.
-      header_.size = written_;
-      header_.crc = 0;
-      const auto bytes =
-          detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
-      if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-      if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    }
-    return sync_directory_once();
-  }
-
-  /// Installs the snapshot: writes the final header, syncs the file, renames
-  /// it to .snap, syncs the directory, then removes the committed snapshots
-  /// older than this one beyond the store's keep_old newest of them.
-  /// An error before the rename leaves nothing installed; an error after it
-  /// (syncing the directory, pruning) means the disk misbehaves and the
-  /// snapshot may or may not survive a crash: stop (STYLE.md, fail-stop).
-  std::error_code commit() { return finish(std::nullopt); }
-
-  /// Like commit(), but first checks that the content is `expected_size`
-  /// bytes with CRC32C `expected_crc` (what the sender announced). On a
-  /// mismatch the file is removed, nothing is installed, and the result is
-  /// errc::corrupt_snapshot. After a resume the CRC is computed by reading
-  /// the file back in pieces.
-  std::error_code commit(std::uint64_t expected_size, std::uint32_t expected_crc) {
-    return finish(expectation{expected_size, expected_crc});
-  }
-
- private:
-  friend class snapshot_store<FS>;
-
-  struct expectation {
-    std::uint64_t size;
-    std::uint32_t crc;
-  };
-
-  snapshot_writer(FS fs, std::string directory, snapshot_header header, file_type file,
-                  bool partial, std::uint64_t held, std::size_t keep_old)
-      : fs_(std::move(fs)),
-        directory_(std::move(directory)),
-        header_(std::move(header)),
-        path_(detail::snapshot_path(
-            directory_,
-            snapshot_name{header_.index, header_.term,
-                          partial ? snapshot_file_kind::partial : snapshot_file_kind::temporary}
-                .str())),
-        file_(std::move(file)),
-        header_bytes_(snapshot_header_size(header_.metadata.size())),
-        written_(held),
-        crc_known_(held == 0),
-        partial_(partial),
-        keep_old_(keep_old),
-        owns_file_(true) {}
-
-  /// Creates `<name>.snap.tmp` (replacing a leftover one) with an in-progress
-  /// header.
-  static result<snapshot_writer> create(FS fs, std::string directory, snapshot_header header,
-                                        std::size_t keep_old) {
-    const std::string path = detail::snapshot_path(
-        directory, snapshot_name{header.index, header.term, snapshot_file_kind::temporary}.str());
-    auto file = fs.open(path, open_mode::create);
-    if (!file && file.error() == std::errc::file_exists) {
-      (void)fs.remove(path);
-      file = fs.open(path, open_mode::create);
-    }
-    if (!file) return detail::snapshot_io_error(file.error());
-    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
-                           false, 0, keep_old);
-    if (auto ec = writer.write_placeholder()) return ec;
-    return writer;
-  }
-
-  /// Reopens `<name>.snap.part` and resumes after its checkpoint, or starts
-  /// it afresh if it is missing, unreadable as a .part file, or describes a
-  /// different snapshot (other metadata). A .part file whose commit was cut
-  /// after it got its final header also starts afresh (rare, and safe).
-  static result<snapshot_writer> resume(FS fs, std::string directory, snapshot_header header,
-                                        std::size_t keep_old) {
-    const std::string path = detail::snapshot_path(
-        directory, snapshot_name{header.index, header.term, snapshot_file_kind::partial}.str());
-    const std::uint64_t header_bytes = snapshot_header_size(header.metadata.size());
-    auto file = fs.open(path, open_mode::read_write);
-    if (!file) {
-      if (file.error() != std::errc::no_such_file_or_directory) {
-        return detail::snapshot_io_error(file.error());
-      }
-      file = fs.open(path, open_mode::create);
-      if (!file) return detail::snapshot_io_error(file.error());
-      snapshot_writer writer(std::move(fs), std::move(directory), std::move(header),
-                             std::move(*file), true, 0, keep_old);
-      if (auto ec = writer.write_placeholder()) return ec;
-      return writer;
-    }
-    auto size = file->size();
-    if (!size) return detail::snapshot_io_error(size.error());
-    std::uint64_t held = 0;
-    auto found = detail::read_snapshot_header(*file, *size, detail::snapshot_in_progress_magic);
-    if (!found && found.error() != errc::corrupt_snapshot) {
-      return detail::snapshot_io_error(found.error());
-    }
-    if (found && found->index == header.index && found->term == header.term &&
-        found->metadata == header.metadata && found->size <= *size - header_bytes) {
-      held = found->size;
-    }
-    // Anything past the checkpoint was never synced: it may be lost or torn.
-    if (auto ec = file->truncate(held == 0 ? 0 : header_bytes + held)) {
-      return detail::snapshot_io_error(ec);
-    }
-    snapshot_writer writer(std::move(fs), std::move(directory), std::move(header), std::move(*file),
-                           true, held, keep_old);
-    if (held == 0) {
-      if (auto ec = writer.write_placeholder()) return ec;
-    }
-    return writer;
-  }
-
-  std::error_code write_placeholder() {
-    header_.size = 0;
-    header_.crc = 0;
-    const auto bytes = detail::encode_snapshot_header(detail::snapshot_in_progress_magic, header_);
-    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-    return {};
-  }
-
-  std::error_code usable() const {
-    if (error_) return error_;
-    if (!owns_file_) return errc::invalid_argument;  // Committed or moved from.
-    return {};
-  }
-
-  std::error_code fail(std::error_code ec) {
-    error_ = ec;
-    return ec;
-  }
-
-  std::error_code flush() {
-    if (buffer_.empty()) return {};
-    if (auto ec = file_.write(header_bytes_ + written_, buffer_)) {
-      return fail(detail::snapshot_io_error(ec));
-    }
-    written_ += buffer_.size();
-    buffer_.clear();
-    return {};
-  }
-
-  std::error_code sync_directory_once() {
-    if (directory_synced_) return {};
-    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
-    directory_synced_ = true;
-    return {};
-  }
-
-  /// Removes the file after a failed verification (best effort).
-  std::error_code reject() {
-    (void)fs_.remove(path_);
-    owns_file_.reset();
-    return fail(errc::corrupt_snapshot);
-  }
-
-  std::error_code finish(std::optional<expectation> expected) {
-    if (auto ec = usable()) return ec;
-    if (auto ec = flush()) return ec;
-    if (expected && expected->size != written_) return reject();
-    if (!crc_known_) {
-      auto crc = detail::snapshot_content_crc(file_, header_bytes_, written_, buffer_);
-      buffer_.clear();
-      if (!crc) {
-        if (crc.error() == errc::corrupt_snapshot) return reject();  // The file shrank.
-        return fail(detail::snapshot_io_error(crc.error()));
-      }
-      crc_ = *crc;
-      crc_known_ = true;
-    }
-    if (expected && expected->crc != crc_) return reject();
-    header_.size = written_;
-    header_.crc = crc_;
-    const auto bytes = detail::encode_snapshot_header(detail::snapshot_magic, header_);
-    if (auto ec = file_.write(0, bytes)) return fail(detail::snapshot_io_error(ec));
-    if (auto ec = file_.sync()) return fail(detail::snapshot_io_error(ec));
-    const snapshot_name name{header_.index, header_.term, snapshot_file_kind::committed};
-    if (auto ec = fs_.rename(path_, detail::snapshot_path(directory_, name.str()))) {
-      return fail(detail::snapshot_io_error(ec));
-    }
-    owns_file_.reset();  // The temporary name is gone; never remove it now.
-    if (auto ec = fs_.sync_directory(directory_)) return fail(detail::snapshot_io_error(ec));
-    if (auto ec = detail::prune_snapshots(fs_, directory_, name, keep_old_)) return fail(ec);
-    return {};
-  }
-
-  FS fs_;
-  std::string directory_;
-  snapshot_header header_;
-  std::string path_;  ///< The .tmp or .part file.
-  file_type file_;
-  std::uint64_t header_bytes_;
-  std::vector<std::byte> buffer_{};  ///< Content after written_, not yet in the file.
-  std::uint64_t written_;            ///< Content bytes in the file.
-  std::uint32_t crc_ = 0;            ///< CRC32C of the content held, if crc_known_.
-  bool crc_known_;
-  bool partial_;
-  bool directory_synced_ = false;
-  std::size_t keep_old_;
-  std::error_code error_{};
-  detail::snapshot_file_ownership owns_file_;  ///< The .tmp/.part file is still this writer's.
-};
-
-/// Reads a committed snapshot file in pieces, sequentially or at offsets.
-/// open() checks the header; verify() checks the content.
-template <file_system FS>
-class snapshot_reader {
- public:
-  using file_type = typename FS::file_type;
-
-  /// Opens the snapshot file at `path` and checks its header.
-  /// errc::corrupt_snapshot for a bad header or a size that does not match the
-  /// file's; the file system's error if it cannot be read.
-  static result<snapshot_reader> open(FS& fs, const std::string& path) {
-    auto file = fs.open(path, open_mode::read_only);
-    if (!file) return file.error();
-    auto size = file->size();
-    if (!size) return size.error();
-    auto header = detail::read_snapshot_header(*file, *size, detail::snapshot_magic);
-    if (!header) return header.error();
-    const std::uint64_t header_bytes = snapshot_header_size(header->metadata.size());
-    if (header->size != *size - header_bytes) return errc::corrupt_snapshot;
-    return snapshot_reader(std::move(*file), std::move(*header));
-  }
-
-  /// The index of the last log entry the snapshot covers.
-  std::uint64_t index() const noexcept { return header_.index; }
-  /// The term of that entry.
-  std::uint64_t term() const noexcept { return header_.term; }
-  /// The metadata given to snapshot_store::begin.
-  std::span<const std::byte> metadata() const noexcept { return header_.metadata; }
-  /// The content's size in bytes.
-  std::uint64_t size() const noexcept { return header_.size; }
-  /// The content's CRC32C as the header records it (what a receiver's
-  /// commit(size(), crc()) checks against).
-  std::uint32_t crc() const noexcept { return header_.crc; }
-  /// Where the next read() starts.
-  std::uint64_t position() const noexcept { return position_; }
-
-  /// Reads the next bytes of the content into `out`; fewer than out.size()
-  /// only at the end, 0 at the end.
-  result<std::size_t> read(std::span<std::byte> out) {
-    auto n = read_at(position_, out);
-    if (n) position_ += *n;
-    return n;
-  }
-
-  /// Reads content bytes from `offset` into `out`; fewer than out.size() only
-  /// at the end. errc::invalid_argument if offset > size().
-  result<std::size_t> read_at(std::uint64_t offset, std::span<std::byte> out) {
-    if (offset > header_.size) return errc::invalid_argument;
-    const auto length =
-        static_cast<std::size_t>(std::min<std::uint64_t>(out.size(), header_.size - offset));
-    auto n = file_.read(header_bytes_ + offset, out.first(length));
-    if (!n) return n.error();
-    if (*n != length) return errc::corrupt_snapshot;  // The file shrank since open().
-    return n;
-  }
-
-  /// Moves the position of read(). errc::invalid_argument if offset > size().
-  std::error_code seek(std::uint64_t offset) {
-    if (offset > header_.size) return errc::invalid_argument;
-    position_ = offset;
-    return {};
-  }
-
-  /// Reads the whole content, snapshot_buffer_size bytes at a time, and checks
-  /// its CRC32C: errc::corrupt_snapshot on a mismatch. Leaves position() alone.
-  std::error_code verify() {
-    std::vector<std::byte> buffer;
-    auto crc = detail::snapshot_content_crc(file_, header_bytes_, header_.size, buffer);
-    if (!crc) return crc.error();
-    if (*crc != header_.crc) return errc::corrupt_snapshot;
-    return {};
-  }
-
- private:
-  snapshot_reader(file_type file, snapshot_header header)
-      : file_(std::move(file)),
-        header_(std::move(header)),
-        header_bytes_(snapshot_header_size(header_.metadata.size())) {}
-
-  file_type file_;
-  snapshot_header header_;
-  std::uint64_t header_bytes_;
-  std::uint64_t position_ = 0;
-};
-
-}  // namespace keel::wal
-// end keel/wal/snapshot_file.hpp
-
-namespace keel::wal {
-
-/// A committed snapshot file in the directory, as its name describes it.
-struct snapshot_entry {
-  std::uint64_t index = 0;
-  std::uint64_t term = 0;
-  std::string path{};
-  std::uint64_t bytes = 0;  ///< The file's size, header included.
-};
-
-/// A snapshot that open_newest() passed over, and why.
-struct skipped_snapshot {
-  snapshot_entry entry{};
-  std::error_code error{};  ///< errc::corrupt_snapshot.
-};
-
-/// What open_newest() found.
-template <file_system FS>
-struct newest_snapshot {
-  /// The newest snapshot whose header and content verify, positioned at 0;
-  /// empty when there is none.
-  std::optional<snapshot_reader<FS>> reader{};
-  /// The newer snapshots that failed to verify, newest first. They stay on
-  /// disk for an operator to inspect.
-  std::vector<skipped_snapshot> skipped{};
-};
-
-/// A directory of snapshot files.
-template <file_system FS>
-class snapshot_store {
- public:
-  /// A store over `directory`, keeping `keep_old` snapshots older than the
-  /// newest. Touches no file: call cleanup() once at start-up.
-  snapshot_store(FS fs, std::string directory, std::size_t keep_old = 1)
-      : fs_(std::move(fs)), directory_(std::move(directory)), keep_old_(keep_old) {}
-
-  const std::string& directory() const noexcept { return directory_; }
-  std::size_t keep_old() const noexcept { return keep_old_; }
-
-  /// The path of the committed snapshot (index, term), whether or not it exists.
-  std::string path_of(std::uint64_t index, std::uint64_t term) const {
-    return detail::snapshot_path(directory_, snapshot_name{index, term}.str());
-  }
-
-  /// Creates the directory if it is missing (its parent must exist) and
-  /// removes the .tmp files of writers that a crash interrupted; .part files
-  /// stay, to be resumed. Call once at start-up.
-  std::error_code cleanup() {
-    if (auto ec = fs_.make_directory(directory_)) return detail::snapshot_io_error(ec);
-    // The directory's own entry is durable only once its parent is synced.
-    if (auto ec = fs_.sync_directory(parent_directory())) return detail::snapshot_io_error(ec);
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::temporary) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
-  }
-
-  /// The committed snapshots, newest first (by index, then term), as their
-  /// file names describe them; their contents are not checked.
-  result<std::vector<snapshot_entry>> list() {
-    auto names = fs_.list(directory_);
-    if (!names) return names.error();
-    std::vector<snapshot_name> found;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::committed) found.push_back(*parsed);
-    }
-    std::sort(found.begin(), found.end(),
-              [](const snapshot_name& a, const snapshot_name& b) { return b.older_than(a); });
-    std::vector<snapshot_entry> entries;
-    entries.reserve(found.size());
-    for (const snapshot_name& name : found) {
-      snapshot_entry entry{name.index, name.term, detail::snapshot_path(directory_, name.str()), 0};
-      auto file = fs_.open(entry.path, open_mode::read_only);
-      if (!file) return file.error();
-      auto size = file->size();
-      if (!size) return size.error();
-      entry.bytes = *size;
-      entries.push_back(std::move(entry));
-    }
-    return entries;
-  }
-
-  /// The newest snapshot whose header and content CRC verify (reading each
-  /// candidate whole, in pieces), and the newer ones that did not. An I/O
-  /// error other than corruption is returned as is: the disk misbehaves.
-  result<newest_snapshot<FS>> open_newest() {
-    auto entries = list();
-    if (!entries) return entries.error();
-    newest_snapshot<FS> newest;
-    for (snapshot_entry& entry : *entries) {
-      auto reader = open(entry.index, entry.term);
-      std::error_code ec = reader ? reader->verify() : reader.error();
-      if (!ec) {
-        newest.reader.emplace(std::move(*reader));
-        return newest;
-      }
-      if (ec != errc::corrupt_snapshot) return ec;
-      newest.skipped.push_back({std::move(entry), ec});
-    }
-    return newest;
-  }
-
-  /// Opens the committed snapshot (index, term) and checks its header (not
-  /// its content: see snapshot_reader::verify). errc::corrupt_snapshot also
-  /// when the header names another (index, term) than the file's name.
-  result<snapshot_reader<FS>> open(std::uint64_t index, std::uint64_t term) {
-    auto reader = snapshot_reader<FS>::open(fs_, path_of(index, term));
-    if (reader && (reader->index() != index || reader->term() != term)) {
-      return errc::corrupt_snapshot;
-    }
-    return reader;
-  }
-
-  /// Starts writing the snapshot (index, term) with `metadata` into a .tmp
-  /// file. errc::invalid_argument if the metadata exceeds
-  /// snapshot_metadata_limit.
-  result<snapshot_writer<FS>> begin(std::uint64_t index, std::uint64_t term,
-                                    std::span<const std::byte> metadata) {
-    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
-    return snapshot_writer<FS>::create(fs_, directory_, header_of(index, term, metadata),
-                                       keep_old_);
-  }
-
-  /// Starts or resumes receiving the snapshot (index, term) into its .part
-  /// file: the writer's held() is how many content bytes are already held
-  /// (what the last sync() made durable, 0 for a new transfer, or when the
-  /// .part file holds other metadata or is damaged); the sender continues
-  /// from there. Removes the .part files of other snapshots first.
-  /// Requires: no other live writer for the same (index, term).
-  result<snapshot_writer<FS>> begin_partial(std::uint64_t index, std::uint64_t term,
-                                            std::span<const std::byte> metadata) {
-    if (metadata.size() > snapshot_metadata_limit) return errc::invalid_argument;
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind == snapshot_file_kind::partial &&
-          (parsed->index != index || parsed->term != term)) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    if (removed) {
-      if (auto ec = fs_.sync_directory(directory_)) return detail::snapshot_io_error(ec);
-    }
-    return snapshot_writer<FS>::resume(fs_, directory_, header_of(index, term, metadata),
-                                       keep_old_);
-  }
-
-  /// Removes the .part file of (index, term), if there is one.
-  std::error_code discard_partial(std::uint64_t index, std::uint64_t term) {
-    return remove_file(snapshot_name{index, term, snapshot_file_kind::partial});
-  }
-
-  /// Removes the committed snapshot (index, term), if there is one (e.g. one
-  /// that open_newest() skipped, once an operator has looked at it).
-  std::error_code remove(std::uint64_t index, std::uint64_t term) {
-    return remove_file(snapshot_name{index, term, snapshot_file_kind::committed});
-  }
-
-  /// Removes the committed snapshots and .part files whose index is below
-  /// `index`, then syncs the directory.
-  std::error_code remove_older_than(std::uint64_t index) {
-    auto names = fs_.list(directory_);
-    if (!names) return detail::snapshot_io_error(names.error());
-    bool removed = false;
-    for (const std::string& name : *names) {
-      const auto parsed = snapshot_name::parse(name);
-      if (parsed && parsed->kind != snapshot_file_kind::temporary && parsed->index < index) {
-        if (auto ec = fs_.remove(detail::snapshot_path(directory_, name))) {
-          return detail::snapshot_io_error(ec);
-        }
-        removed = true;
-      }
-    }
-    return removed ? detail::snapshot_io_error(fs_.sync_directory(directory_)) : std::error_code{};
-  }
-
- private:
-  static snapshot_header header_of(std::uint64_t index, std::uint64_t term,
-                                   std::span<const std::byte> metadata) {
-    snapshot_header header;
-    header.index = index;
-    header.term = term;
-    header.metadata.assign(metadata.begin(), metadata.end());
-    return header;
-  }
-
-  std::error_code remove_file(const snapshot_name& name) {
-    if (auto ec = fs_.remove(detail::snapshot_path(directory_, name.str()))) {
-      if (ec == std::errc::no_such_file_or_directory) return {};
-      return detail::snapshot_io_error(ec);
-    }
-    return detail::snapshot_io_error(fs_.sync_directory(directory_));
-  }
-
-  std::string parent_directory() const {
-    std::string parent = directory_;
-    while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
-    const auto slash = parent.rfind('/');
-    if (slash == std::string::npos) return ".";
-    if (slash == 0) return "/";
-    return parent.substr(0, slash);
-  }
-
-  FS fs_;
-  std::string directory_;
-  std::size_t keep_old_;
-};
-
-}  // namespace keel::wal
-// end keel/wal/snapshot_store.hpp
 // begin keel/wal/wal.hpp
 // The write-ahead log: the default log storage policy of the Raft core.
 //
@@ -12658,10 +12829,12 @@ class replica {
     bool worked = false;
     std::vector<raft::message> messages;
     std::vector<raft::node_id> unreachable;
+    std::vector<std::pair<raft::node_id, bool>> snapshot_reports;
     {
       std::lock_guard lock(inbox_mutex_);
       messages.swap(inbox_);
       unreachable.swap(unreachable_);
+      snapshot_reports.swap(snapshot_reports_);
     }
     for (raft::message& m : messages) {
       worked = true;
@@ -12680,6 +12853,11 @@ class replica {
       (void)raft_->step(std::move(m));
     }
     for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
+    for (const auto& [to, delivered] : snapshot_reports) {
+      worked = true;
+      raft_->report_snapshot(
+          to, delivered ? raft::snapshot_status::finished : raft::snapshot_status::failed);
+    }
     while (!failed_ && raft_->has_ready()) {
       handle(raft_->ready());
       worked = true;
@@ -12923,15 +13101,46 @@ class replica {
   /// Whether a received snapshot's data can be what a leader sent: the
   /// empty store of a new cluster (index 1 only) or a store snapshot whose
   /// checksum holds. Its objects are checked again when it is restored.
-  static bool plausible(const raft::snapshot& s) {
+  bool plausible(const raft::snapshot& s) {
     const std::string_view d = s.data;
     if (d.empty()) return s.metadata.index == 1;
+    // Received by a streaming transport, which checked its size and CRC32C
+    // and installed it in the snapshot store.
+    if (d == snapshot_in_file) return stored_snapshot_intact(s.metadata);
     if (d.size() < store_snapshot_magic.size() + 4 || !d.starts_with(store_snapshot_magic)) {
       return false;
     }
     const auto* tail = reinterpret_cast<const std::byte*>(d.data() + d.size() - 4);
     return wal::crc32c(std::as_bytes(std::span(d.data(), d.size() - 4))) ==
            keel::detail::get_u32(tail);
+  }
+
+  /// Whether the received snapshot file (index, term) holds a store
+  /// snapshot whose own checksum holds (its sender could have sent anything
+  /// with a matching transfer checksum). Reads the file once.
+  bool stored_snapshot_intact(const raft::snapshot_metadata& m) {
+    auto reader = snapshots_.open(m.index, m.term);
+    if (!reader || reader->size() < store_snapshot_magic.size() + 4) return false;
+    std::array<std::byte, 64 * 1024> piece{};
+    std::array<std::byte, 4> tail{};
+    std::uint32_t crc = 0;
+    const std::uint64_t body = reader->size() - 4;
+    for (std::uint64_t at = 0; at < reader->size();) {
+      auto n = reader->read(piece);
+      if (!n || *n == 0) return false;
+      const std::span<const std::byte> got(piece.data(), *n);
+      if (at == 0 && !std::equal(store_snapshot_magic.begin(), store_snapshot_magic.end(),
+                                 reinterpret_cast<const char*>(got.data()))) {
+        return false;
+      }
+      const std::uint64_t in_body = at < body ? std::min<std::uint64_t>(*n, body - at) : 0;
+      crc = wal::crc32c(got.first(static_cast<std::size_t>(in_body)), crc);
+      for (std::size_t i = static_cast<std::size_t>(in_body); i < *n; ++i) {
+        tail[static_cast<std::size_t>(at + i - body)] = got[i];
+      }
+      at += *n;
+    }
+    return crc == keel::detail::get_u32(tail.data());
   }
 
   static std::string parent_of(const std::string& path) {
@@ -12946,6 +13155,7 @@ class replica {
     if (!found) return found.error();
     const raft::snapshot snap = std::move(*found);
     snapshot_index_ = snap.metadata.index;
+    snapshot_floor_.store(snapshot_index_, std::memory_order_release);
     if (snap.data != snapshot_in_file) {
       if (snap.empty()) return {};
       // The empty store of a new cluster.
@@ -13010,6 +13220,7 @@ class replica {
     if (!marked) return marked.error();
     if (auto ec = log_.sync()) return ec;
     snapshot_index_ = job.index;
+    snapshot_floor_.store(snapshot_index_, std::memory_order_release);
     if (job.index > opts_.snapshot_keep_entries) {
       const std::uint64_t upto = job.index - opts_.snapshot_keep_entries;
       if (upto > log_.first_index()) {
@@ -13065,6 +13276,34 @@ class replica {
     }
   }
 
+  /// A streaming transport's reader of the snapshot a snap message names.
+  result<std::unique_ptr<transport::snapshot_source>> open_snapshot_source(
+      const raft::snapshot& s) {
+    if (s.data != snapshot_in_file) return errc::invalid_argument;
+    snapshots_type files = snapshots_;  // The transport's thread has its own.
+    auto reader = files.open(s.metadata.index, s.metadata.term);
+    if (!reader) return reader.error();
+    return std::unique_ptr<transport::snapshot_source>(
+        new file_snapshot_source<FS>(std::move(*reader)));
+  }
+
+  /// A streaming transport's sink for a snapshot arriving from the leader.
+  result<std::unique_ptr<transport::snapshot_sink>> open_snapshot_sink(
+      const raft::snapshot_metadata& m) {
+    if (m.index == 0) return errc::invalid_argument;
+    // Never over a snapshot this replica holds or has gone past: a peer
+    // must not replace the file the WAL points to.
+    if (m.index <= snapshot_floor_.load(std::memory_order_acquire)) {
+      return errc::snapshot_out_of_date;
+    }
+    // Only the loop thread prunes, relative to what the WAL records.
+    snapshots_type files = snapshots_.without_pruning();
+    auto writer = files.begin_partial(m.index, m.term, {});
+    if (!writer) return writer.error();
+    return std::unique_ptr<transport::snapshot_sink>(new file_snapshot_sink<FS>(
+        files, std::move(*writer), m.index, m.term, std::string(snapshot_in_file)));
+  }
+
   template <class Connect>
   std::error_code start(Connect&& connect) {
     raft::config c{.id = opts_.id,
@@ -13100,6 +13339,18 @@ class replica {
               {
                 std::lock_guard lock(inbox_mutex_);
                 unreachable_.push_back(id);
+              }
+              if (opts_.on_inbox) opts_.on_inbox();
+            },
+        .open_snapshot = [this](const raft::snapshot& s) { return open_snapshot_source(s); },
+        .receive_snapshot = [this](
+                                raft::node_id,
+                                const raft::snapshot_metadata& m) { return open_snapshot_sink(m); },
+        .snapshot_sent =
+            [this](raft::node_id to, bool delivered) {
+              {
+                std::lock_guard lock(inbox_mutex_);
+                snapshot_reports_.emplace_back(to, delivered);
               }
               if (opts_.on_inbox) opts_.on_inbox();
             },
@@ -13140,6 +13391,7 @@ class replica {
         it->second.index = std::max<std::uint64_t>(rs.index, 1);
       }
     }
+    const std::uint64_t installed = rd.snapshot ? rd.snapshot->metadata.index : 0;
     if (rd.snapshot) {
       if (auto ec = install(std::move(*rd.snapshot))) {
         stop(ec);
@@ -13181,6 +13433,14 @@ class replica {
         return;
       }
     }
+    // The WAL now records the installed snapshot: the older files can go
+    // (received ones are never pruned by their writer, see open_snapshot_sink).
+    if (installed != 0) {
+      if (auto ec = snapshots_.remove_older_than(installed)) {
+        stop(ec);
+        return;
+      }
+    }
     for (raft::message& m : rd.messages) send(std::move(m));
     const bool apply_late = rd.committed_entries.size() > applied_early;
     for (std::size_t i = applied_early; i < rd.committed_entries.size(); ++i) {
@@ -13193,7 +13453,9 @@ class replica {
   }
 
   void send(raft::message m) {
-    if (m.type != raft::message_type::snap) {
+    // A streaming transport reads the snapshot's file itself and reports
+    // the outcome through handler::snapshot_sent.
+    if (m.type != raft::message_type::snap || transport::streaming_transport<Transport>) {
       transport_->send(std::move(m));
       return;
     }
@@ -13222,6 +13484,13 @@ class replica {
     if (snap.data.empty()) {
       // The empty snapshot of a new cluster: no objects.
       store_.commit(store_.begin_write_at(index));
+    } else if (snap.data == snapshot_in_file) {
+      // A streaming transport already installed the file: restore from it.
+      auto reader = snapshots_.open(index, snap.metadata.term);
+      if (!reader) return reader.error();
+      auto restored = restore_store_snapshot(
+          store_, index, [&](std::span<std::byte> out) { return reader->read(out); });
+      if (!restored) return restored.error();
     } else {
       // Kept in a file first, so a restart finds it; then the store turns
       // into it, with the events that take watchers there.
@@ -13243,6 +13512,7 @@ class replica {
       snap.data = std::string(snapshot_in_file);
     }
     snapshot_index_ = index;
+    snapshot_floor_.store(snapshot_index_, std::memory_order_release);
     const raft::conf_state conf = snap.metadata.conf;
     if (auto ec = log_.apply_snapshot(std::move(snap))) return ec;
     applied_ = index;
@@ -13462,6 +13732,8 @@ class replica {
   std::mutex inbox_mutex_;
   std::vector<raft::message> inbox_;
   std::vector<raft::node_id> unreachable_;
+  /// Outcomes of snapshots a streaming transport sent, for raft.
+  std::vector<std::pair<raft::node_id, bool>> snapshot_reports_;
   std::map<std::uint64_t, pending_write> pending_;
   std::map<std::string, pending_read> pending_reads_;
   std::uint64_t read_sequence_ = 0;
@@ -13477,6 +13749,8 @@ class replica {
   std::uint64_t history_floor_ = 0;
   snapshots_type snapshots_;
   std::uint64_t snapshot_index_ = 0;
+  /// snapshot_index_, for the transport's threads.
+  std::atomic<std::uint64_t> snapshot_floor_{0};
   bool snapshot_due_ = false;
   /// The snapshot being written in the background, if one is.
   std::unique_ptr<snapshot_job> job_;

@@ -45,8 +45,8 @@ std::vector<chunk_view> cut(std::span<const std::byte> bytes, std::uint64_t star
 }  // namespace
 
 TEST_CASE("chunk_plan covers the payload once, in order, ending with one last chunk") {
-  for (const std::size_t total : {std::size_t{0}, std::size_t{1}, std::size_t{1000},
-                                  std::size_t{4096}, std::size_t{4097}}) {
+  for (const std::size_t total :
+       {std::size_t{0}, std::size_t{1}, std::size_t{1000}, std::size_t{4096}, std::size_t{4097}}) {
     for (const std::uint64_t start : {std::uint64_t{0}, std::uint64_t{total / 2}}) {
       chunk_plan plan(start, total, 1024);
       std::uint64_t next = start;
