@@ -2831,6 +2831,7 @@ class body_reader {
 // from several threads (posix_file_system may).
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -4586,17 +4587,21 @@ class file_snapshot_source final : public transport::snapshot_source {
 };
 
 /// Receives the snapshot (index, term) into the store's .part file; commit
-/// makes it the committed file whose handle is `handle`.
+/// makes it the committed file whose handle is `handle`. A failed checkpoint
+/// or commit (other than a content mismatch) means the disk misbehaves:
+/// `on_storage_failure` hears of it, so the node can stop (fail-stop).
 template <wal::file_system FS>
 class file_snapshot_sink final : public transport::snapshot_sink {
  public:
   file_snapshot_sink(wal::snapshot_store<FS> store, wal::snapshot_writer<FS> writer,
-                     std::uint64_t index, std::uint64_t term, std::string handle)
+                     std::uint64_t index, std::uint64_t term, std::string handle,
+                     std::function<void(std::error_code)> on_storage_failure = {})
       : store_(std::move(store)),
         writer_(std::move(writer)),
         index_(index),
         term_(term),
-        handle_(std::move(handle)) {}
+        handle_(std::move(handle)),
+        on_storage_failure_(std::move(on_storage_failure)) {}
 
   std::uint64_t held() const override { return writer_ ? writer_->held() : 0; }
 
@@ -4607,14 +4612,14 @@ class file_snapshot_sink final : public transport::snapshot_sink {
 
   std::error_code checkpoint() override {
     if (!writer_) return errc::invalid_argument;
-    return writer_->sync();
+    return storage(writer_->sync());
   }
 
   result<std::string> commit(std::uint64_t size, std::uint32_t crc) override {
     if (!writer_) return errc::invalid_argument;
     auto ec = writer_->commit(size, crc);
     writer_.reset();
-    if (ec) return ec;
+    if (ec) return ec == errc::corrupt_snapshot ? ec : storage(ec);
     return handle_;
   }
 
@@ -4624,11 +4629,17 @@ class file_snapshot_sink final : public transport::snapshot_sink {
   }
 
  private:
+  std::error_code storage(std::error_code ec) {
+    if (ec && on_storage_failure_) on_storage_failure_(ec);
+    return ec;
+  }
+
   wal::snapshot_store<FS> store_;
   std::optional<wal::snapshot_writer<FS>> writer_;
   std::uint64_t index_;
   std::uint64_t term_;
   std::string handle_;
+  std::function<void(std::error_code)> on_storage_failure_;
 };
 
 }  // namespace keel::node
@@ -12830,11 +12841,17 @@ class replica {
     std::vector<raft::message> messages;
     std::vector<raft::node_id> unreachable;
     std::vector<std::pair<raft::node_id, bool>> snapshot_reports;
+    std::error_code storage_failure;
     {
       std::lock_guard lock(inbox_mutex_);
       messages.swap(inbox_);
       unreachable.swap(unreachable_);
       snapshot_reports.swap(snapshot_reports_);
+      storage_failure = storage_failure_;
+    }
+    if (storage_failure) {
+      stop(storage_failure);
+      return true;
     }
     for (raft::message& m : messages) {
       worked = true;
@@ -13291,6 +13308,7 @@ class replica {
   result<std::unique_ptr<transport::snapshot_sink>> open_snapshot_sink(
       const raft::snapshot_metadata& m) {
     if (m.index == 0) return errc::invalid_argument;
+    if (stopped_.load(std::memory_order_acquire)) return errc::node_stopped;
     // Never over a snapshot this replica holds or has gone past: a peer
     // must not replace the file the WAL points to.
     if (m.index <= snapshot_floor_.load(std::memory_order_acquire)) {
@@ -13300,8 +13318,18 @@ class replica {
     snapshots_type files = snapshots_.without_pruning();
     auto writer = files.begin_partial(m.index, m.term, {});
     if (!writer) return writer.error();
-    return std::unique_ptr<transport::snapshot_sink>(new file_snapshot_sink<FS>(
-        files, std::move(*writer), m.index, m.term, std::string(snapshot_in_file)));
+    // A failed fsync of a received snapshot stops this replica, like one of
+    // its WAL (fail-stop): the loop thread learns it from the inbox.
+    auto on_storage_failure = [this](std::error_code ec) {
+      {
+        std::lock_guard lock(inbox_mutex_);
+        if (!storage_failure_) storage_failure_ = ec;
+      }
+      if (opts_.on_inbox) opts_.on_inbox();
+    };
+    return std::unique_ptr<transport::snapshot_sink>(
+        new file_snapshot_sink<FS>(files, std::move(*writer), m.index, m.term,
+                                   std::string(snapshot_in_file), std::move(on_storage_failure)));
   }
 
   template <class Connect>
@@ -13328,6 +13356,8 @@ class replica {
     transport::handler h{
         .deliver =
             [this](raft::message m) {
+              // A stopped replica reads nothing more: its inbox must not grow.
+              if (stopped_.load(std::memory_order_acquire)) return;
               {
                 std::lock_guard lock(inbox_mutex_);
                 inbox_.push_back(std::move(m));
@@ -13720,6 +13750,7 @@ class replica {
   /// Fail-stop: a storage failure ends this replica's life.
   void stop(std::error_code ec) {
     failed_ = ec;
+    stopped_.store(true, std::memory_order_release);
     fail_pending(errc::node_stopped);
     fail_reads(errc::node_stopped, false);
   }
@@ -13734,6 +13765,10 @@ class replica {
   std::vector<raft::node_id> unreachable_;
   /// Outcomes of snapshots a streaming transport sent, for raft.
   std::vector<std::pair<raft::node_id, bool>> snapshot_reports_;
+  /// A received snapshot's storage failed (an fsync): the replica stops.
+  std::error_code storage_failure_{};
+  /// failed_ is set, for the transport's threads.
+  std::atomic<bool> stopped_{false};
   std::map<std::uint64_t, pending_write> pending_;
   std::map<std::string, pending_read> pending_reads_;
   std::uint64_t read_sequence_ = 0;

@@ -192,11 +192,17 @@ class replica {
     std::vector<raft::message> messages;
     std::vector<raft::node_id> unreachable;
     std::vector<std::pair<raft::node_id, bool>> snapshot_reports;
+    std::error_code storage_failure;
     {
       std::lock_guard lock(inbox_mutex_);
       messages.swap(inbox_);
       unreachable.swap(unreachable_);
       snapshot_reports.swap(snapshot_reports_);
+      storage_failure = storage_failure_;
+    }
+    if (storage_failure) {
+      stop(storage_failure);
+      return true;
     }
     for (raft::message& m : messages) {
       worked = true;
@@ -653,6 +659,7 @@ class replica {
   result<std::unique_ptr<transport::snapshot_sink>> open_snapshot_sink(
       const raft::snapshot_metadata& m) {
     if (m.index == 0) return errc::invalid_argument;
+    if (stopped_.load(std::memory_order_acquire)) return errc::node_stopped;
     // Never over a snapshot this replica holds or has gone past: a peer
     // must not replace the file the WAL points to.
     if (m.index <= snapshot_floor_.load(std::memory_order_acquire)) {
@@ -662,8 +669,18 @@ class replica {
     snapshots_type files = snapshots_.without_pruning();
     auto writer = files.begin_partial(m.index, m.term, {});
     if (!writer) return writer.error();
-    return std::unique_ptr<transport::snapshot_sink>(new file_snapshot_sink<FS>(
-        files, std::move(*writer), m.index, m.term, std::string(snapshot_in_file)));
+    // A failed fsync of a received snapshot stops this replica, like one of
+    // its WAL (fail-stop): the loop thread learns it from the inbox.
+    auto on_storage_failure = [this](std::error_code ec) {
+      {
+        std::lock_guard lock(inbox_mutex_);
+        if (!storage_failure_) storage_failure_ = ec;
+      }
+      if (opts_.on_inbox) opts_.on_inbox();
+    };
+    return std::unique_ptr<transport::snapshot_sink>(
+        new file_snapshot_sink<FS>(files, std::move(*writer), m.index, m.term,
+                                   std::string(snapshot_in_file), std::move(on_storage_failure)));
   }
 
   template <class Connect>
@@ -690,6 +707,8 @@ class replica {
     transport::handler h{
         .deliver =
             [this](raft::message m) {
+              // A stopped replica reads nothing more: its inbox must not grow.
+              if (stopped_.load(std::memory_order_acquire)) return;
               {
                 std::lock_guard lock(inbox_mutex_);
                 inbox_.push_back(std::move(m));
@@ -1082,6 +1101,7 @@ class replica {
   /// Fail-stop: a storage failure ends this replica's life.
   void stop(std::error_code ec) {
     failed_ = ec;
+    stopped_.store(true, std::memory_order_release);
     fail_pending(errc::node_stopped);
     fail_reads(errc::node_stopped, false);
   }
@@ -1096,6 +1116,10 @@ class replica {
   std::vector<raft::node_id> unreachable_;
   /// Outcomes of snapshots a streaming transport sent, for raft.
   std::vector<std::pair<raft::node_id, bool>> snapshot_reports_;
+  /// A received snapshot's storage failed (an fsync): the replica stops.
+  std::error_code storage_failure_{};
+  /// failed_ is set, for the transport's threads.
+  std::atomic<bool> stopped_{false};
   std::map<std::uint64_t, pending_write> pending_;
   std::map<std::string, pending_read> pending_reads_;
   std::uint64_t read_sequence_ = 0;

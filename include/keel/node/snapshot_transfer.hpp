@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -39,17 +40,21 @@ class file_snapshot_source final : public transport::snapshot_source {
 };
 
 /// Receives the snapshot (index, term) into the store's .part file; commit
-/// makes it the committed file whose handle is `handle`.
+/// makes it the committed file whose handle is `handle`. A failed checkpoint
+/// or commit (other than a content mismatch) means the disk misbehaves:
+/// `on_storage_failure` hears of it, so the node can stop (fail-stop).
 template <wal::file_system FS>
 class file_snapshot_sink final : public transport::snapshot_sink {
  public:
   file_snapshot_sink(wal::snapshot_store<FS> store, wal::snapshot_writer<FS> writer,
-                     std::uint64_t index, std::uint64_t term, std::string handle)
+                     std::uint64_t index, std::uint64_t term, std::string handle,
+                     std::function<void(std::error_code)> on_storage_failure = {})
       : store_(std::move(store)),
         writer_(std::move(writer)),
         index_(index),
         term_(term),
-        handle_(std::move(handle)) {}
+        handle_(std::move(handle)),
+        on_storage_failure_(std::move(on_storage_failure)) {}
 
   std::uint64_t held() const override { return writer_ ? writer_->held() : 0; }
 
@@ -60,14 +65,14 @@ class file_snapshot_sink final : public transport::snapshot_sink {
 
   std::error_code checkpoint() override {
     if (!writer_) return errc::invalid_argument;
-    return writer_->sync();
+    return storage(writer_->sync());
   }
 
   result<std::string> commit(std::uint64_t size, std::uint32_t crc) override {
     if (!writer_) return errc::invalid_argument;
     auto ec = writer_->commit(size, crc);
     writer_.reset();
-    if (ec) return ec;
+    if (ec) return ec == errc::corrupt_snapshot ? ec : storage(ec);
     return handle_;
   }
 
@@ -77,11 +82,17 @@ class file_snapshot_sink final : public transport::snapshot_sink {
   }
 
  private:
+  std::error_code storage(std::error_code ec) {
+    if (ec && on_storage_failure_) on_storage_failure_(ec);
+    return ec;
+  }
+
   wal::snapshot_store<FS> store_;
   std::optional<wal::snapshot_writer<FS>> writer_;
   std::uint64_t index_;
   std::uint64_t term_;
   std::string handle_;
+  std::function<void(std::error_code)> on_storage_failure_;
 };
 
 }  // namespace keel::node

@@ -95,10 +95,15 @@ class grpc_transport {
   }
 
   /// Where the peers are (merged into the options' addresses): what
-  /// add_peer(id, "") uses.
+  /// add_peer(id, "") uses; peers already added move there.
   void set_addresses(const std::map<raft::node_id, std::string>& addresses) {
     std::lock_guard lock(state_->mutex);
-    for (const auto& [id, address] : addresses) state_->options.addresses[id] = address;
+    for (const auto& [id, address] : addresses) {
+      state_->options.addresses[id] = address;
+      if (auto it = state_->peers.find(id); it != state_->peers.end()) {
+        it->second->set_address(address);
+      }
+    }
   }
 
   /// Hands what arrives to h from now on. Call once, before peers are added.
