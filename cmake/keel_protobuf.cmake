@@ -23,6 +23,8 @@
 #   GRPC_PLUGIN  the plugin, a path or an executable target (default: the
 #                gRPC::grpc_cpp_plugin target of find_package(gRPC), else
 #                KEEL_GRPC_CPP_PLUGIN, else grpc_cpp_plugin on the PATH).
+#                With find_package(keel COMPONENTS grpc), keel's config has
+#                already found gRPC.
 #   IMPORT_DIRS  protoc's -I roots (default: each proto's own directory). A
 #                proto generates <OUT_DIR>/<path relative to the first import
 #                dir holding it>.pb.{h,cc}: with IMPORT_DIRS proto,
@@ -39,12 +41,18 @@
 #                how the include directory and the libraries propagate to the
 #                target's users (default PUBLIC: they include the headers).
 #
-# Call find_package(Protobuf) first (and find_package(gRPC CONFIG) for GRPC):
-# the helper uses the protobuf::protoc and protobuf::libprotobuf targets that
+# The helper uses the protobuf::protoc and protobuf::libprotobuf targets that
 # FindProtobuf (Debian's libprotobuf-dev and protobuf-compiler, protobuf 3.21)
 # or protobuf-config.cmake define, else Protobuf_PROTOC_EXECUTABLE, else
-# KEEL_PROTOC. Each proto is regenerated when it or anything it imports
-# changes (protoc's --dependency_out as the DEPFILE).
+# KEEL_PROTOC. When the caller found neither protobuf nor gRPC, it runs
+# find_package(Protobuf) and, for GRPC, find_package(gRPC CONFIG) itself (the
+# imported targets land in the caller's directory), and as a last resort
+# looks for protoc and grpc_cpp_plugin on the PATH. It depends on nothing of
+# keel's source tree, so it works the same from an installed package, from
+# add_subdirectory() and inside keel's own build.
+#
+# Each proto is regenerated when it or anything it imports changes (protoc's
+# --dependency_out as the DEPFILE).
 include_guard(GLOBAL)
 
 function(keel_protobuf_generate)
@@ -75,17 +83,38 @@ function(keel_protobuf_generate)
   endif()
   cmake_path(ABSOLUTE_PATH arg_OUT_DIR BASE_DIRECTORY "${CMAKE_CURRENT_BINARY_DIR}" NORMALIZE)
 
+  # What the caller has not found yet, looked up here; variables set by
+  # find_package stay local to this function, imported targets do not.
+  if(NOT arg_PROTOC AND NOT TARGET protobuf::protoc AND NOT Protobuf_PROTOC_EXECUTABLE
+     AND NOT KEEL_PROTOC)
+    find_package(Protobuf QUIET)
+  endif()
+  if(NOT arg_LINK_LIBRARIES AND NOT TARGET protobuf::libprotobuf)
+    find_package(Protobuf QUIET)
+  endif()
+  if(arg_GRPC AND NOT arg_LINK_LIBRARIES AND NOT TARGET gRPC::grpc++)
+    find_package(gRPC CONFIG QUIET)
+  endif()
+  if(arg_GRPC AND NOT arg_GRPC_PLUGIN AND NOT TARGET gRPC::grpc_cpp_plugin
+     AND NOT KEEL_GRPC_CPP_PLUGIN)
+    find_package(gRPC CONFIG QUIET)
+  endif()
+
   if(arg_PROTOC)
     set(_protoc "${arg_PROTOC}")
   elseif(TARGET protobuf::protoc)
     set(_protoc protobuf::protoc)
   elseif(Protobuf_PROTOC_EXECUTABLE)
     set(_protoc "${Protobuf_PROTOC_EXECUTABLE}")
-  elseif(KEEL_PROTOC)
-    set(_protoc "${KEEL_PROTOC}")
   else()
-    message(FATAL_ERROR "${_fn}: protoc not found; call find_package(Protobuf) first "
-      "(on Debian: apt-get install protobuf-compiler libprotobuf-dev)")
+    if(NOT KEEL_PROTOC)
+      find_program(KEEL_PROTOC protoc)
+    endif()
+    if(NOT KEEL_PROTOC)
+      message(FATAL_ERROR "${_fn}: protoc not found; install it, pass PROTOC or set KEEL_PROTOC "
+        "(on Debian: apt-get install protobuf-compiler libprotobuf-dev)")
+    endif()
+    set(_protoc "${KEEL_PROTOC}")
   endif()
 
   set(_plugin "")
@@ -99,8 +128,8 @@ function(keel_protobuf_generate)
     else()
       find_program(KEEL_GRPC_CPP_PLUGIN grpc_cpp_plugin)
       if(NOT KEEL_GRPC_CPP_PLUGIN)
-        message(FATAL_ERROR "${_fn}: GRPC needs grpc_cpp_plugin; call find_package(gRPC) first "
-          "or pass GRPC_PLUGIN (on Debian: apt-get install protobuf-compiler-grpc)")
+        message(FATAL_ERROR "${_fn}: GRPC needs grpc_cpp_plugin; install it or pass "
+          "GRPC_PLUGIN (on Debian: apt-get install protobuf-compiler-grpc)")
       endif()
       set(_plugin "${KEEL_GRPC_CPP_PLUGIN}")
     endif()
@@ -112,16 +141,16 @@ function(keel_protobuf_generate)
     set(_link ${arg_LINK_LIBRARIES})
   else()
     if(NOT TARGET protobuf::libprotobuf)
-      message(FATAL_ERROR "${_fn}: the protobuf::libprotobuf target is missing; call "
-        "find_package(Protobuf) first (on Debian: apt-get install libprotobuf-dev), or name "
-        "the libraries in LINK_LIBRARIES")
+      message(FATAL_ERROR "${_fn}: protobuf's library was not found (no "
+        "protobuf::libprotobuf target after find_package(Protobuf)); install it (on Debian: "
+        "apt-get install libprotobuf-dev), or name the libraries in LINK_LIBRARIES")
     endif()
     set(_link protobuf::libprotobuf)
     if(arg_GRPC)
       if(NOT TARGET gRPC::grpc++)
-        message(FATAL_ERROR "${_fn}: the gRPC::grpc++ target is missing; call "
-          "find_package(gRPC CONFIG) first (on Debian: apt-get install libgrpc++-dev), or "
-          "name the libraries in LINK_LIBRARIES")
+        message(FATAL_ERROR "${_fn}: gRPC++ was not found (no gRPC::grpc++ target after "
+          "find_package(gRPC CONFIG)); install it (on Debian: apt-get install libgrpc++-dev), "
+          "or name the libraries in LINK_LIBRARIES")
       endif()
       list(APPEND _link gRPC::grpc++)
     endif()
