@@ -86,7 +86,9 @@ class KeelConan(ConanFile):
     def package_id(self):
         if not self.info.options.with_grpc:
             # Headers, CMake files and protos: the same for every configuration.
-            self.info.clear()
+            # Keep the options in the id: with_spdlog changes what is packaged.
+            self.info.settings.clear()
+            self.info.requires.clear()
 
     def generate(self):
         toolchain = CMakeToolchain(self)

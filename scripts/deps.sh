@@ -9,7 +9,7 @@
 # actually missing.
 
 KEEL_BASE_DEPS=(cmake g++ make catch2 libboost-dev libbenchmark-dev pkg-config
-  protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc openssl)
+  protobuf-compiler libprotobuf-dev libgrpc++-dev protobuf-compiler-grpc openssl libspdlog-dev)
 
 # The cluster benchmark's peer (scripts/bench.sh cluster): the etcd server, and
 # its Go client built offline. Installed only when that benchmark runs, since

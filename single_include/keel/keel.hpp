@@ -2693,12 +2693,22 @@ struct steady_clock {
 // one Raft tick; run_once() does the work that is due. The simulation
 // drives it directly; a threaded runner drives it from a loop.
 //
+// Observation: basic_replica<Observe, FS, Transport, Ts...> reports to the
+// metrics and logging policies that the bundle Observe names
+// (observe/policies.hpp); replica<FS, Transport, Ts...> is the alias with the
+// silent defaults. The bundle is the first template parameter because Ts is
+// a pack, after which nothing can take a default; an alias keeps every
+// existing replica<...> unchanged, and a type (not a value in the options)
+// lets the silent policies compile away: the replica tests them with
+// `if constexpr` and never reads a clock or builds a log line for them.
+//
 // Thread safety: one thread calls everything, except that the transport
 // may deliver messages from any thread (they wait in an inbox).
 
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -7323,12 +7333,18 @@ std::error_code apply_actions(store::write_transaction<Ts...>& tx,
 //     cancel, destroying a subscription, publish, close_all,
 //     subscriber_count): that would deadlock, and debug builds assert. They
 //     may call try_next, depth, closed and error on any subscription.
+//   - depths() (for metrics) walks a list of the queue's subscribers of its
+//     own, under a mutex of its own, taking each subscriber's leaf lock in
+//     turn: it never takes the registry mutex, so it neither waits for a
+//     publish nor delays one by more than a queue operation.
 
 #include <cassert>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -7729,6 +7745,58 @@ concept watch_filter = std::move_constructible<F> && std::predicate<F&, const Ev
 template <class R>
 concept watch_ready_callback = std::move_constructible<R> && std::is_nothrow_invocable_v<R&>;
 
+/// The depths of a watch_queue's subscriptions at one moment.
+struct watch_depths {
+  /// Subscriptions alive (including closed ones whose events are unread).
+  std::size_t watches = 0;
+  /// Events queued and not yet read, over all of them.
+  std::size_t queued = 0;
+  /// The most queued in one subscription.
+  std::size_t deepest = 0;
+};
+
+namespace detail {
+
+/// Every live subscriber of a queue, for watch_queue::depths(). A
+/// subscription holds its own node; cancel removes it.
+template <class Event>
+class watch_depth_list {
+ public:
+  using list_type = std::list<const watch_subscriber<Event>*>;
+
+  /// Moves `one` (a list of one node, allocated by the caller before any
+  /// lock) into the list; returns where it went. Never allocates or fails.
+  typename list_type::iterator add(list_type& one) noexcept {
+    std::lock_guard lock(mutex_);
+    const auto it = one.begin();
+    subscribers_.splice(subscribers_.end(), one);
+    return it;
+  }
+
+  void remove(typename list_type::iterator it) noexcept {
+    std::lock_guard lock(mutex_);
+    subscribers_.erase(it);
+  }
+
+  watch_depths sample() const {
+    watch_depths out;
+    std::lock_guard lock(mutex_);
+    for (const watch_subscriber<Event>* s : subscribers_) {
+      const std::size_t d = s->depth();
+      ++out.watches;
+      out.queued += d;
+      out.deepest = d > out.deepest ? d : out.deepest;
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  list_type subscribers_;
+};
+
+}  // namespace detail
+
 /// The filter that accepts every event.
 struct accept_all {
   template <class Event>
@@ -7754,6 +7822,8 @@ class subscription {
     if (this != &other) {
       cancel();
       subscriber_ = std::move(other.subscriber_);
+      depths_ = std::move(other.depths_);
+      listed_ = other.listed_;
     }
     return *this;
   }
@@ -7818,16 +7888,27 @@ class subscription {
     if (!subscriber_) return;
     subscriber_->registry().unlink(*subscriber_);
     subscriber_->close(make_error_code(errc::watch_cancelled), true);
+    if (depths_) {
+      depths_->remove(listed_);
+      depths_.reset();
+    }
   }
 
  private:
   template <class>
   friend class watch_queue;
 
-  explicit subscription(std::unique_ptr<detail::watch_subscriber<Event>> subscriber) noexcept
-      : subscriber_(std::move(subscriber)) {}
+  using depth_list = detail::watch_depth_list<Event>;
+
+  subscription(std::unique_ptr<detail::watch_subscriber<Event>> subscriber,
+               std::shared_ptr<depth_list> depths,
+               typename depth_list::list_type::iterator listed) noexcept
+      : subscriber_(std::move(subscriber)), depths_(std::move(depths)), listed_(listed) {}
 
   std::unique_ptr<detail::watch_subscriber<Event>> subscriber_;
+  /// The queue's depth list and this subscriber's node in it (empty once cancelled).
+  std::shared_ptr<depth_list> depths_;
+  typename depth_list::list_type::iterator listed_{};
 };
 
 /// The publish side: the store owns one per watchable stream of events.
@@ -7840,12 +7921,15 @@ class watch_queue {
  public:
   using event_type = Event;
 
-  watch_queue() : registry_(std::make_shared<detail::watch_registry<Event>>()) {}
+  watch_queue()
+      : registry_(std::make_shared<detail::watch_registry<Event>>()),
+        depths_(std::make_shared<detail::watch_depth_list<Event>>()) {}
   watch_queue(watch_queue&& other) noexcept = default;
   watch_queue& operator=(watch_queue&& other) noexcept {
     if (this != &other) {
       close_registry();
       registry_ = std::move(other.registry_);
+      depths_ = std::move(other.depths_);
     }
     return *this;
   }
@@ -7865,12 +7949,14 @@ class watch_queue {
     assert(registry_ && "subscribe on a moved-from watch_queue");
     auto subscriber = std::make_unique<detail::watch_subscriber_with<Event, Filter, Ready>>(
         registry_, capacity, std::move(filter), std::move(on_ready));
+    typename detail::watch_depth_list<Event>::list_type node{subscriber.get()};
     if (capacity == 0) {
       subscriber->close(make_error_code(errc::invalid_argument), false);
     } else if (std::error_code closed = registry_->link(*subscriber)) {
       subscriber->close(closed, false);
     }
-    return subscription<Event>(std::move(subscriber));
+    const auto listed = depths_->add(node);
+    return subscription<Event>(std::move(subscriber), depths_, listed);
   }
 
   /// Subscribes to every event.
@@ -7903,12 +7989,21 @@ class watch_queue {
     return registry_->size();
   }
 
+  /// How many events wait unread in the subscriptions alive now: their
+  /// number, the total and the deepest (for metrics). Takes each
+  /// subscription's lock in turn, never the publishing one.
+  watch_depths depths() const {
+    assert(depths_ && "depths on a moved-from watch_queue");
+    return depths_->sample();
+  }
+
  private:
   void close_registry() noexcept {
     if (registry_) registry_->close_all(make_error_code(errc::watch_closed));
   }
 
   std::shared_ptr<detail::watch_registry<Event>> registry_;
+  std::shared_ptr<detail::watch_depth_list<Event>> depths_;
 };
 
 }  // namespace keel::store
@@ -8061,6 +8156,9 @@ class store {
 
   /// How many watches are open.
   std::size_t watch_count() const { return watches_.subscriber_count(); }
+
+  /// The watches' queues: how many, events unread in all, the deepest.
+  watch_depths watch_queue_depths() const { return watches_.depths(); }
 
  private:
   mutable std::mutex writer_mutex_;
@@ -8496,6 +8594,235 @@ result<restore_summary> restore_store_snapshot(
 
 }  // namespace keel::node
 // end keel/node/store_snapshot.hpp
+// begin keel/observe/policies.hpp
+// The observation policies of a node, bundled: which metrics policy and
+// which logging policy a replica (and the runner around it) reports to.
+//
+//   struct my_observe : keel::observe::defaults {
+//     using metrics = keel::observe::prometheus_metrics;
+//   };
+//   keel::node::basic_runner<my_observe, Clock, FS, Transport, Task> ...
+//
+// A bundle names types; the objects are the application's, handed to the
+// replica by pointer when it opens (observers<P>), because they outlive it
+// and are read from other threads (a scrape). A silent policy (null_metrics,
+// null_log) needs no object: the replica uses a static one of its own.
+
+// begin keel/observe/log.hpp
+// The logging policy of the node layer: what a replica tells an operator,
+// and the silent default.
+//
+// A replica logs what etcd's operators look for: elections won and lost,
+// term and leader changes, membership changes, snapshots saved, sent and
+// installed, storage failures that stop it, peers it cannot reach. Never one
+// line per entry at info level. Every event carries its context as fields
+// (node id, term, index, peer), so an adapter can print them as key=value
+// pairs or hand them to a structured logger.
+//
+// Cost of the default: null_log declares `silent = true` and its enabled()
+// is constexpr false; the replica tests `silent` with `if constexpr`, so no
+// event is built and no string formatted.
+//
+// Thread safety: a replica logs from its own thread, except that a storage
+// failure of a received snapshot is noticed on the transport's thread and
+// logged later from the replica's. A policy shared by several replicas must
+// accept calls from each of their threads.
+
+#include <concepts>
+#include <cstdint>
+#include <string_view>
+
+
+namespace keel::observe {
+
+enum class log_level : std::uint8_t { debug, info, warn, error };
+
+constexpr const char* to_string(log_level l) noexcept {
+  switch (l) {
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warn:
+      return "warn";
+    case log_level::error:
+      return "error";
+  }
+  return "invalid";
+}
+
+/// One thing a replica tells. The string views live only during write().
+struct log_event {
+  log_level level = log_level::info;
+  /// What happened, in a few words ("became leader", "snapshot saved").
+  std::string_view message{};
+  raft::node_id node = raft::no_node;
+  std::uint64_t term = 0;
+  /// The log index the event is about (0: none).
+  std::uint64_t index = 0;
+  /// The peer the event is about (raft::no_node: none).
+  raft::node_id peer = raft::no_node;
+  /// More, in words: an error's message, a role (empty: nothing).
+  std::string_view detail{};
+};
+
+/// The logging policy: `l.enabled(level)` says whether events of that level
+/// are wanted (the replica builds none otherwise); `l.write(event)` records
+/// one. Optional: `static constexpr bool silent = true`, as null_log.
+template <class L>
+concept logger = requires(L& l, log_level level, const log_event& e) {
+  { l.enabled(level) } -> std::same_as<bool>;
+  l.write(e);
+};
+
+/// The default: logs nothing and costs nothing.
+struct null_log {
+  static constexpr bool silent = true;
+  static constexpr bool enabled(log_level) noexcept { return false; }
+  static constexpr void write(const log_event&) noexcept {}
+};
+
+static_assert(logger<null_log>);
+
+}  // namespace keel::observe
+// end keel/observe/log.hpp
+// begin keel/observe/metrics.hpp
+// The metrics policy of the node layer: what a replica reports about itself
+// while it runs, and the silent default.
+//
+// A replica calls its metrics object on its own thread (the runner's loop):
+// once per Raft ready with its gauges, and on each event (a proposal, a WAL
+// sync, a snapshot, a message). A policy that keeps the numbers for another
+// thread to read (prometheus_metrics) must make them safe to read from there.
+//
+// Cost of the default: null_metrics has empty inline members and
+// `silent = true`, and the replica tests `silent` with `if constexpr` before
+// it computes anything only a metrics object would need (reading the clock
+// around a WAL sync, sampling watch queues, asking the transport about a
+// snapshot). With it, a replica does exactly what it did before metrics
+// existed: no clock reads, no atomics, no allocation.
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+
+
+namespace keel::observe {
+
+/// A replica's gauges, reported after every ready it handled.
+struct node_gauges {
+  std::uint64_t term = 0;
+  std::uint64_t commit = 0;
+  std::uint64_t applied = 0;
+  std::uint64_t snapshot_index = 0;
+  raft::node_id leader = raft::no_node;
+  raft::state_type role = raft::state_type::follower;
+  std::size_t pending_writes = 0;
+  std::size_t pending_reads = 0;
+  /// The replica stopped (a storage failure, its removal).
+  bool stopped = false;
+};
+
+/// Why a message was dropped before the Raft core saw it.
+enum class drop_reason : std::uint8_t {
+  removed_member,    ///< Its sender was removed from the cluster.
+  damaged_snapshot,  ///< A snapshot whose data fails its checksum.
+};
+
+/// The metrics policy. On the replica's thread:
+///  - `m.gauges(g)`: the node's gauges after a ready (node_gauges).
+///  - `m.proposed()`: a write or membership change went into the log.
+///  - `m.proposal_failed()`: a proposal was refused (not leader, too large,
+///    dropped by the core) or its entry ended with an error.
+///  - `m.wal_synced(d)`: one WAL fsync took `d`; called only when `M::timed`
+///    is true, so a policy that does not want it never makes the replica read
+///    the clock.
+///  - `m.wal_written(bytes)`: bytes the WAL wrote since the last call.
+///  - `m.snapshot_saved(bytes)`, `m.snapshot_installed(bytes)`: a snapshot
+///    this replica took, or received from the leader and installed.
+///  - `m.snapshot_sent(bytes, delivered)`: a snapshot sent to a follower;
+///    bytes is what the replica or the transport could see (0 if neither).
+///  - `m.message_sent(type)`, `m.message_received(type)`,
+///    `m.message_dropped(reason)`, `m.peer_unreachable(id)`.
+///  - `m.watch_queues(depths)`: the store's watch queues, sampled each tick
+///    when the policy is not silent.
+/// Optional: `static constexpr bool silent = true` tells the replica that
+/// the policy ignores everything, so it skips computing the arguments.
+template <class M>
+concept metrics = requires(M& m, const node_gauges& g, std::chrono::nanoseconds d, std::uint64_t n,
+                           raft::message_type t, drop_reason why, raft::node_id id,
+                           const store::watch_depths& w) {
+  { M::timed } -> std::convertible_to<bool>;
+  m.gauges(g);
+  m.proposed();
+  m.proposal_failed();
+  m.wal_synced(d);
+  m.wal_written(n);
+  m.snapshot_saved(n);
+  m.snapshot_installed(n);
+  m.snapshot_sent(n, true);
+  m.message_sent(t);
+  m.message_received(t);
+  m.message_dropped(why);
+  m.peer_unreachable(id);
+  m.watch_queues(w);
+};
+
+/// Whether policy P declares itself silent (`static constexpr bool silent = true`).
+template <class P>
+inline constexpr bool is_silent = requires {
+  requires P::silent;
+};
+
+/// The default: records nothing and costs nothing.
+struct null_metrics {
+  static constexpr bool silent = true;
+  static constexpr bool timed = false;
+  static constexpr void gauges(const node_gauges&) noexcept {}
+  static constexpr void proposed() noexcept {}
+  static constexpr void proposal_failed() noexcept {}
+  static constexpr void wal_synced(std::chrono::nanoseconds) noexcept {}
+  static constexpr void wal_written(std::uint64_t) noexcept {}
+  static constexpr void snapshot_saved(std::uint64_t) noexcept {}
+  static constexpr void snapshot_installed(std::uint64_t) noexcept {}
+  static constexpr void snapshot_sent(std::uint64_t, bool) noexcept {}
+  static constexpr void message_sent(raft::message_type) noexcept {}
+  static constexpr void message_received(raft::message_type) noexcept {}
+  static constexpr void message_dropped(drop_reason) noexcept {}
+  static constexpr void peer_unreachable(raft::node_id) noexcept {}
+  static constexpr void watch_queues(const store::watch_depths&) noexcept {}
+};
+
+static_assert(metrics<null_metrics>);
+
+}  // namespace keel::observe
+// end keel/observe/metrics.hpp
+
+namespace keel::observe {
+
+/// Record nothing, log nothing: what replica<> and runner<> use.
+struct defaults {
+  using metrics = null_metrics;
+  using log = null_log;
+};
+
+/// A bundle: `P::metrics` satisfies observe::metrics, `P::log` observe::logger.
+template <class P>
+concept policy_bundle = metrics<typename P::metrics> && logger<typename P::log>;
+
+/// The application's policy objects for one replica. A null pointer is
+/// allowed only for a silent policy. Requires: the objects outlive the replica.
+template <policy_bundle P>
+struct observers {
+  typename P::metrics* metrics = nullptr;
+  typename P::log* log = nullptr;
+};
+
+static_assert(policy_bundle<defaults>);
+
+}  // namespace keel::observe
+// end keel/observe/policies.hpp
 // begin keel/raft/conf_change.hpp
 // Membership changes as raft proposes and logs them, and their byte
 // encoding inside a conf_change entry.
@@ -12769,20 +13096,81 @@ struct read_outcome {
   std::uint64_t index = 0;
 };
 
-template <wal::file_system FS, transport::transport Transport, store::object... Ts>
-class replica {
+template <observe::policy_bundle Observe, wal::file_system FS, transport::transport Transport,
+          store::object... Ts>
+class basic_replica {
  public:
   using store_type = store::store<Ts...>;
   using write_type = store::write_transaction<Ts...>;
   using log_type = wal::wal<FS>;
   using raft_type = raft::raw_node<log_type>;
+  using metrics_type = typename Observe::metrics;
+  using log_policy = typename Observe::log;
+  using observers_type = observe::observers<Observe>;
 
   /// Opens (or creates) the replica's WAL, recovers its log, and replays
   /// the committed entries into a fresh store. `connect(handler)` makes
   /// the transport that delivers to this replica.
   template <class Connect>
-  static result<std::unique_ptr<replica>> open(FS fs, replica_options opts, Connect&& connect,
-                                               wal::recovery_report* report = nullptr) {
+  static result<std::unique_ptr<basic_replica>> open(FS fs, replica_options opts, Connect&& connect,
+                                                     wal::recovery_report* report = nullptr) {
+    return open(std::move(fs), std::move(opts), observers_type{}, std::forward<Connect>(connect),
+                report);
+  }
+
+  /// The same, reporting to the application's metrics and logging objects
+  /// (a null pointer only for a silent policy: errc::invalid_argument
+  /// otherwise). Requires: they outlive the replica.
+  template <class Connect>
+  static result<std::unique_ptr<basic_replica>> open(FS fs, replica_options opts,
+                                                     observers_type obs, Connect&& connect,
+                                                     wal::recovery_report* report = nullptr) {
+    if (obs.metrics == nullptr) {
+      if constexpr (observe::is_silent<metrics_type>) {
+        obs.metrics = &silent_instance<metrics_type>;
+      } else {
+        return errc::invalid_argument;
+      }
+    }
+    if (obs.log == nullptr) {
+      if constexpr (observe::is_silent<log_policy>) {
+        obs.log = &silent_instance<log_policy>;
+      } else {
+        return errc::invalid_argument;
+      }
+    }
+    wal::recovery_report local;
+    if (report == nullptr) report = &local;
+    const raft::node_id id = opts.id;
+    auto opened =
+        open_observed(std::move(fs), std::move(opts), obs, std::forward<Connect>(connect), *report);
+    if constexpr (!observe::is_silent<log_policy>) {
+      if (!opened && obs.log->enabled(observe::log_level::error)) {
+        const std::string why =
+            opened.error().message() +
+            (report->corrupt_file.empty() ? std::string() : "; " + report->describe());
+        obs.log->write({.level = observe::log_level::error,
+                        .message = "replica failed to open",
+                        .node = id,
+                        .term = 0,
+                        .index = 0,
+                        .peer = raft::no_node,
+                        .detail = why});
+      }
+    }
+    return opened;
+  }
+
+ private:
+  /// The static object of a silent policy opened without one.
+  template <class P>
+  static inline P silent_instance{};
+
+  template <class Connect>
+  static result<std::unique_ptr<basic_replica>> open_observed(FS fs, replica_options opts,
+                                                              observers_type obs, Connect&& connect,
+                                                              wal::recovery_report& rep) {
+    wal::recovery_report* const report = &rep;
     if (opts.id == raft::no_node || opts.data_dir.empty()) return errc::invalid_argument;
     if (auto ec = fs.make_directory(opts.data_dir)) return ec;
     if (auto ec = fs.sync_directory(parent_of(opts.data_dir))) return ec;
@@ -12808,15 +13196,18 @@ class replica {
         if (auto ec = snapshots.remove(f.index, f.term)) return ec;
       }
     }
-    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log), std::move(snapshots)));
+    std::unique_ptr<basic_replica> r(
+        new basic_replica(std::move(opts), std::move(*log), std::move(snapshots), obs));
     if (auto ec = r->start(std::forward<Connect>(connect))) return ec;
+    r->note_recovery(rep);
     return r;
   }
 
-  replica(const replica&) = delete;
-  replica& operator=(const replica&) = delete;
+ public:
+  basic_replica(const basic_replica&) = delete;
+  basic_replica& operator=(const basic_replica&) = delete;
   /// The transport goes first: it may deliver into the inbox until it is gone.
-  ~replica() {
+  ~basic_replica() {
     transport_.reset();
     if (job_) job_->thread.join();
   }
@@ -12826,6 +13217,9 @@ class replica {
   void tick() {
     if (failed_) return;
     raft_->tick();
+    if constexpr (!observe::is_silent<metrics_type>) {
+      metrics_->watch_queues(store_.watch_queue_depths());
+    }
     expire_reads();
     if (removed_self_ && (!is_leader() || ++removed_ticks_ > 2 * opts_.election_tick)) {
       stop(errc::removed_member);
@@ -12850,28 +13244,61 @@ class replica {
       storage_failure = storage_failure_;
     }
     if (storage_failure) {
+      if constexpr (!observe::is_silent<log_policy>) {
+        note(observe::log_level::error, "received snapshot could not be stored", 0, raft::no_node,
+             storage_failure.message());
+      }
       stop(storage_failure);
       return true;
     }
     for (raft::message& m : messages) {
       worked = true;
+      metrics_->message_received(m.type);
       // A removed member may not know it yet; it must not disturb the others.
       if (removed_.contains(m.from)) {
         ++refused_from_removed_;
+        metrics_->message_dropped(observe::drop_reason::removed_member);
+        note(observe::log_level::debug, "message from a removed member dropped", m.index, m.from,
+             raft::to_string(m.type));
         continue;
       }
       // A snapshot whose data is damaged is refused before it can stop this
       // replica; the leader sends another.
       if (m.type == raft::message_type::snap && m.snapshot && !plausible(*m.snapshot)) {
         ++refused_snapshots_;
+        metrics_->message_dropped(observe::drop_reason::damaged_snapshot);
+        note(observe::log_level::warn, "damaged snapshot refused", m.snapshot->metadata.index,
+             m.from);
         continue;
+      }
+      if constexpr (!observe::is_silent<log_policy>) {
+        if (unreachable_peers_.erase(m.from) != 0) {
+          note(observe::log_level::info, "peer reachable again", 0, m.from);
+        }
       }
       // A bad message from the network is refused by the core; nothing else to do.
       (void)raft_->step(std::move(m));
     }
-    for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
+    for (const raft::node_id id : unreachable) {
+      metrics_->peer_unreachable(id);
+      if constexpr (!observe::is_silent<log_policy>) {
+        // Once until the peer is heard from again: the transport reports every failed send.
+        if (unreachable_peers_.insert(id).second) {
+          note(observe::log_level::warn, "peer unreachable", 0, id);
+        }
+      }
+      raft_->report_unreachable(id);
+    }
     for (const auto& [to, delivered] : snapshot_reports) {
       worked = true;
+      if constexpr (!observe::is_silent<metrics_type> || !observe::is_silent<log_policy>) {
+        const transport::peer_status ps = transport_->status(to);
+        const std::uint64_t bytes = ps.snapshot ? ps.snapshot->bytes_sent : 0;
+        metrics_->snapshot_sent(bytes, delivered);
+        note(delivered ? observe::log_level::info : observe::log_level::warn,
+             delivered ? "snapshot sent" : "snapshot send failed",
+             ps.snapshot ? ps.snapshot->index : 0, to, ps.last_error);
+      }
       raft_->report_snapshot(
           to, delivered ? raft::snapshot_status::finished : raft::snapshot_status::failed);
     }
@@ -12949,7 +13376,10 @@ class replica {
     const std::uint64_t index = log.last_index() + 1;
     std::string payload = encode_actions(
         index, std::span<const typename store_type::change_type>(taken.changes), taken.placeholder);
-    if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
+    if (payload.size() > opts_.max_proposal_bytes) {
+      metrics_->proposal_failed();
+      return errc::request_too_large;
+    }
     return track(index, raft_->propose(keel::bytes(payload)));
   }
 
@@ -13094,6 +13524,10 @@ class replica {
   std::error_code failure() const noexcept { return failed_; }
   std::size_t pending_writes() const noexcept { return pending_.size(); }
   Transport& transport() noexcept { return *transport_; }
+  /// The metrics object this replica reports to.
+  metrics_type& metrics() noexcept { return *metrics_; }
+  /// The logging object this replica reports to.
+  log_policy& logger() noexcept { return *logger_; }
 
  private:
   struct pending_write {
@@ -13112,8 +13546,14 @@ class replica {
   /// (the empty handle is the empty store a new cluster starts from).
   static constexpr std::string_view snapshot_in_file = "file";
 
-  replica(replica_options opts, log_type log, snapshots_type snapshots)
-      : opts_(std::move(opts)), log_(std::move(log)), snapshots_(std::move(snapshots)) {}
+  basic_replica(replica_options opts, log_type log, snapshots_type snapshots, observers_type obs)
+      : opts_(std::move(opts)),
+        log_(std::move(log)),
+        metrics_(obs.metrics),
+        logger_(obs.log),
+        snapshots_(std::move(snapshots)) {
+    wal_bytes_seen_ = log_.stats().bytes;
+  }
 
   /// Whether a received snapshot's data can be what a leader sent: the
   /// empty store of a new cluster (index 1 only) or a store snapshot whose
@@ -13206,12 +13646,15 @@ class replica {
     std::error_code error{};
     std::thread thread{};
     std::atomic<bool> done{false};
+    /// The file's content bytes, once written.
+    std::uint64_t bytes = 0;
 
     std::error_code write() {
       if (auto ec = write_store_snapshot(
               state, [&](std::span<const std::byte> piece) { return writer.write(piece); })) {
         return ec;
       }
+      bytes = writer.held();
       return writer.commit();
     }
   };
@@ -13235,9 +13678,11 @@ class replica {
     if (job.index <= snapshot_index_) return {};
     auto marked = log_.create_snapshot(job.index, job.conf, std::string(snapshot_in_file));
     if (!marked) return marked.error();
-    if (auto ec = log_.sync()) return ec;
+    if (auto ec = sync_wal()) return ec;
     snapshot_index_ = job.index;
     snapshot_floor_.store(snapshot_index_, std::memory_order_release);
+    metrics_->snapshot_saved(job.bytes);
+    note(observe::log_level::info, "snapshot saved", job.index);
     if (job.index > opts_.snapshot_keep_entries) {
       const std::uint64_t upto = job.index - opts_.snapshot_keep_entries;
       if (upto > log_.first_index()) {
@@ -13407,6 +13852,7 @@ class replica {
   }
 
   void handle(raft::ready rd) {
+    if constexpr (!observe::is_silent<log_policy>) note_changes(rd);
     if (rd.soft_state && rd.soft_state->raft_state != raft::state_type::leader) {
       // Whatever we proposed may or may not commit under the new leader.
       fail_pending(errc::lost_leadership);
@@ -13458,7 +13904,7 @@ class replica {
       return;
     }
     if (must_sync) {
-      if (auto ec = log_.sync()) {
+      if (auto ec = sync_wal()) {
         stop(ec);
         return;
       }
@@ -13480,9 +13926,105 @@ class replica {
     raft_->advance();
     finish_reads();
     if (!failed_) maybe_snapshot();
+    report_gauges();
+  }
+
+  /// The WAL's sync, timed for a metrics policy that wants it, and the
+  /// bytes the WAL wrote since the last one.
+  std::error_code sync_wal() {
+    std::error_code ec;
+    if constexpr (metrics_type::timed) {
+      const auto start = std::chrono::steady_clock::now();
+      ec = log_.sync();
+      metrics_->wal_synced(std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start));
+    } else {
+      ec = log_.sync();
+    }
+    if constexpr (!observe::is_silent<metrics_type>) {
+      const std::uint64_t bytes = log_.stats().bytes;
+      metrics_->wal_written(bytes - wal_bytes_seen_);
+      wal_bytes_seen_ = bytes;
+    }
+    return ec;
+  }
+
+  void report_gauges() {
+    if constexpr (!observe::is_silent<metrics_type>) {
+      const auto& core = raft_->state();
+      metrics_->gauges({.term = core.term(),
+                        .commit = core.log().committed(),
+                        .applied = applied_,
+                        .snapshot_index = snapshot_index_,
+                        .leader = core.lead(),
+                        .role = core.state(),
+                        .pending_writes = pending_.size(),
+                        .pending_reads = pending_reads_.size(),
+                        .stopped = static_cast<bool>(failed_)});
+    }
+  }
+
+  /// Logs one event with this replica's id and term, if the policy wants its level.
+  void note(observe::log_level level, std::string_view message, std::uint64_t index = 0,
+            raft::node_id peer = raft::no_node, std::string_view detail = {}) {
+    if constexpr (!observe::is_silent<log_policy>) {
+      if (!logger_->enabled(level)) return;
+      logger_->write({.level = level,
+                      .message = message,
+                      .node = opts_.id,
+                      .term = raft_ ? raft_->state().term() : 0,
+                      .index = index,
+                      .peer = peer,
+                      .detail = detail});
+    }
+  }
+
+  /// Logs what changed in a ready: the term, the role (elections won and
+  /// lost), the leader.
+  void note_changes(const raft::ready& rd) {
+    const auto& core = raft_->state();
+    const std::uint64_t last = core.log().last_index();
+    if (rd.hard_state && rd.hard_state->term != logged_term_) {
+      if (logged_term_ != 0) note(observe::log_level::info, "term changed", last);
+      logged_term_ = rd.hard_state->term;
+    }
+    if (!rd.soft_state) return;
+    const raft::state_type role = rd.soft_state->raft_state;
+    if (role != logged_role_) {
+      using raft::state_type;
+      if (role == state_type::leader) {
+        note(observe::log_level::info, "election won: became leader", last);
+      } else if (role == state_type::candidate || role == state_type::pre_candidate) {
+        note(observe::log_level::info, "election started", last, raft::no_node,
+             raft::to_string(role));
+      } else if (logged_role_ == state_type::candidate ||
+                 logged_role_ == state_type::pre_candidate) {
+        note(observe::log_level::info, "election lost: became follower", last, rd.soft_state->lead);
+      } else {
+        note(observe::log_level::info, "stepped down: became follower", last, rd.soft_state->lead);
+      }
+      logged_role_ = role;
+    }
+    if (rd.soft_state->lead != logged_leader_) {
+      logged_leader_ = rd.soft_state->lead;
+      note(observe::log_level::info,
+           logged_leader_ == raft::no_node ? "leader lost" : "leader changed", last,
+           logged_leader_);
+    }
+  }
+
+  /// After open: what recovery found in the WAL.
+  void note_recovery(const wal::recovery_report& rep) {
+    if constexpr (!observe::is_silent<log_policy>) {
+      if (!logger_->enabled(observe::log_level::info)) return;
+      const std::string what = rep.describe();
+      note(rep.torn_file ? observe::log_level::warn : observe::log_level::info, "WAL recovered",
+           log_.last_index(), raft::no_node, what);
+    }
   }
 
   void send(raft::message m) {
+    metrics_->message_sent(m.type);
     // A streaming transport reads the snapshot's file itself and reports
     // the outcome through handler::snapshot_sent.
     if (m.type != raft::message_type::snap || transport::streaming_transport<Transport>) {
@@ -13495,12 +14037,19 @@ class replica {
     if (m.snapshot && m.snapshot->data == snapshot_in_file) {
       std::string content = read_snapshot_file(m.snapshot->metadata);
       if (content.empty()) {
+        metrics_->snapshot_sent(0, false);
+        note(observe::log_level::warn, "snapshot send failed: file unreadable",
+             m.snapshot->metadata.index, to);
         raft_->report_snapshot(to, raft::snapshot_status::failed);
         return;
       }
       m.snapshot->data = std::move(content);
     }
+    const std::uint64_t bytes = m.snapshot ? m.snapshot->data.size() : 0;
+    const std::uint64_t index = m.snapshot ? m.snapshot->metadata.index : 0;
     transport_->send(std::move(m));
+    metrics_->snapshot_sent(bytes, true);
+    note(observe::log_level::info, "snapshot sent", index, to);
     raft_->report_snapshot(to, raft::snapshot_status::finished);
   }
 
@@ -13511,6 +14060,7 @@ class replica {
     const std::uint64_t index = snap.metadata.index;
     if (index <= applied_) return {};  // Raft never sends an older one; nothing to do.
     if (store_.version() >= index) return errc::corrupt_snapshot;
+    std::uint64_t bytes = 0;
     if (snap.data.empty()) {
       // The empty snapshot of a new cluster: no objects.
       store_.commit(store_.begin_write_at(index));
@@ -13518,10 +14068,12 @@ class replica {
       // A streaming transport already installed the file: restore from it.
       auto reader = snapshots_.open(index, snap.metadata.term);
       if (!reader) return reader.error();
+      bytes = reader->size();
       auto restored = restore_store_snapshot(
           store_, index, [&](std::span<std::byte> out) { return reader->read(out); });
       if (!restored) return restored.error();
     } else {
+      bytes = snap.data.size();
       // Kept in a file first, so a restart finds it; then the store turns
       // into it, with the events that take watchers there.
       auto writer = snapshots_.begin(index, snap.metadata.term, {});
@@ -13553,6 +14105,8 @@ class replica {
         if (peer != opts_.id) transport_->add_peer(peer, {});
       }
     }
+    metrics_->snapshot_installed(bytes);
+    note(observe::log_level::info, "snapshot installed", index, raft_->state().lead());
     return {};
   }
 
@@ -13614,9 +14168,16 @@ class replica {
   /// that entry is applied, or the proposal's error.
   result<std::shared_ptr<const write_outcome>> track(std::uint64_t index,
                                                      std::error_code proposed) {
-    if (proposed) return proposed;
+    if (proposed) {
+      metrics_->proposal_failed();
+      return proposed;
+    }
     // Not appended where expected: this replica no longer leads.
-    if (raft_->state().log().last_index() != index) return errc::not_leader;
+    if (raft_->state().log().last_index() != index) {
+      metrics_->proposal_failed();
+      return errc::not_leader;
+    }
+    metrics_->proposed();
     auto outcome = std::make_shared<write_outcome>();
     pending_[index] = pending_write{raft_->state().term(), outcome};
     return std::shared_ptr<const write_outcome>(std::move(outcome));
@@ -13679,6 +14240,11 @@ class replica {
   /// Tells the transport who the peers are now; a removed replica stops.
   void apply_membership(const raft::conf_change& cc) {
     for (const raft::conf_change_single& c : cc.changes) {
+      note(observe::log_level::info,
+           c.type == raft::conf_change_type::remove_node   ? "member removed"
+           : c.type == raft::conf_change_type::add_learner ? "learner added"
+                                                           : "member added as voter",
+           applied_, c.node, cc.context);
       if (c.type == raft::conf_change_type::remove_node) {
         removed_.insert(c.node);
         if (c.node == opts_.id) {
@@ -13736,6 +14302,7 @@ class replica {
     out.error = it->second.term == e.term ? ec : make_error_code(errc::lost_leadership);
     out.index = out.error ? 0 : e.index;
     out.done = true;
+    if (out.error) metrics_->proposal_failed();
     pending_.erase(it);
   }
 
@@ -13743,20 +14310,38 @@ class replica {
     for (auto& [index, p] : pending_) {
       p.outcome->error = ec;
       p.outcome->done = true;
+      metrics_->proposal_failed();
     }
     pending_.clear();
   }
 
   /// Fail-stop: a storage failure ends this replica's life.
   void stop(std::error_code ec) {
+    if constexpr (!observe::is_silent<log_policy>) {
+      const bool removed = ec == errc::removed_member;
+      note(removed ? observe::log_level::info : observe::log_level::error,
+           removed ? "stopped: removed from the cluster" : "stopped: storage failure (fail-stop)",
+           applied_, raft::no_node, ec.message());
+    }
     failed_ = ec;
     stopped_.store(true, std::memory_order_release);
     fail_pending(errc::node_stopped);
     fail_reads(errc::node_stopped, false);
+    report_gauges();
   }
 
   replica_options opts_;
   log_type log_;
+  metrics_type* metrics_;
+  log_policy* logger_;
+  /// The WAL's bytes written when metrics last heard of them.
+  std::uint64_t wal_bytes_seen_ = 0;
+  /// What the logger was last told, to log changes only.
+  std::uint64_t logged_term_ = 0;
+  raft::state_type logged_role_ = raft::state_type::follower;
+  raft::node_id logged_leader_ = raft::no_node;
+  /// Peers reported unreachable and not heard from since (for logging).
+  std::set<raft::node_id> unreachable_peers_;
   std::optional<raft_type> raft_;
   std::optional<Transport> transport_;
   store_type store_;
@@ -13799,6 +14384,10 @@ class replica {
   std::error_code failed_;
 };
 
+/// A replica that records no metrics and logs nothing (observe::defaults).
+template <wal::file_system FS, transport::transport Transport, store::object... Ts>
+using replica = basic_replica<observe::defaults, FS, Transport, Ts...>;
+
 }  // namespace keel::node
 // end keel/node/replica.hpp
 // begin keel/node/runner.hpp
@@ -13815,6 +14404,12 @@ class replica {
 // Writes pipeline: the loop proposes each posted write as soon as it runs,
 // without waiting for the previous one to commit, so many writers share
 // each Raft round trip and each fsync.
+//
+// Observation: basic_runner<Observe, Clock, FS, Transport, Ts...> runs a
+// basic_replica with the metrics and logging policies of the bundle Observe
+// (observe/policies.hpp), whose objects start() takes; runner<Clock, FS,
+// Transport, Ts...> is the alias with the silent defaults, so existing code
+// is unchanged (the bundle comes first because Ts is a pack; see replica.hpp).
 //
 // Thread safety: every member may be called from any thread, except that
 // the runner must outlive the calls, and the transport must stop delivering
@@ -13857,36 +14452,51 @@ struct batch_options {
   double max_bytes_share = 0.75;
 };
 
-template <clock Clock, wal::file_system FS, transport::transport Transport, store::object... Ts>
-class runner {
+template <observe::policy_bundle Observe, clock Clock, wal::file_system FS,
+          transport::transport Transport, store::object... Ts>
+class basic_runner {
  public:
-  using replica_type = replica<FS, Transport, Ts...>;
+  using replica_type = basic_replica<Observe, FS, Transport, Ts...>;
+  using observers_type = observe::observers<Observe>;
+  using metrics_type = typename replica_type::metrics_type;
+  using log_policy = typename replica_type::log_policy;
   using store_type = typename replica_type::store_type;
   using read_type = typename store_type::read_type;
   using duration = std::chrono::nanoseconds;
 
   /// Opens the replica (replica::open) and starts its thread.
   template <class Connect>
-  static result<std::unique_ptr<runner>> start(FS fs, replica_options opts, Connect&& connect,
-                                               runner_options ro = {}, Clock clock = {}) {
-    std::unique_ptr<runner> self(new runner(ro, std::move(clock)));
-    runner* raw = self.get();
+  static result<std::unique_ptr<basic_runner>> start(FS fs, replica_options opts, Connect&& connect,
+                                                     runner_options ro = {}, Clock clock = {}) {
+    return start(std::move(fs), std::move(opts), observers_type{}, std::forward<Connect>(connect),
+                 ro, std::move(clock));
+  }
+
+  /// The same, the replica reporting to the application's metrics and
+  /// logging objects (basic_replica::open). Requires: they outlive the runner.
+  template <class Connect>
+  static result<std::unique_ptr<basic_runner>> start(FS fs, replica_options opts,
+                                                     observers_type obs, Connect&& connect,
+                                                     runner_options ro = {}, Clock clock = {}) {
+    std::unique_ptr<basic_runner> self(new basic_runner(ro, std::move(clock)));
+    basic_runner* raw = self.get();
     opts.on_inbox = [raw] {
       raw->wake();
     };
     opts.on_applied = [raw] {
       raw->answer();
     };
-    auto r = replica_type::open(std::move(fs), std::move(opts), std::forward<Connect>(connect));
+    auto r =
+        replica_type::open(std::move(fs), std::move(opts), obs, std::forward<Connect>(connect));
     if (!r) return r.error();
     self->replica_ = std::move(*r);
     self->thread_ = std::thread([raw] { raw->loop(); });
     return self;
   }
 
-  runner(const runner&) = delete;
-  runner& operator=(const runner&) = delete;
-  ~runner() {
+  basic_runner(const basic_runner&) = delete;
+  basic_runner& operator=(const basic_runner&) = delete;
+  ~basic_runner() {
     stop();
     replica_.reset();  // Its transport may call wake() until it is gone.
   }
@@ -13963,8 +14573,8 @@ class runner {
     }
 
    private:
-    friend class runner;
-    batch_writer(runner& r, batch_options o, duration timeout)
+    friend class basic_runner;
+    batch_writer(basic_runner& r, batch_options o, duration timeout)
         : runner_(r), options_(o), deadline_(r.clock_.now() + timeout) {}
 
     duration left() const {
@@ -13988,7 +14598,7 @@ class runner {
       return ec;
     }
 
-    runner& runner_;
+    basic_runner& runner_;
     batch_options options_;
     typename Clock::time_point deadline_;
     typename replica_type::write_group group_{};
@@ -14069,6 +14679,13 @@ class runner {
     return ec ? ec : out;
   }
 
+  /// The replica's metrics object (a prometheus_metrics renders from any
+  /// thread; see its own thread-safety note).
+  metrics_type& metrics() noexcept { return replica_->metrics(); }
+
+  /// The replica's logging object.
+  log_policy& logger() noexcept { return replica_->logger(); }
+
   /// Runs f(replica&) on the runner's thread and waits for it.
   template <class F>
   std::error_code call(F&& f, duration timeout) {
@@ -14105,7 +14722,7 @@ class runner {
   };
   using task = std::function<void(replica_type&)>;
 
-  runner(runner_options ro, Clock clock) : options_(ro), clock_(std::move(clock)) {}
+  basic_runner(runner_options ro, Clock clock) : options_(ro), clock_(std::move(clock)) {}
 
   /// Posts a proposal made by propose(replica&) and waits for its outcome.
   template <class Propose>
@@ -14280,8 +14897,475 @@ class runner {
   bool stopping_ = false;
 };
 
+/// A runner that records no metrics and logs nothing (observe::defaults).
+template <clock Clock, wal::file_system FS, transport::transport Transport, store::object... Ts>
+using runner = basic_runner<observe::defaults, Clock, FS, Transport, Ts...>;
+
 }  // namespace keel::node
 // end keel/node/runner.hpp
+// begin keel/observe/prometheus_metrics.hpp
+// prometheus_metrics: a metrics policy (metrics.hpp) that keeps one
+// replica's numbers and renders them in the Prometheus text format
+// (prometheus_text.hpp), every name prefixed `keel_`. docs/observability.md
+// lists the metrics.
+//
+//   keel::observe::prometheus_metrics m({{"node", "1"}});
+//   // ... open the replica or runner with observers{.metrics = &m} ...
+//   std::string page = m.render();   // from any thread, e.g. an HTTP handler
+//
+// Thread safety: the replica's thread updates it, any thread may render or
+// read() it at the same time. Every number is a relaxed std::atomic, updated
+// by its one writer without a read-modify-write race; a render reads each
+// once, so it is not one consistent cut across numbers (as with any
+// Prometheus client), but every number in it is one the replica reported.
+// The apply lag is computed from one read of commit and applied.
+//
+// One object per replica: the gauges are that replica's. Several replicas in
+// one process each get their own, told apart by their labels.
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+// begin keel/observe/prometheus_text.hpp
+// A writer of the Prometheus text exposition format, version 0.0.4
+// (https://prometheus.io/docs/instrumenting/exposition_formats/): what a
+// scrape of GET /metrics returns with Content-Type
+// `text/plain; version=0.0.4; charset=utf-8`.
+//
+// Ours rather than prometheus-cpp's: Debian 12 ships no prometheus-cpp
+// package, and the format is a few lines of text per metric.
+//
+// Format, as written here:
+//   # HELP <name> <help, with \ and newline escaped>
+//   # TYPE <name> counter|gauge|histogram
+//   <name>{<label>="<value>",...} <number>
+// Label values escape backslash, double quote and newline (\\, \", \n).
+// Numbers: integral values as integers ("1", "42"); others in the shortest
+// form that reads back the same, fixed-point ("0.0001", "2.5") unless the
+// exponent is below -4 ("1e-05"), as Go's Prometheus client writes them;
+// infinities as +Inf and -Inf, NaN as NaN.
+// A histogram's buckets are cumulative, each `<name>_bucket{le="<bound>"}`
+// counting the observations at or below its bound, the last `le="+Inf"`
+// counting them all, followed by `<name>_sum` and `<name>_count`.
+//
+// Thread safety: none; a writer appends to one string.
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace keel::observe {
+
+/// One label of a sample: name="value".
+struct label {
+  std::string name;
+  std::string value;
+};
+
+/// A label written for one sample only (type="app", le="0.5").
+struct label_view {
+  std::string_view name;
+  std::string_view value;
+};
+
+class prometheus_text {
+ public:
+  /// Appends to `out`; every sample gets the `common` labels first (the
+  /// node's id, say). Requires: label names match [a-zA-Z_][a-zA-Z0-9_]*.
+  explicit prometheus_text(std::string& out, std::span<const label> common = {})
+      : out_(out), common_(common) {}
+
+  /// The # HELP and # TYPE lines that start a metric family.
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    for (const char c : help) {
+      if (c == '\\') {
+        out_ += "\\\\";
+      } else if (c == '\n') {
+        out_ += "\\n";
+      } else {
+        out_ += c;
+      }
+    }
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+
+  /// One sample line with an integer value.
+  void sample(std::string_view name, std::uint64_t value,
+              std::initializer_list<label_view> extra = {}) {
+    start(name, extra);
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, value);
+    out_.append(buf, r.ptr);
+    out_ += '\n';
+  }
+
+  /// One sample line with a floating-point value.
+  void sample_double(std::string_view name, double value,
+                     std::initializer_list<label_view> extra = {}) {
+    start(name, extra);
+    append_number(value);
+    out_ += '\n';
+  }
+
+  /// A whole histogram family: `bounds` ascending, `counts[i]` the
+  /// observations in (bounds[i-1], bounds[i]] (not cumulative; this writes
+  /// the running sums), `count` all observations (those above the last
+  /// bound included), `sum` their total.
+  void histogram(std::string_view name, std::string_view help, std::span<const double> bounds,
+                 std::span<const std::uint64_t> counts, double sum, std::uint64_t count) {
+    family(name, "histogram", help);
+    const std::string bucket = std::string(name) + "_bucket";
+    std::uint64_t running = 0;
+    std::string le;
+    for (std::size_t i = 0; i < bounds.size() && i < counts.size(); ++i) {
+      running += counts[i];
+      le.clear();
+      append_number(le, bounds[i]);
+      sample(bucket, running, {{"le", le}});
+    }
+    sample(bucket, count, {{"le", "+Inf"}});
+    sample_double(std::string(name) + "_sum", sum);
+    sample(std::string(name) + "_count", count);
+  }
+
+  /// Appends `v` escaped as a label value must be.
+  static void escape_label_value(std::string& out, std::string_view v) {
+    for (const char c : v) {
+      if (c == '\\') {
+        out += "\\\\";
+      } else if (c == '"') {
+        out += "\\\"";
+      } else if (c == '\n') {
+        out += "\\n";
+      } else {
+        out += c;
+      }
+    }
+  }
+
+  /// Appends `v` as the format writes numbers.
+  static void append_number(std::string& out, double v) {
+    if (std::isnan(v)) {
+      out += "NaN";
+      return;
+    }
+    if (std::isinf(v)) {
+      out += v > 0 ? "+Inf" : "-Inf";
+      return;
+    }
+    char buf[400];  // The longest fixed-point double has a few hundred digits.
+    if (v == std::trunc(v) && std::fabs(v) < 9007199254740992.0) {
+      const auto r = std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v));
+      out.append(buf, r.ptr);
+      return;
+    }
+    auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific);
+    const std::string_view sci(buf, static_cast<std::size_t>(r.ptr - buf));
+    int exponent = 0;
+    const std::string_view exp = sci.substr(sci.find('e') + 1);
+    (void)std::from_chars(exp.data() + (exp.front() == '+' ? 1 : 0), exp.data() + exp.size(),
+                          exponent);
+    if (exponent >= -4) r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+    out.append(buf, r.ptr);
+  }
+
+ private:
+  void append_number(double v) { append_number(out_, v); }
+
+  void start(std::string_view name, std::initializer_list<label_view> extra) {
+    out_ += name;
+    if (common_.empty() && extra.size() == 0) {
+      out_ += ' ';
+      return;
+    }
+    out_ += '{';
+    bool first = true;
+    auto put = [&](std::string_view n, std::string_view v) {
+      if (!first) out_ += ',';
+      first = false;
+      out_ += n;
+      out_ += "=\"";
+      escape_label_value(out_, v);
+      out_ += '"';
+    };
+    for (const label& l : common_) put(l.name, l.value);
+    for (const label_view& l : extra) put(l.name, l.value);
+    out_ += "} ";
+  }
+
+  std::string& out_;
+  std::span<const label> common_;
+};
+
+}  // namespace keel::observe
+// end keel/observe/prometheus_text.hpp
+
+namespace keel::observe {
+
+class prometheus_metrics {
+ public:
+  /// The WAL sync histogram's upper bounds, in seconds: from a fast NVMe
+  /// fsync (100 µs) to a disk in trouble (1 s).
+  static constexpr std::array<double, 13> wal_sync_bounds{
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0};
+
+  /// The replica measures every WAL sync for this policy.
+  static constexpr bool timed = true;
+
+  /// `labels` go on every sample (the node's id, the cluster's name).
+  explicit prometheus_metrics(std::vector<label> labels = {}) : labels_(std::move(labels)) {}
+  explicit prometheus_metrics(std::initializer_list<label> labels)
+      : labels_(labels.begin(), labels.end()) {}
+  prometheus_metrics(const prometheus_metrics&) = delete;
+  prometheus_metrics& operator=(const prometheus_metrics&) = delete;
+
+  // --- the metrics policy (the replica's thread) -----------------------------------
+
+  void gauges(const node_gauges& g) noexcept {
+    const raft::node_id before = leader_.load(relaxed);
+    if (g.leader != before && g.leader != raft::no_node) add(leader_changes_);
+    set(term_, g.term);
+    set(commit_, g.commit);
+    set(applied_, g.applied);
+    set(snapshot_index_, g.snapshot_index);
+    set(leader_, g.leader);
+    set(is_leader_, g.role == raft::state_type::leader ? 1 : 0);
+    set(pending_writes_, g.pending_writes);
+    set(pending_reads_, g.pending_reads);
+    set(stopped_, g.stopped ? 1 : 0);
+  }
+  void proposed() noexcept { add(proposals_); }
+  void proposal_failed() noexcept { add(proposals_failed_); }
+  void wal_synced(std::chrono::nanoseconds d) noexcept {
+    const auto ns = static_cast<std::uint64_t>(d.count() < 0 ? 0 : d.count());
+    std::size_t i = 0;
+    while (i < wal_sync_bounds.size() && static_cast<double>(ns) > wal_sync_bounds[i] * 1e9) {
+      ++i;
+    }
+    if (i < wal_sync_bounds.size()) add(wal_sync_buckets_[i]);
+    add(wal_sync_count_);
+    add(wal_sync_ns_, ns);
+  }
+  void wal_written(std::uint64_t bytes) noexcept { add(wal_bytes_, bytes); }
+  void snapshot_saved(std::uint64_t bytes) noexcept {
+    add(snapshots_saved_);
+    add(snapshot_saved_bytes_, bytes);
+  }
+  void snapshot_installed(std::uint64_t bytes) noexcept {
+    add(snapshots_installed_);
+    add(snapshot_installed_bytes_, bytes);
+  }
+  void snapshot_sent(std::uint64_t bytes, bool delivered) noexcept {
+    add(delivered ? snapshots_sent_ : snapshots_send_failed_);
+    add(snapshot_sent_bytes_, bytes);
+  }
+  void message_sent(raft::message_type t) noexcept { add(sent_[index_of(t)]); }
+  void message_received(raft::message_type t) noexcept { add(received_[index_of(t)]); }
+  void message_dropped(drop_reason why) noexcept {
+    add(why == drop_reason::removed_member ? dropped_removed_ : dropped_damaged_);
+  }
+  void peer_unreachable(raft::node_id) noexcept { add(unreachable_); }
+  void watch_queues(const store::watch_depths& w) noexcept {
+    set(watches_, w.watches);
+    set(watch_queued_, w.queued);
+    set(watch_deepest_, w.deepest);
+  }
+
+  // --- reading (any thread) --------------------------------------------------------
+
+  /// The numbers at one moment (each read once), for tests and status pages.
+  struct values {
+    std::uint64_t term = 0;
+    std::uint64_t commit = 0;
+    std::uint64_t applied = 0;
+    std::uint64_t snapshot_index = 0;
+    raft::node_id leader = raft::no_node;
+    bool is_leader = false;
+    std::uint64_t leader_changes = 0;
+    std::uint64_t proposals = 0;
+    std::uint64_t proposals_failed = 0;
+    std::uint64_t wal_syncs = 0;
+    std::uint64_t wal_sync_nanoseconds = 0;
+    std::uint64_t wal_bytes = 0;
+    std::uint64_t snapshots_saved = 0;
+    std::uint64_t snapshots_installed = 0;
+    std::uint64_t snapshots_sent = 0;
+    std::uint64_t snapshot_sent_bytes = 0;
+    std::uint64_t watches = 0;
+    std::uint64_t watch_queued = 0;
+  };
+
+  values read() const noexcept {
+    return {.term = get(term_),
+            .commit = get(commit_),
+            .applied = get(applied_),
+            .snapshot_index = get(snapshot_index_),
+            .leader = get(leader_),
+            .is_leader = get(is_leader_) != 0,
+            .leader_changes = get(leader_changes_),
+            .proposals = get(proposals_),
+            .proposals_failed = get(proposals_failed_),
+            .wal_syncs = get(wal_sync_count_),
+            .wal_sync_nanoseconds = get(wal_sync_ns_),
+            .wal_bytes = get(wal_bytes_),
+            .snapshots_saved = get(snapshots_saved_),
+            .snapshots_installed = get(snapshots_installed_),
+            .snapshots_sent = get(snapshots_sent_),
+            .snapshot_sent_bytes = get(snapshot_sent_bytes_),
+            .watches = get(watches_),
+            .watch_queued = get(watch_queued_)};
+  }
+
+  /// The text exposition format (version 0.0.4) of every metric.
+  std::string render() const {
+    std::string out;
+    render(out);
+    return out;
+  }
+
+  /// Appends the text exposition format to `out`.
+  void render(std::string& out) const {
+    prometheus_text w(out, labels_);
+    auto gauge = [&](const char* name, const char* help, std::uint64_t v) {
+      w.family(name, "gauge", help);
+      w.sample(name, v);
+    };
+    auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+      w.family(name, "counter", help);
+      w.sample(name, v);
+    };
+    const std::uint64_t commit = get(commit_);
+    const std::uint64_t applied = get(applied_);
+    const raft::node_id leader = get(leader_);
+    gauge("keel_raft_term", "The current Raft term.", get(term_));
+    gauge("keel_raft_commit_index", "The highest log index known to be committed.", commit);
+    gauge("keel_raft_applied_index", "The highest log index applied to the store.", applied);
+    gauge("keel_raft_apply_lag", "Committed entries not yet applied (commit - applied).",
+          commit > applied ? commit - applied : 0);
+    gauge("keel_raft_snapshot_index", "The index of the newest snapshot this node holds.",
+          get(snapshot_index_));
+    gauge("keel_raft_has_leader", "1 if this node knows a leader, 0 otherwise.",
+          leader != raft::no_node ? 1 : 0);
+    gauge("keel_raft_is_leader", "1 if this node is the leader, 0 otherwise.", get(is_leader_));
+    gauge("keel_raft_leader_id", "The id of the leader this node knows (0: none).", leader);
+    counter("keel_raft_leader_changes_total", "Leader changes this node has seen.",
+            get(leader_changes_));
+    gauge("keel_node_pending_writes", "Writes waiting for their entry to be applied.",
+          get(pending_writes_));
+    gauge("keel_node_pending_reads", "Linearizable reads waiting for their barrier.",
+          get(pending_reads_));
+    gauge("keel_node_stopped", "1 once the node stopped (storage failure or removal).",
+          get(stopped_));
+    counter("keel_proposals_total", "Writes and membership changes proposed to the log.",
+            get(proposals_));
+    counter("keel_proposals_failed_total",
+            "Proposals refused (not leader, too large, dropped) or whose entry failed.",
+            get(proposals_failed_));
+    std::array<std::uint64_t, wal_sync_bounds.size()> buckets{};
+    for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] = get(wal_sync_buckets_[i]);
+    // The count is read after the buckets: it is never below their sum.
+    const std::uint64_t syncs = get(wal_sync_count_);
+    w.histogram("keel_wal_sync_duration_seconds", "Latency of WAL syncs (fsync or msync).",
+                wal_sync_bounds, buckets, static_cast<double>(get(wal_sync_ns_)) / 1e9, syncs);
+    counter("keel_wal_written_bytes_total", "Bytes the WAL wrote.", get(wal_bytes_));
+    counter("keel_snapshots_saved_total", "Snapshots this node took.", get(snapshots_saved_));
+    counter("keel_snapshot_saved_bytes_total", "Bytes of the snapshots this node took.",
+            get(snapshot_saved_bytes_));
+    counter("keel_snapshots_installed_total", "Snapshots received from a leader and installed.",
+            get(snapshots_installed_));
+    counter("keel_snapshot_installed_bytes_total", "Bytes of the snapshots installed.",
+            get(snapshot_installed_bytes_));
+    counter("keel_snapshots_sent_total", "Snapshots sent to followers and delivered.",
+            get(snapshots_sent_));
+    counter("keel_snapshots_send_failed_total", "Snapshots sent to followers that failed.",
+            get(snapshots_send_failed_));
+    counter("keel_snapshot_sent_bytes_total",
+            "Bytes of the snapshots sent, as far as this node or its transport could see.",
+            get(snapshot_sent_bytes_));
+    message_family(w, "keel_messages_sent_total", "Raft messages sent, by type.", sent_);
+    message_family(w, "keel_messages_received_total", "Raft messages received, by type.",
+                   received_);
+    w.family("keel_messages_dropped_total", "counter",
+             "Messages dropped before Raft saw them, by reason.");
+    w.sample("keel_messages_dropped_total", get(dropped_removed_), {{"reason", "removed_member"}});
+    w.sample("keel_messages_dropped_total", get(dropped_damaged_),
+             {{"reason", "damaged_snapshot"}});
+    counter("keel_peer_unreachable_total", "Times the transport reported a peer unreachable.",
+            get(unreachable_));
+    gauge("keel_watches", "Open watches on the store.", get(watches_));
+    gauge("keel_watch_queued_events", "Events waiting unread in all watch queues.",
+          get(watch_queued_));
+    gauge("keel_watch_queue_max_depth", "Events waiting unread in the deepest watch queue.",
+          get(watch_deepest_));
+  }
+
+ private:
+  using counter_type = std::atomic<std::uint64_t>;
+  static constexpr auto relaxed = std::memory_order_relaxed;
+
+  // One writer: a load and a store, not a locked read-modify-write.
+  static void add(counter_type& c, std::uint64_t n = 1) noexcept {
+    c.store(c.load(relaxed) + n, relaxed);
+  }
+  static void set(counter_type& c, std::uint64_t v) noexcept { c.store(v, relaxed); }
+  static std::uint64_t get(const counter_type& c) noexcept { return c.load(relaxed); }
+
+  static std::size_t index_of(raft::message_type t) noexcept {
+    const auto i = static_cast<std::size_t>(t);
+    return i < message_types ? i : 0;
+  }
+
+  static constexpr std::size_t message_types = static_cast<std::size_t>(raft::message_type_count);
+
+  /// The network message types only: local ones never travel.
+  static void message_family(prometheus_text& w, const char* name, const char* help,
+                             const std::array<counter_type, message_types>& by_type) {
+    w.family(name, "counter", help);
+    for (std::size_t i = 0; i < message_types; ++i) {
+      const auto t = static_cast<raft::message_type>(i);
+      if (!raft::is_network_message(t)) continue;
+      w.sample(name, get(by_type[i]), {{"type", raft::to_string(t)}});
+    }
+  }
+
+  std::vector<label> labels_;
+  counter_type term_{0}, commit_{0}, applied_{0}, snapshot_index_{0}, leader_{0}, is_leader_{0};
+  counter_type leader_changes_{0}, pending_writes_{0}, pending_reads_{0}, stopped_{0};
+  counter_type proposals_{0}, proposals_failed_{0};
+  std::array<counter_type, wal_sync_bounds.size()> wal_sync_buckets_{};
+  counter_type wal_sync_count_{0}, wal_sync_ns_{0}, wal_bytes_{0};
+  counter_type snapshots_saved_{0}, snapshot_saved_bytes_{0};
+  counter_type snapshots_installed_{0}, snapshot_installed_bytes_{0};
+  counter_type snapshots_sent_{0}, snapshots_send_failed_{0}, snapshot_sent_bytes_{0};
+  std::array<counter_type, message_types> sent_{}, received_{};
+  counter_type dropped_removed_{0}, dropped_damaged_{0}, unreachable_{0};
+  counter_type watches_{0}, watch_queued_{0}, watch_deepest_{0};
+};
+
+static_assert(metrics<prometheus_metrics>);
+
+}  // namespace keel::observe
+// end keel/observe/prometheus_metrics.hpp
 // begin keel/raft/memory_storage.hpp
 // memory_storage: the in-memory log storage policy. Holds the log, the hard
 // state and the latest snapshot in memory; tests, benchmarks and nodes that

@@ -18,6 +18,15 @@
 // one Raft tick; run_once() does the work that is due. The simulation
 // drives it directly; a threaded runner drives it from a loop.
 //
+// Observation: basic_replica<Observe, FS, Transport, Ts...> reports to the
+// metrics and logging policies that the bundle Observe names
+// (observe/policies.hpp); replica<FS, Transport, Ts...> is the alias with the
+// silent defaults. The bundle is the first template parameter because Ts is
+// a pack, after which nothing can take a default; an alias keeps every
+// existing replica<...> unchanged, and a type (not a value in the options)
+// lets the silent policies compile away: the replica tests them with
+// `if constexpr` and never reads a clock or builds a log line for them.
+//
 // Thread safety: one thread calls everything, except that the transport
 // may deliver messages from any thread (they wait in an inbox).
 #pragma once
@@ -25,6 +34,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -50,6 +60,7 @@
 #include "keel/node/status.hpp"
 #include "keel/node/store_actions.hpp"
 #include "keel/node/store_snapshot.hpp"
+#include "keel/observe/policies.hpp"
 #include "keel/raft/conf_change.hpp"
 #include "keel/raft/raw_node.hpp"
 #include "keel/result.hpp"
@@ -120,20 +131,81 @@ struct read_outcome {
   std::uint64_t index = 0;
 };
 
-template <wal::file_system FS, transport::transport Transport, store::object... Ts>
-class replica {
+template <observe::policy_bundle Observe, wal::file_system FS, transport::transport Transport,
+          store::object... Ts>
+class basic_replica {
  public:
   using store_type = store::store<Ts...>;
   using write_type = store::write_transaction<Ts...>;
   using log_type = wal::wal<FS>;
   using raft_type = raft::raw_node<log_type>;
+  using metrics_type = typename Observe::metrics;
+  using log_policy = typename Observe::log;
+  using observers_type = observe::observers<Observe>;
 
   /// Opens (or creates) the replica's WAL, recovers its log, and replays
   /// the committed entries into a fresh store. `connect(handler)` makes
   /// the transport that delivers to this replica.
   template <class Connect>
-  static result<std::unique_ptr<replica>> open(FS fs, replica_options opts, Connect&& connect,
-                                               wal::recovery_report* report = nullptr) {
+  static result<std::unique_ptr<basic_replica>> open(FS fs, replica_options opts, Connect&& connect,
+                                                     wal::recovery_report* report = nullptr) {
+    return open(std::move(fs), std::move(opts), observers_type{}, std::forward<Connect>(connect),
+                report);
+  }
+
+  /// The same, reporting to the application's metrics and logging objects
+  /// (a null pointer only for a silent policy: errc::invalid_argument
+  /// otherwise). Requires: they outlive the replica.
+  template <class Connect>
+  static result<std::unique_ptr<basic_replica>> open(FS fs, replica_options opts,
+                                                     observers_type obs, Connect&& connect,
+                                                     wal::recovery_report* report = nullptr) {
+    if (obs.metrics == nullptr) {
+      if constexpr (observe::is_silent<metrics_type>) {
+        obs.metrics = &silent_instance<metrics_type>;
+      } else {
+        return errc::invalid_argument;
+      }
+    }
+    if (obs.log == nullptr) {
+      if constexpr (observe::is_silent<log_policy>) {
+        obs.log = &silent_instance<log_policy>;
+      } else {
+        return errc::invalid_argument;
+      }
+    }
+    wal::recovery_report local;
+    if (report == nullptr) report = &local;
+    const raft::node_id id = opts.id;
+    auto opened =
+        open_observed(std::move(fs), std::move(opts), obs, std::forward<Connect>(connect), *report);
+    if constexpr (!observe::is_silent<log_policy>) {
+      if (!opened && obs.log->enabled(observe::log_level::error)) {
+        const std::string why =
+            opened.error().message() +
+            (report->corrupt_file.empty() ? std::string() : "; " + report->describe());
+        obs.log->write({.level = observe::log_level::error,
+                        .message = "replica failed to open",
+                        .node = id,
+                        .term = 0,
+                        .index = 0,
+                        .peer = raft::no_node,
+                        .detail = why});
+      }
+    }
+    return opened;
+  }
+
+ private:
+  /// The static object of a silent policy opened without one.
+  template <class P>
+  static inline P silent_instance{};
+
+  template <class Connect>
+  static result<std::unique_ptr<basic_replica>> open_observed(FS fs, replica_options opts,
+                                                              observers_type obs, Connect&& connect,
+                                                              wal::recovery_report& rep) {
+    wal::recovery_report* const report = &rep;
     if (opts.id == raft::no_node || opts.data_dir.empty()) return errc::invalid_argument;
     if (auto ec = fs.make_directory(opts.data_dir)) return ec;
     if (auto ec = fs.sync_directory(parent_of(opts.data_dir))) return ec;
@@ -159,15 +231,18 @@ class replica {
         if (auto ec = snapshots.remove(f.index, f.term)) return ec;
       }
     }
-    std::unique_ptr<replica> r(new replica(std::move(opts), std::move(*log), std::move(snapshots)));
+    std::unique_ptr<basic_replica> r(
+        new basic_replica(std::move(opts), std::move(*log), std::move(snapshots), obs));
     if (auto ec = r->start(std::forward<Connect>(connect))) return ec;
+    r->note_recovery(rep);
     return r;
   }
 
-  replica(const replica&) = delete;
-  replica& operator=(const replica&) = delete;
+ public:
+  basic_replica(const basic_replica&) = delete;
+  basic_replica& operator=(const basic_replica&) = delete;
   /// The transport goes first: it may deliver into the inbox until it is gone.
-  ~replica() {
+  ~basic_replica() {
     transport_.reset();
     if (job_) job_->thread.join();
   }
@@ -177,6 +252,9 @@ class replica {
   void tick() {
     if (failed_) return;
     raft_->tick();
+    if constexpr (!observe::is_silent<metrics_type>) {
+      metrics_->watch_queues(store_.watch_queue_depths());
+    }
     expire_reads();
     if (removed_self_ && (!is_leader() || ++removed_ticks_ > 2 * opts_.election_tick)) {
       stop(errc::removed_member);
@@ -201,28 +279,61 @@ class replica {
       storage_failure = storage_failure_;
     }
     if (storage_failure) {
+      if constexpr (!observe::is_silent<log_policy>) {
+        note(observe::log_level::error, "received snapshot could not be stored", 0, raft::no_node,
+             storage_failure.message());
+      }
       stop(storage_failure);
       return true;
     }
     for (raft::message& m : messages) {
       worked = true;
+      metrics_->message_received(m.type);
       // A removed member may not know it yet; it must not disturb the others.
       if (removed_.contains(m.from)) {
         ++refused_from_removed_;
+        metrics_->message_dropped(observe::drop_reason::removed_member);
+        note(observe::log_level::debug, "message from a removed member dropped", m.index, m.from,
+             raft::to_string(m.type));
         continue;
       }
       // A snapshot whose data is damaged is refused before it can stop this
       // replica; the leader sends another.
       if (m.type == raft::message_type::snap && m.snapshot && !plausible(*m.snapshot)) {
         ++refused_snapshots_;
+        metrics_->message_dropped(observe::drop_reason::damaged_snapshot);
+        note(observe::log_level::warn, "damaged snapshot refused", m.snapshot->metadata.index,
+             m.from);
         continue;
+      }
+      if constexpr (!observe::is_silent<log_policy>) {
+        if (unreachable_peers_.erase(m.from) != 0) {
+          note(observe::log_level::info, "peer reachable again", 0, m.from);
+        }
       }
       // A bad message from the network is refused by the core; nothing else to do.
       (void)raft_->step(std::move(m));
     }
-    for (const raft::node_id id : unreachable) raft_->report_unreachable(id);
+    for (const raft::node_id id : unreachable) {
+      metrics_->peer_unreachable(id);
+      if constexpr (!observe::is_silent<log_policy>) {
+        // Once until the peer is heard from again: the transport reports every failed send.
+        if (unreachable_peers_.insert(id).second) {
+          note(observe::log_level::warn, "peer unreachable", 0, id);
+        }
+      }
+      raft_->report_unreachable(id);
+    }
     for (const auto& [to, delivered] : snapshot_reports) {
       worked = true;
+      if constexpr (!observe::is_silent<metrics_type> || !observe::is_silent<log_policy>) {
+        const transport::peer_status ps = transport_->status(to);
+        const std::uint64_t bytes = ps.snapshot ? ps.snapshot->bytes_sent : 0;
+        metrics_->snapshot_sent(bytes, delivered);
+        note(delivered ? observe::log_level::info : observe::log_level::warn,
+             delivered ? "snapshot sent" : "snapshot send failed",
+             ps.snapshot ? ps.snapshot->index : 0, to, ps.last_error);
+      }
       raft_->report_snapshot(
           to, delivered ? raft::snapshot_status::finished : raft::snapshot_status::failed);
     }
@@ -300,7 +411,10 @@ class replica {
     const std::uint64_t index = log.last_index() + 1;
     std::string payload = encode_actions(
         index, std::span<const typename store_type::change_type>(taken.changes), taken.placeholder);
-    if (payload.size() > opts_.max_proposal_bytes) return errc::request_too_large;
+    if (payload.size() > opts_.max_proposal_bytes) {
+      metrics_->proposal_failed();
+      return errc::request_too_large;
+    }
     return track(index, raft_->propose(keel::bytes(payload)));
   }
 
@@ -445,6 +559,10 @@ class replica {
   std::error_code failure() const noexcept { return failed_; }
   std::size_t pending_writes() const noexcept { return pending_.size(); }
   Transport& transport() noexcept { return *transport_; }
+  /// The metrics object this replica reports to.
+  metrics_type& metrics() noexcept { return *metrics_; }
+  /// The logging object this replica reports to.
+  log_policy& logger() noexcept { return *logger_; }
 
  private:
   struct pending_write {
@@ -463,8 +581,14 @@ class replica {
   /// (the empty handle is the empty store a new cluster starts from).
   static constexpr std::string_view snapshot_in_file = "file";
 
-  replica(replica_options opts, log_type log, snapshots_type snapshots)
-      : opts_(std::move(opts)), log_(std::move(log)), snapshots_(std::move(snapshots)) {}
+  basic_replica(replica_options opts, log_type log, snapshots_type snapshots, observers_type obs)
+      : opts_(std::move(opts)),
+        log_(std::move(log)),
+        metrics_(obs.metrics),
+        logger_(obs.log),
+        snapshots_(std::move(snapshots)) {
+    wal_bytes_seen_ = log_.stats().bytes;
+  }
 
   /// Whether a received snapshot's data can be what a leader sent: the
   /// empty store of a new cluster (index 1 only) or a store snapshot whose
@@ -557,12 +681,15 @@ class replica {
     std::error_code error{};
     std::thread thread{};
     std::atomic<bool> done{false};
+    /// The file's content bytes, once written.
+    std::uint64_t bytes = 0;
 
     std::error_code write() {
       if (auto ec = write_store_snapshot(
               state, [&](std::span<const std::byte> piece) { return writer.write(piece); })) {
         return ec;
       }
+      bytes = writer.held();
       return writer.commit();
     }
   };
@@ -586,9 +713,11 @@ class replica {
     if (job.index <= snapshot_index_) return {};
     auto marked = log_.create_snapshot(job.index, job.conf, std::string(snapshot_in_file));
     if (!marked) return marked.error();
-    if (auto ec = log_.sync()) return ec;
+    if (auto ec = sync_wal()) return ec;
     snapshot_index_ = job.index;
     snapshot_floor_.store(snapshot_index_, std::memory_order_release);
+    metrics_->snapshot_saved(job.bytes);
+    note(observe::log_level::info, "snapshot saved", job.index);
     if (job.index > opts_.snapshot_keep_entries) {
       const std::uint64_t upto = job.index - opts_.snapshot_keep_entries;
       if (upto > log_.first_index()) {
@@ -758,6 +887,7 @@ class replica {
   }
 
   void handle(raft::ready rd) {
+    if constexpr (!observe::is_silent<log_policy>) note_changes(rd);
     if (rd.soft_state && rd.soft_state->raft_state != raft::state_type::leader) {
       // Whatever we proposed may or may not commit under the new leader.
       fail_pending(errc::lost_leadership);
@@ -809,7 +939,7 @@ class replica {
       return;
     }
     if (must_sync) {
-      if (auto ec = log_.sync()) {
+      if (auto ec = sync_wal()) {
         stop(ec);
         return;
       }
@@ -831,9 +961,105 @@ class replica {
     raft_->advance();
     finish_reads();
     if (!failed_) maybe_snapshot();
+    report_gauges();
+  }
+
+  /// The WAL's sync, timed for a metrics policy that wants it, and the
+  /// bytes the WAL wrote since the last one.
+  std::error_code sync_wal() {
+    std::error_code ec;
+    if constexpr (metrics_type::timed) {
+      const auto start = std::chrono::steady_clock::now();
+      ec = log_.sync();
+      metrics_->wal_synced(std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::steady_clock::now() - start));
+    } else {
+      ec = log_.sync();
+    }
+    if constexpr (!observe::is_silent<metrics_type>) {
+      const std::uint64_t bytes = log_.stats().bytes;
+      metrics_->wal_written(bytes - wal_bytes_seen_);
+      wal_bytes_seen_ = bytes;
+    }
+    return ec;
+  }
+
+  void report_gauges() {
+    if constexpr (!observe::is_silent<metrics_type>) {
+      const auto& core = raft_->state();
+      metrics_->gauges({.term = core.term(),
+                        .commit = core.log().committed(),
+                        .applied = applied_,
+                        .snapshot_index = snapshot_index_,
+                        .leader = core.lead(),
+                        .role = core.state(),
+                        .pending_writes = pending_.size(),
+                        .pending_reads = pending_reads_.size(),
+                        .stopped = static_cast<bool>(failed_)});
+    }
+  }
+
+  /// Logs one event with this replica's id and term, if the policy wants its level.
+  void note(observe::log_level level, std::string_view message, std::uint64_t index = 0,
+            raft::node_id peer = raft::no_node, std::string_view detail = {}) {
+    if constexpr (!observe::is_silent<log_policy>) {
+      if (!logger_->enabled(level)) return;
+      logger_->write({.level = level,
+                      .message = message,
+                      .node = opts_.id,
+                      .term = raft_ ? raft_->state().term() : 0,
+                      .index = index,
+                      .peer = peer,
+                      .detail = detail});
+    }
+  }
+
+  /// Logs what changed in a ready: the term, the role (elections won and
+  /// lost), the leader.
+  void note_changes(const raft::ready& rd) {
+    const auto& core = raft_->state();
+    const std::uint64_t last = core.log().last_index();
+    if (rd.hard_state && rd.hard_state->term != logged_term_) {
+      if (logged_term_ != 0) note(observe::log_level::info, "term changed", last);
+      logged_term_ = rd.hard_state->term;
+    }
+    if (!rd.soft_state) return;
+    const raft::state_type role = rd.soft_state->raft_state;
+    if (role != logged_role_) {
+      using raft::state_type;
+      if (role == state_type::leader) {
+        note(observe::log_level::info, "election won: became leader", last);
+      } else if (role == state_type::candidate || role == state_type::pre_candidate) {
+        note(observe::log_level::info, "election started", last, raft::no_node,
+             raft::to_string(role));
+      } else if (logged_role_ == state_type::candidate ||
+                 logged_role_ == state_type::pre_candidate) {
+        note(observe::log_level::info, "election lost: became follower", last, rd.soft_state->lead);
+      } else {
+        note(observe::log_level::info, "stepped down: became follower", last, rd.soft_state->lead);
+      }
+      logged_role_ = role;
+    }
+    if (rd.soft_state->lead != logged_leader_) {
+      logged_leader_ = rd.soft_state->lead;
+      note(observe::log_level::info,
+           logged_leader_ == raft::no_node ? "leader lost" : "leader changed", last,
+           logged_leader_);
+    }
+  }
+
+  /// After open: what recovery found in the WAL.
+  void note_recovery(const wal::recovery_report& rep) {
+    if constexpr (!observe::is_silent<log_policy>) {
+      if (!logger_->enabled(observe::log_level::info)) return;
+      const std::string what = rep.describe();
+      note(rep.torn_file ? observe::log_level::warn : observe::log_level::info, "WAL recovered",
+           log_.last_index(), raft::no_node, what);
+    }
   }
 
   void send(raft::message m) {
+    metrics_->message_sent(m.type);
     // A streaming transport reads the snapshot's file itself and reports
     // the outcome through handler::snapshot_sent.
     if (m.type != raft::message_type::snap || transport::streaming_transport<Transport>) {
@@ -846,12 +1072,19 @@ class replica {
     if (m.snapshot && m.snapshot->data == snapshot_in_file) {
       std::string content = read_snapshot_file(m.snapshot->metadata);
       if (content.empty()) {
+        metrics_->snapshot_sent(0, false);
+        note(observe::log_level::warn, "snapshot send failed: file unreadable",
+             m.snapshot->metadata.index, to);
         raft_->report_snapshot(to, raft::snapshot_status::failed);
         return;
       }
       m.snapshot->data = std::move(content);
     }
+    const std::uint64_t bytes = m.snapshot ? m.snapshot->data.size() : 0;
+    const std::uint64_t index = m.snapshot ? m.snapshot->metadata.index : 0;
     transport_->send(std::move(m));
+    metrics_->snapshot_sent(bytes, true);
+    note(observe::log_level::info, "snapshot sent", index, to);
     raft_->report_snapshot(to, raft::snapshot_status::finished);
   }
 
@@ -862,6 +1095,7 @@ class replica {
     const std::uint64_t index = snap.metadata.index;
     if (index <= applied_) return {};  // Raft never sends an older one; nothing to do.
     if (store_.version() >= index) return errc::corrupt_snapshot;
+    std::uint64_t bytes = 0;
     if (snap.data.empty()) {
       // The empty snapshot of a new cluster: no objects.
       store_.commit(store_.begin_write_at(index));
@@ -869,10 +1103,12 @@ class replica {
       // A streaming transport already installed the file: restore from it.
       auto reader = snapshots_.open(index, snap.metadata.term);
       if (!reader) return reader.error();
+      bytes = reader->size();
       auto restored = restore_store_snapshot(
           store_, index, [&](std::span<std::byte> out) { return reader->read(out); });
       if (!restored) return restored.error();
     } else {
+      bytes = snap.data.size();
       // Kept in a file first, so a restart finds it; then the store turns
       // into it, with the events that take watchers there.
       auto writer = snapshots_.begin(index, snap.metadata.term, {});
@@ -904,6 +1140,8 @@ class replica {
         if (peer != opts_.id) transport_->add_peer(peer, {});
       }
     }
+    metrics_->snapshot_installed(bytes);
+    note(observe::log_level::info, "snapshot installed", index, raft_->state().lead());
     return {};
   }
 
@@ -965,9 +1203,16 @@ class replica {
   /// that entry is applied, or the proposal's error.
   result<std::shared_ptr<const write_outcome>> track(std::uint64_t index,
                                                      std::error_code proposed) {
-    if (proposed) return proposed;
+    if (proposed) {
+      metrics_->proposal_failed();
+      return proposed;
+    }
     // Not appended where expected: this replica no longer leads.
-    if (raft_->state().log().last_index() != index) return errc::not_leader;
+    if (raft_->state().log().last_index() != index) {
+      metrics_->proposal_failed();
+      return errc::not_leader;
+    }
+    metrics_->proposed();
     auto outcome = std::make_shared<write_outcome>();
     pending_[index] = pending_write{raft_->state().term(), outcome};
     return std::shared_ptr<const write_outcome>(std::move(outcome));
@@ -1030,6 +1275,11 @@ class replica {
   /// Tells the transport who the peers are now; a removed replica stops.
   void apply_membership(const raft::conf_change& cc) {
     for (const raft::conf_change_single& c : cc.changes) {
+      note(observe::log_level::info,
+           c.type == raft::conf_change_type::remove_node   ? "member removed"
+           : c.type == raft::conf_change_type::add_learner ? "learner added"
+                                                           : "member added as voter",
+           applied_, c.node, cc.context);
       if (c.type == raft::conf_change_type::remove_node) {
         removed_.insert(c.node);
         if (c.node == opts_.id) {
@@ -1087,6 +1337,7 @@ class replica {
     out.error = it->second.term == e.term ? ec : make_error_code(errc::lost_leadership);
     out.index = out.error ? 0 : e.index;
     out.done = true;
+    if (out.error) metrics_->proposal_failed();
     pending_.erase(it);
   }
 
@@ -1094,20 +1345,38 @@ class replica {
     for (auto& [index, p] : pending_) {
       p.outcome->error = ec;
       p.outcome->done = true;
+      metrics_->proposal_failed();
     }
     pending_.clear();
   }
 
   /// Fail-stop: a storage failure ends this replica's life.
   void stop(std::error_code ec) {
+    if constexpr (!observe::is_silent<log_policy>) {
+      const bool removed = ec == errc::removed_member;
+      note(removed ? observe::log_level::info : observe::log_level::error,
+           removed ? "stopped: removed from the cluster" : "stopped: storage failure (fail-stop)",
+           applied_, raft::no_node, ec.message());
+    }
     failed_ = ec;
     stopped_.store(true, std::memory_order_release);
     fail_pending(errc::node_stopped);
     fail_reads(errc::node_stopped, false);
+    report_gauges();
   }
 
   replica_options opts_;
   log_type log_;
+  metrics_type* metrics_;
+  log_policy* logger_;
+  /// The WAL's bytes written when metrics last heard of them.
+  std::uint64_t wal_bytes_seen_ = 0;
+  /// What the logger was last told, to log changes only.
+  std::uint64_t logged_term_ = 0;
+  raft::state_type logged_role_ = raft::state_type::follower;
+  raft::node_id logged_leader_ = raft::no_node;
+  /// Peers reported unreachable and not heard from since (for logging).
+  std::set<raft::node_id> unreachable_peers_;
   std::optional<raft_type> raft_;
   std::optional<Transport> transport_;
   store_type store_;
@@ -1149,5 +1418,9 @@ class replica {
   std::uint64_t applied_ = 0;
   std::error_code failed_;
 };
+
+/// A replica that records no metrics and logs nothing (observe::defaults).
+template <wal::file_system FS, transport::transport Transport, store::object... Ts>
+using replica = basic_replica<observe::defaults, FS, Transport, Ts...>;
 
 }  // namespace keel::node

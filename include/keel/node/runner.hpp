@@ -12,6 +12,12 @@
 // without waiting for the previous one to commit, so many writers share
 // each Raft round trip and each fsync.
 //
+// Observation: basic_runner<Observe, Clock, FS, Transport, Ts...> runs a
+// basic_replica with the metrics and logging policies of the bundle Observe
+// (observe/policies.hpp), whose objects start() takes; runner<Clock, FS,
+// Transport, Ts...> is the alias with the silent defaults, so existing code
+// is unchanged (the bundle comes first because Ts is a pack; see replica.hpp).
+//
 // Thread safety: every member may be called from any thread, except that
 // the runner must outlive the calls, and the transport must stop delivering
 // to the replica before the runner is destroyed (in-process: disconnect).
@@ -59,36 +65,51 @@ struct batch_options {
   double max_bytes_share = 0.75;
 };
 
-template <clock Clock, wal::file_system FS, transport::transport Transport, store::object... Ts>
-class runner {
+template <observe::policy_bundle Observe, clock Clock, wal::file_system FS,
+          transport::transport Transport, store::object... Ts>
+class basic_runner {
  public:
-  using replica_type = replica<FS, Transport, Ts...>;
+  using replica_type = basic_replica<Observe, FS, Transport, Ts...>;
+  using observers_type = observe::observers<Observe>;
+  using metrics_type = typename replica_type::metrics_type;
+  using log_policy = typename replica_type::log_policy;
   using store_type = typename replica_type::store_type;
   using read_type = typename store_type::read_type;
   using duration = std::chrono::nanoseconds;
 
   /// Opens the replica (replica::open) and starts its thread.
   template <class Connect>
-  static result<std::unique_ptr<runner>> start(FS fs, replica_options opts, Connect&& connect,
-                                               runner_options ro = {}, Clock clock = {}) {
-    std::unique_ptr<runner> self(new runner(ro, std::move(clock)));
-    runner* raw = self.get();
+  static result<std::unique_ptr<basic_runner>> start(FS fs, replica_options opts, Connect&& connect,
+                                                     runner_options ro = {}, Clock clock = {}) {
+    return start(std::move(fs), std::move(opts), observers_type{}, std::forward<Connect>(connect),
+                 ro, std::move(clock));
+  }
+
+  /// The same, the replica reporting to the application's metrics and
+  /// logging objects (basic_replica::open). Requires: they outlive the runner.
+  template <class Connect>
+  static result<std::unique_ptr<basic_runner>> start(FS fs, replica_options opts,
+                                                     observers_type obs, Connect&& connect,
+                                                     runner_options ro = {}, Clock clock = {}) {
+    std::unique_ptr<basic_runner> self(new basic_runner(ro, std::move(clock)));
+    basic_runner* raw = self.get();
     opts.on_inbox = [raw] {
       raw->wake();
     };
     opts.on_applied = [raw] {
       raw->answer();
     };
-    auto r = replica_type::open(std::move(fs), std::move(opts), std::forward<Connect>(connect));
+    auto r =
+        replica_type::open(std::move(fs), std::move(opts), obs, std::forward<Connect>(connect));
     if (!r) return r.error();
     self->replica_ = std::move(*r);
     self->thread_ = std::thread([raw] { raw->loop(); });
     return self;
   }
 
-  runner(const runner&) = delete;
-  runner& operator=(const runner&) = delete;
-  ~runner() {
+  basic_runner(const basic_runner&) = delete;
+  basic_runner& operator=(const basic_runner&) = delete;
+  ~basic_runner() {
     stop();
     replica_.reset();  // Its transport may call wake() until it is gone.
   }
@@ -165,8 +186,8 @@ class runner {
     }
 
    private:
-    friend class runner;
-    batch_writer(runner& r, batch_options o, duration timeout)
+    friend class basic_runner;
+    batch_writer(basic_runner& r, batch_options o, duration timeout)
         : runner_(r), options_(o), deadline_(r.clock_.now() + timeout) {}
 
     duration left() const {
@@ -190,7 +211,7 @@ class runner {
       return ec;
     }
 
-    runner& runner_;
+    basic_runner& runner_;
     batch_options options_;
     typename Clock::time_point deadline_;
     typename replica_type::write_group group_{};
@@ -271,6 +292,13 @@ class runner {
     return ec ? ec : out;
   }
 
+  /// The replica's metrics object (a prometheus_metrics renders from any
+  /// thread; see its own thread-safety note).
+  metrics_type& metrics() noexcept { return replica_->metrics(); }
+
+  /// The replica's logging object.
+  log_policy& logger() noexcept { return replica_->logger(); }
+
   /// Runs f(replica&) on the runner's thread and waits for it.
   template <class F>
   std::error_code call(F&& f, duration timeout) {
@@ -307,7 +335,7 @@ class runner {
   };
   using task = std::function<void(replica_type&)>;
 
-  runner(runner_options ro, Clock clock) : options_(ro), clock_(std::move(clock)) {}
+  basic_runner(runner_options ro, Clock clock) : options_(ro), clock_(std::move(clock)) {}
 
   /// Posts a proposal made by propose(replica&) and waits for its outcome.
   template <class Propose>
@@ -481,5 +509,9 @@ class runner {
   bool inbox_ = false;
   bool stopping_ = false;
 };
+
+/// A runner that records no metrics and logs nothing (observe::defaults).
+template <clock Clock, wal::file_system FS, transport::transport Transport, store::object... Ts>
+using runner = basic_runner<observe::defaults, Clock, FS, Transport, Ts...>;
 
 }  // namespace keel::node

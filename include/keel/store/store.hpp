@@ -181,6 +181,9 @@ class store {
   /// How many watches are open.
   std::size_t watch_count() const { return watches_.subscriber_count(); }
 
+  /// The watches' queues: how many, events unread in all, the deepest.
+  watch_depths watch_queue_depths() const { return watches_.depths(); }
+
  private:
   mutable std::mutex writer_mutex_;
   mutable std::mutex root_mutex_;

@@ -48,13 +48,19 @@
 //     cancel, destroying a subscription, publish, close_all,
 //     subscriber_count): that would deadlock, and debug builds assert. They
 //     may call try_next, depth, closed and error on any subscription.
+//   - depths() (for metrics) walks a list of the queue's subscribers of its
+//     own, under a mutex of its own, taking each subscriber's leaf lock in
+//     turn: it never takes the registry mutex, so it neither waits for a
+//     publish nor delays one by more than a queue operation.
 #pragma once
 
 #include <cassert>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <system_error>
@@ -82,6 +88,58 @@ concept watch_filter = std::move_constructible<F> && std::predicate<F&, const Ev
 template <class R>
 concept watch_ready_callback = std::move_constructible<R> && std::is_nothrow_invocable_v<R&>;
 
+/// The depths of a watch_queue's subscriptions at one moment.
+struct watch_depths {
+  /// Subscriptions alive (including closed ones whose events are unread).
+  std::size_t watches = 0;
+  /// Events queued and not yet read, over all of them.
+  std::size_t queued = 0;
+  /// The most queued in one subscription.
+  std::size_t deepest = 0;
+};
+
+namespace detail {
+
+/// Every live subscriber of a queue, for watch_queue::depths(). A
+/// subscription holds its own node; cancel removes it.
+template <class Event>
+class watch_depth_list {
+ public:
+  using list_type = std::list<const watch_subscriber<Event>*>;
+
+  /// Moves `one` (a list of one node, allocated by the caller before any
+  /// lock) into the list; returns where it went. Never allocates or fails.
+  typename list_type::iterator add(list_type& one) noexcept {
+    std::lock_guard lock(mutex_);
+    const auto it = one.begin();
+    subscribers_.splice(subscribers_.end(), one);
+    return it;
+  }
+
+  void remove(typename list_type::iterator it) noexcept {
+    std::lock_guard lock(mutex_);
+    subscribers_.erase(it);
+  }
+
+  watch_depths sample() const {
+    watch_depths out;
+    std::lock_guard lock(mutex_);
+    for (const watch_subscriber<Event>* s : subscribers_) {
+      const std::size_t d = s->depth();
+      ++out.watches;
+      out.queued += d;
+      out.deepest = d > out.deepest ? d : out.deepest;
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  list_type subscribers_;
+};
+
+}  // namespace detail
+
 /// The filter that accepts every event.
 struct accept_all {
   template <class Event>
@@ -107,6 +165,8 @@ class subscription {
     if (this != &other) {
       cancel();
       subscriber_ = std::move(other.subscriber_);
+      depths_ = std::move(other.depths_);
+      listed_ = other.listed_;
     }
     return *this;
   }
@@ -171,16 +231,27 @@ class subscription {
     if (!subscriber_) return;
     subscriber_->registry().unlink(*subscriber_);
     subscriber_->close(make_error_code(errc::watch_cancelled), true);
+    if (depths_) {
+      depths_->remove(listed_);
+      depths_.reset();
+    }
   }
 
  private:
   template <class>
   friend class watch_queue;
 
-  explicit subscription(std::unique_ptr<detail::watch_subscriber<Event>> subscriber) noexcept
-      : subscriber_(std::move(subscriber)) {}
+  using depth_list = detail::watch_depth_list<Event>;
+
+  subscription(std::unique_ptr<detail::watch_subscriber<Event>> subscriber,
+               std::shared_ptr<depth_list> depths,
+               typename depth_list::list_type::iterator listed) noexcept
+      : subscriber_(std::move(subscriber)), depths_(std::move(depths)), listed_(listed) {}
 
   std::unique_ptr<detail::watch_subscriber<Event>> subscriber_;
+  /// The queue's depth list and this subscriber's node in it (empty once cancelled).
+  std::shared_ptr<depth_list> depths_;
+  typename depth_list::list_type::iterator listed_{};
 };
 
 /// The publish side: the store owns one per watchable stream of events.
@@ -193,12 +264,15 @@ class watch_queue {
  public:
   using event_type = Event;
 
-  watch_queue() : registry_(std::make_shared<detail::watch_registry<Event>>()) {}
+  watch_queue()
+      : registry_(std::make_shared<detail::watch_registry<Event>>()),
+        depths_(std::make_shared<detail::watch_depth_list<Event>>()) {}
   watch_queue(watch_queue&& other) noexcept = default;
   watch_queue& operator=(watch_queue&& other) noexcept {
     if (this != &other) {
       close_registry();
       registry_ = std::move(other.registry_);
+      depths_ = std::move(other.depths_);
     }
     return *this;
   }
@@ -218,12 +292,14 @@ class watch_queue {
     assert(registry_ && "subscribe on a moved-from watch_queue");
     auto subscriber = std::make_unique<detail::watch_subscriber_with<Event, Filter, Ready>>(
         registry_, capacity, std::move(filter), std::move(on_ready));
+    typename detail::watch_depth_list<Event>::list_type node{subscriber.get()};
     if (capacity == 0) {
       subscriber->close(make_error_code(errc::invalid_argument), false);
     } else if (std::error_code closed = registry_->link(*subscriber)) {
       subscriber->close(closed, false);
     }
-    return subscription<Event>(std::move(subscriber));
+    const auto listed = depths_->add(node);
+    return subscription<Event>(std::move(subscriber), depths_, listed);
   }
 
   /// Subscribes to every event.
@@ -256,12 +332,21 @@ class watch_queue {
     return registry_->size();
   }
 
+  /// How many events wait unread in the subscriptions alive now: their
+  /// number, the total and the deepest (for metrics). Takes each
+  /// subscription's lock in turn, never the publishing one.
+  watch_depths depths() const {
+    assert(depths_ && "depths on a moved-from watch_queue");
+    return depths_->sample();
+  }
+
  private:
   void close_registry() noexcept {
     if (registry_) registry_->close_all(make_error_code(errc::watch_closed));
   }
 
   std::shared_ptr<detail::watch_registry<Event>> registry_;
+  std::shared_ptr<detail::watch_depth_list<Event>> depths_;
 };
 
 }  // namespace keel::store

@@ -1,0 +1,87 @@
+// A logging policy (keel/observe/log.hpp) that writes a replica's events to
+// an spdlog logger, one line per event with its context as key=value pairs:
+//
+//   election won: became leader node=1 term=2 index=7
+//   snapshot sent node=1 term=2 index=10000 peer=4
+//
+//   auto sink = spdlog::stdout_color_mt("keel");
+//   keel::observe::spdlog_logger log(sink);
+//   ... open the replica or runner with observers{.log = &log} ...
+//
+// Levels map one to one (debug, info, warn, error); enabled() asks the
+// spdlog logger, so events below its level are never built.
+//
+// Thread safety: as the spdlog logger's (the _mt loggers may be shared by
+// several replicas and threads).
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "keel/observe/log.hpp"
+
+namespace keel::observe {
+
+class spdlog_logger {
+ public:
+  /// Writes to `logger`. Requires: not null.
+  explicit spdlog_logger(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
+
+  /// spdlog's level for a keel level.
+  static spdlog::level::level_enum level_of(log_level l) noexcept {
+    switch (l) {
+      case log_level::debug:
+        return spdlog::level::debug;
+      case log_level::info:
+        return spdlog::level::info;
+      case log_level::warn:
+        return spdlog::level::warn;
+      case log_level::error:
+        return spdlog::level::err;
+    }
+    return spdlog::level::err;
+  }
+
+  bool enabled(log_level l) const { return logger_->should_log(level_of(l)); }
+
+  void write(const log_event& e) {
+    std::string line(e.message);
+    field(line, "node", e.node);
+    if (e.term != 0) field(line, "term", e.term);
+    if (e.index != 0) field(line, "index", e.index);
+    if (e.peer != raft::no_node) field(line, "peer", e.peer);
+    if (!e.detail.empty()) {
+      line += " detail=\"";
+      for (const char c : e.detail) {
+        if (c == '"' || c == '\\') line += '\\';
+        line += c == '\n' ? ' ' : c;
+      }
+      line += '"';
+    }
+    logger_->log(level_of(e.level), spdlog::string_view_t(line.data(), line.size()));
+  }
+
+  /// The spdlog logger written to.
+  const std::shared_ptr<spdlog::logger>& logger() const noexcept { return logger_; }
+
+ private:
+  static void field(std::string& line, const char* name, std::uint64_t v) {
+    line += ' ';
+    line += name;
+    line += '=';
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    line.append(buf, r.ptr);
+  }
+
+  std::shared_ptr<spdlog::logger> logger_;
+};
+
+static_assert(logger<spdlog_logger>);
+
+}  // namespace keel::observe
