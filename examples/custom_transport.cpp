@@ -569,39 +569,48 @@ void codec_round_trip() {
   check(!demo::wire::decode(forged), "an unknown message type is refused");
 }
 
-/// The text of note `id`, read linearizably on r. A node that just started
-/// knows no leader until the first heartbeat and refuses the read with
-/// proposal_dropped ("retry later"): retried until a deadline.
-std::string text_of(runner& r, const std::string& id) {
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
-  for (;;) {
-    auto text = r.view_linearizable(
-        [&](const auto& tx) {
-          auto n = tx.template get<note>(id);
-          return n ? n->text : std::string("(none)");
-        },
-        5s);
-    if (text) return *text;
-    if (text.error() != keel::errc::proposal_dropped ||
-        std::chrono::steady_clock::now() > deadline) {
-      throw keel::examples::check_failed("read of " + id + ": " + text.error().message());
-    }
-    std::this_thread::yield();
-  }
+using nodes_type = keel::examples::runner_cluster<runner, demo::socket_network>;
+
+/// The text of note `id`, read linearizably on node `on`. A node that just
+/// started knows no leader until the first heartbeat and refuses the read
+/// with proposal_dropped ("retry later"): read_linearizable retries.
+std::string text_of(nodes_type& nodes, keel::raft::node_id on, const std::string& id) {
+  auto text = nodes.read_linearizable(on, [&](const auto& tx) {
+    auto n = tx.template get<note>(id);
+    return n ? n->text : std::string("(none)");
+  });
+  if (!text) throw keel::examples::check_failed("read of " + id + ": " + text.error().message());
+  return *text;
 }
 
-/// r's transport's view of peer id, once its reachability is `reachable`
-/// (or after 5 s). The leader heartbeats every tick, so its transport learns
-/// within a few ticks; status is the only way to see it.
-keel::transport::peer_status await_peer(runner& r, keel::raft::node_id id, bool reachable) {
+/// Creates note {id, text} on whichever node leads; a retry after an
+/// attempt that did commit finds the note there.
+keel::result<std::uint64_t> create_note(nodes_type& nodes, const std::string& id,
+                                        const std::string& text) {
+  return nodes.update_on_leader([&](auto& tx) -> std::error_code {
+    if (tx.template get<note>(id)) return {};
+    return tx.create(note{id, text});
+  });
+}
+
+/// The leader's transport's view of peer `id`, once it is `reachable` (or
+/// unreachable with frames dropped), asked of whichever node leads at each
+/// poll (of a follower if `id` leads); or the last view seen after
+/// keel::examples::await_timeout. The leader heartbeats every tick, so its
+/// transport learns within a few ticks; status is the only way to see it.
+keel::transport::peer_status await_peer(nodes_type& nodes, keel::raft::node_id id, bool reachable) {
   keel::transport::peer_status seen;
-  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  const auto deadline = std::chrono::steady_clock::now() + keel::examples::await_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (auto st = r.status(1s)) {
+    for (keel::raft::node_id n : nodes.ids()) {
+      if (n == id || !nodes.running(n)) continue;
+      auto st = nodes.at(n).status(1s);
+      // The leader's view; or, when `id` itself leads, that of a follower answering it.
+      if (!st || (st->role != "leader" && st->leader != id)) continue;
       for (const auto& p : st->peers) {
         if (p.id == id) seen = p.transport;
       }
-      if (seen.reachable == reachable) break;
+      if (reachable ? seen.reachable : !seen.reachable && seen.dropped > 0) return seen;
     }
     std::this_thread::yield();
   }
@@ -611,21 +620,23 @@ keel::transport::peer_status await_peer(runner& r, keel::raft::node_id id, bool 
 void cluster() {
   std::printf("2. Three runners talk through sockets.\n");
   demo::socket_network network;
-  keel::examples::runner_cluster<runner, demo::socket_network> nodes(network, {1, 2, 3});
+  nodes_type nodes(network, {1, 2, 3});
   auto leader_id = nodes.await_leader();
   std::printf("  node %llu leads\n", static_cast<unsigned long long>(leader_id));
-  auto v = nodes.at(leader_id).update([](auto& tx) { return tx.create(note{"n1", "first"}); }, 5s);
+  // Writes go to whichever node leads: leadership may move on a busy machine.
+  auto v = create_note(nodes, "n1", "first");
   check(v.has_value(), "the leader committed a write");
+  leader_id = nodes.await_leader();
   const keel::raft::node_id follower = leader_id == 1 ? 2 : 1;
-  check(text_of(nodes.at(follower), "n1") == "first",
+  check(text_of(nodes, follower, "n1") == "first",
         "follower " + std::to_string(follower) + " reads it linearizably");
 
   std::printf("3. A node goes down; the leader's transport reports it unreachable.\n");
-  const keel::raft::node_id down = leader_id == 3 ? 2 : 3;
+  const keel::raft::node_id down = nodes.await_leader() == 3 ? 2 : 3;
   nodes.stop(down);
-  v = nodes.at(leader_id).update([](auto& tx) { return tx.create(note{"n2", "second"}); }, 5s);
+  v = create_note(nodes, "n2", "second");
   check(v.has_value(), "two of three nodes still commit writes");
-  const keel::transport::peer_status seen = await_peer(nodes.at(leader_id), down, false);
+  const keel::transport::peer_status seen = await_peer(nodes, down, false);
   std::printf("  leader's view of node %llu: %s, %llu frames dropped, last error: %s\n",
               static_cast<unsigned long long>(down), seen.reachable ? "reachable" : "unreachable",
               static_cast<unsigned long long>(seen.dropped), seen.last_error.c_str());
@@ -633,9 +644,8 @@ void cluster() {
 
   std::printf("4. The node comes back, recovers its WAL and catches up.\n");
   nodes.start(down);
-  check(text_of(nodes.at(down), "n2") == "second", "the restarted node reads the write it missed");
-  const auto leader_now = nodes.await_leader();
-  check(await_peer(nodes.at(leader_now), down, true).reachable,
+  check(text_of(nodes, down, "n2") == "second", "the restarted node reads the write it missed");
+  check(await_peer(nodes, down, true).reachable,
         "the leader reaches node " + std::to_string(down) + " again");
   std::printf("5. Everything stops: transports close their sockets and join their threads.\n");
 }

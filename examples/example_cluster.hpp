@@ -9,10 +9,16 @@
 // as they are sent. The cluster disconnects a runner from the network before
 // stopping it, as the runner's contract asks.
 //
+// Leadership may move at any time (a runner thread starved on a loaded
+// machine misses its heartbeats), so the examples never assume that the
+// leader await_leader found still leads: they write with update_on_leader
+// and read with read_linearizable, which retry on whichever runner leads.
+//
 // Thread safety: the cluster is driven from one thread (the example's main);
 // the runners it hands out may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -22,10 +28,13 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include "keel/errc.hpp"
 #include "keel/node/runner.hpp"
+#include "keel/result.hpp"
 #include "keel/transport/delivery_pump.hpp"
 #include "keel/transport/in_process.hpp"
 #include "keel/wal/file_system.hpp"
@@ -80,10 +89,24 @@ class temp_dir {
   std::string path_;
 };
 
-/// Timing the examples use: 5 ms ticks, elections after 40-80 ticks, slow
-/// enough that a sanitized build keeps its leader.
-inline constexpr std::chrono::milliseconds example_tick{5};
-inline constexpr int example_election_tick = 40;
+/// Timing the examples use: 10 ms ticks, elections after 100-200 ticks
+/// (1-2 s). The examples run as tests, in parallel and under sanitizers; a
+/// runner thread starved for a whole election timeout loses its leadership,
+/// so the margin is wide. The examples still survive a change of leader.
+inline constexpr std::chrono::milliseconds example_tick{10};
+inline constexpr int example_election_tick = 100;
+
+/// How long an example waits for what should happen (a leader, a commit,
+/// convergence). Generous: it matters only when something is wrong.
+inline constexpr std::chrono::milliseconds await_timeout{60s};
+
+/// Whether a write refused with ec may succeed on whichever runner leads
+/// later: no leader yet, a leader not ready, or a leader that changed. The
+/// write may have committed all the same after lost_leadership.
+inline bool leadership_moved(std::error_code ec) {
+  return ec == errc::not_leader || ec == errc::leader_not_ready || ec == errc::lost_leadership ||
+         ec == errc::proposal_dropped;
+}
 
 /// Runners over one network, each in <dir>/node-<id>. Network has
 /// connect(id, handler) -> transport and disconnect(id) (the in-process
@@ -132,7 +155,7 @@ class runner_cluster {
   /// The id of the runner that leads and serves linearizable reads, within
   /// `within`. No event announces a leader, so this asks each runner for
   /// its status in a loop bounded by the deadline.
-  raft::node_id await_leader(std::chrono::milliseconds within = 10s) {
+  raft::node_id await_leader(std::chrono::milliseconds within = await_timeout) {
     const auto deadline = std::chrono::steady_clock::now() + within;
     while (std::chrono::steady_clock::now() < deadline) {
       for (auto& [id, r] : runners_) {
@@ -144,6 +167,52 @@ class runner_cluster {
       std::this_thread::yield();
     }
     throw check_failed("no leader within " + std::to_string(within.count()) + " ms");
+  }
+
+  /// Runs fn(write_transaction&) -> std::error_code as a write on the runner
+  /// that leads, and again on whichever leads next while the write is
+  /// refused because leadership moves (leadership_moved), within `within`.
+  /// Returns the write's version or the error that is not about leadership
+  /// (fn's own, such as sequence_conflict, or errc::timeout).
+  ///
+  /// fn may run more than once, and an attempt reported lost_leadership may
+  /// have committed: fn reads what it changes, so that running it again
+  /// after its own commit does no harm.
+  template <class F>
+  result<std::uint64_t> update_on_leader(F&& fn, std::chrono::milliseconds within = await_timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      const raft::node_id id = await_leader(std::max(left, std::chrono::milliseconds{1}));
+      auto v = at(id).update(fn, std::max(left, std::chrono::milliseconds{1}));
+      if (v || !leadership_moved(v.error()) || std::chrono::steady_clock::now() >= deadline) {
+        return v;
+      }
+      std::printf("  (write on node %llu: %s; retried on the leader)\n",
+                  static_cast<unsigned long long>(id), v.error().message().c_str());
+    }
+  }
+
+  /// f(const read_transaction&) on the runner of `id`, linearizably
+  /// (view_linearizable), retried within `within` while the read fails
+  /// because no leader is known or the leader changed (or its barrier timed
+  /// out): what view_linearizable returns.
+  template <class F>
+  auto read_linearizable(raft::node_id id, F&& f,
+                         std::chrono::milliseconds within = await_timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + within;
+    for (;;) {
+      auto v = at(id).view_linearizable(f, 5s);
+      if (v || !(leadership_moved(v.error()) || v.error() == errc::timeout) ||
+          std::chrono::steady_clock::now() >= deadline) {
+        return v;
+      }
+      // A leader to answer the read first (status polling, as above).
+      (void)await_leader(std::max(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      deadline - std::chrono::steady_clock::now()),
+                                  std::chrono::milliseconds{1}));
+    }
   }
 
  private:

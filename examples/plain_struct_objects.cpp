@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 
 #include "example_cluster.hpp"
@@ -201,41 +202,42 @@ void replicated() {
   std::printf("3. Three runners replicate the volumes (WALs on the real disk).\n");
   keel::examples::in_process_cluster<runner> cluster({1, 2, 3});
   const auto leader_id = cluster.await_leader();
-  runner& leader = cluster.at(leader_id);
   std::printf("  node %llu leads\n", static_cast<unsigned long long>(leader_id));
 
-  auto created = leader.update(
-      [](auto& tx) -> std::error_code {
-        if (auto e = tx.create(make_volume("vol-1", "data", "local", 512))) return e;
-        if (auto e = tx.create(make_volume("vol-2", "backup", "nfs", 4096))) return e;
-        return tx.create(make_volume("vol-3", "logs", "local", 128));
-      },
-      5s);
+  // Writes go to whichever node leads (update_on_leader), and each reads
+  // what it changes: a retry after an attempt that did commit finds it done.
+  auto created = cluster.update_on_leader([](auto& tx) -> std::error_code {
+    if (tx.template get<volume>("vol-1")) return {};  // Committed by an earlier attempt.
+    if (auto e = tx.create(make_volume("vol-1", "data", "local", 512))) return e;
+    if (auto e = tx.create(make_volume("vol-2", "backup", "nfs", 4096))) return e;
+    return tx.create(make_volume("vol-3", "logs", "local", 128));
+  });
   check(created.has_value(), "the leader committed three creates");
   std::printf("  committed at index %llu\n", static_cast<unsigned long long>(*created));
 
-  const auto follower_id = leader_id == 1 ? 2 : 1;
-  runner& follower = cluster.at(follower_id);
-  auto local = follower.view_linearizable(
-      [](const auto& tx) {
-        return names(tx, keel::store::by_index("driver", keel::store::query_mode::exact,
-                                               std::string("local")));
-      },
-      5s);
+  const auto follower_id = cluster.await_leader() == 1 ? 2 : 1;
+  auto local = cluster.read_linearizable(follower_id, [](const auto& tx) {
+    return names(
+        tx, keel::store::by_index("driver", keel::store::query_mode::exact, std::string("local")));
+  });
   check(local.has_value(), "a linearizable read on follower " + std::to_string(follower_id));
   std::printf("  follower %llu, driver local: %s\n", static_cast<unsigned long long>(follower_id),
               local->c_str());
   check(*local == "data(local) logs(local)", "the driver index finds both local volumes");
 
-  volume read = *leader.view([](const auto& tx) { return tx.template get<volume>("vol-3"); });
-  volume grown = read;
-  grown.size_mib = 256;
-  auto resized = leader.update([&](auto& tx) { return tx.update(grown); }, 5s);
-  check(resized.has_value() && *resized > read.version, "resize of logs from its current version");
+  auto read = cluster.read_linearizable(
+      follower_id, [](const auto& tx) { return *tx.template get<volume>("vol-3"); });
+  check(read.has_value(), "logs read at version " + std::to_string(read ? read->version : 0));
+  auto resized = cluster.update_on_leader([](auto& tx) {
+    volume grown = *tx.template get<volume>("vol-3");  // Its current version.
+    grown.size_mib = 256;
+    return tx.update(grown);
+  });
+  check(resized.has_value() && *resized > read->version, "resize of logs from its current version");
 
-  volume stale = read;  // Still carries the version before the resize.
+  volume stale = *read;  // Still carries the version before the resize.
   stale.driver = "nfs";
-  auto refused = leader.update([&](auto& tx) { return tx.update(stale); }, 5s);
+  auto refused = cluster.update_on_leader([&](auto& tx) { return tx.update(stale); });
   std::printf("  update of logs from version %llu (stored: %llu): %s\n",
               static_cast<unsigned long long>(stale.version),
               static_cast<unsigned long long>(*resized),
@@ -244,8 +246,8 @@ void replicated() {
         "the stale update is refused with sequence_conflict");
 
   for (auto id : cluster.ids()) {
-    auto v = cluster.at(id).view_linearizable(
-        [](const auto& tx) { return *tx.template get<volume>("vol-3"); }, 5s);
+    auto v = cluster.read_linearizable(
+        id, [](const auto& tx) { return *tx.template get<volume>("vol-3"); });
     check(v && v->size_mib == 256 && v->driver == "local" && v->version == *resized,
           "node " + std::to_string(id) + " holds logs at 256 MiB, version " +
               std::to_string(*resized));

@@ -23,6 +23,11 @@
 // the end that every task runs on a live worker, that the workers' loads
 // differ by at most one, and that all three managers hold the same tasks.
 //
+// Leadership may also move at other times (a manager's thread starved on a
+// busy machine misses its heartbeats): the story's writes go to whichever
+// manager leads, and when the services find their manager deposed, the
+// story starts new ones on the manager that leads.
+//
 // Simplification: a rescheduled task keeps its id (SwarmKit would shut it
 // down and create a new one for the slot).
 #include <algorithm>
@@ -36,6 +41,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -89,7 +95,13 @@ bool ready_worker(const pb::Node& n) {
 }
 
 /// The orchestrator and the scheduler of one leader, on a thread of their
-/// own. They stop when asked, or when their manager no longer leads.
+/// own, until they are destroyed. A pass that does not get through because
+/// leadership moves (no leader, a leader not ready, a leader that changed,
+/// a dropped proposal) or that timed out is retried, from the state read
+/// again: a batch reported lost may have committed, and the version checks
+/// make a retry safe. A pass that finds its manager a follower marks the
+/// services deposed: the story then starts new ones on the manager that
+/// leads.
 class leader_services {
  public:
   leader_services(manager& m, node_id id) : manager_(m), id_(id), thread_([this] { run(); }) {}
@@ -100,6 +112,18 @@ class leader_services {
     thread_.join();
   }
 
+  /// The manager they run on.
+  node_id id() const noexcept { return id_; }
+
+  /// Whether their last pass found their manager no longer leading.
+  bool deposed() const noexcept { return deposed_; }
+
+  /// An error no retry can mend (none is expected), once a pass met one.
+  std::error_code failure() const {
+    std::lock_guard lock(failure_mutex_);
+    return failure_;
+  }
+
  private:
   void run() {
     while (!stopping_) {
@@ -108,21 +132,29 @@ class leader_services {
                                                                  keel::store::on_any<pb::Service>(),
                                                                  keel::store::on_any<pb::Node>()),
                                           4096);
-      reconcile();
+      bool due = true;
       while (!stopping_ && !watch.closed()) {
-        // The timeout only bounds how long a stop request goes unseen.
+        if (due) due = !reconcile();
+        // The next change, or (when a pass is to be retried) the next 50 ms;
+        // the timeout also bounds how long a stop request goes unseen.
         if (!watch.next_for(50ms)) continue;
         while (watch.try_next()) {
         }
-        reconcile();
+        due = true;
       }
     }
   }
 
-  void reconcile() {
+  /// Passes until one succeeds: true; false if the next pass must wait
+  /// (a change, or a while).
+  bool reconcile() {
     for (int attempt = 0; attempt < 10 && !stopping_; ++attempt) {
       const std::error_code ec = pass();
-      if (!ec) return;
+      if (!ec) {
+        deposed_ = false;
+        waiting_for_ = {};
+        return true;
+      }
       // Someone wrote meanwhile (an agent, or a write of the previous leader
       // that this one applied late): read again.
       if (ec == errc::sequence_conflict || ec == errc::exists) {
@@ -130,11 +162,23 @@ class leader_services {
                     ec == errc::exists ? "task exists" : "sequence conflict");
         continue;
       }
-      std::printf("  [manager %llu] stops scheduling: %s\n", static_cast<unsigned long long>(id_),
-                  ec.message().c_str());
-      stopping_ = true;  // Not leading any more, or stopped.
-      return;
+      if (ec == errc::not_leader) deposed_ = true;
+      if (ec == errc::leader_not_ready) deposed_ = false;  // It leads again.
+      if (!keel::examples::leadership_moved(ec) && ec != errc::timeout) {
+        std::printf("  [manager %llu] scheduling failed: %s\n",
+                    static_cast<unsigned long long>(id_), ec.message().c_str());
+        std::lock_guard lock(failure_mutex_);
+        if (!failure_) failure_ = ec;
+        return false;
+      }
+      if (ec != waiting_for_) {
+        std::printf("  [manager %llu] waits to schedule: %s\n",
+                    static_cast<unsigned long long>(id_), ec.message().c_str());
+        waiting_for_ = ec;
+      }
+      return false;
     }
+    return false;  // Conflicts every time: after a while, again.
   }
 
   /// One batch of version-checked updates (or creates) of these tasks.
@@ -228,7 +272,11 @@ class leader_services {
   manager& manager_;
   node_id id_;
   std::atomic<bool> stopping_{false};
-  std::thread thread_;
+  std::atomic<bool> deposed_{false};
+  std::error_code waiting_for_{};  ///< The service thread's own.
+  mutable std::mutex failure_mutex_;
+  std::error_code failure_{};
+  std::thread thread_;  ///< Last: it starts once the members above are.
 };
 
 /// A worker's agent: watches the tasks assigned to its worker on one
@@ -333,14 +381,42 @@ bool converged(const auto& tx, std::size_t expected) {
   return ok;
 }
 
-/// Waits, on m's watch, until `expected` tasks run on READY workers.
-void await_converged(manager& m, std::size_t expected) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
+using manager_cluster = keel::examples::in_process_cluster<manager>;
+
+/// Keeps the leader services on the manager that leads: when theirs no
+/// longer does, they stop and new ones start on whichever manager leads now.
+void follow_leader(manager_cluster& cluster, std::unique_ptr<leader_services>& services) {
+  const node_id leader = cluster.await_leader();
+  if (leader == services->id()) return;  // Its manager leads again.
+  std::printf("  manager %llu lost its leadership; manager %llu leads and schedules now\n",
+              static_cast<unsigned long long>(services->id()),
+              static_cast<unsigned long long>(leader));
+  services.reset();
+  services = std::make_unique<leader_services>(cluster.at(leader), leader);
+}
+
+/// Waits, on the watch of the agents' manager `watched`, until it applied
+/// the write of version `since` and `expected` tasks run on READY workers;
+/// meanwhile moves the leader services to the manager that leads whenever
+/// theirs is deposed.
+void await_converged(manager_cluster& cluster, std::unique_ptr<leader_services>& services,
+                     node_id watched, std::uint64_t since, std::size_t expected) {
+  const auto deadline = std::chrono::steady_clock::now() + keel::examples::await_timeout;
+  manager& m = cluster.at(watched);
   auto watch = m.store().watch(keel::store::on_any<pb::Task>(), 4096);
-  while (!m.view([&](const auto& tx) { return converged(tx, expected); })) {
-    if (!watch.next_until(deadline) && std::chrono::steady_clock::now() >= deadline) {
+  while (
+      !m.view([&](const auto& tx) { return tx.version() >= since && converged(tx, expected); })) {
+    if (const std::error_code ec = services->failure()) {
+      throw keel::examples::check_failed("scheduling on manager " + std::to_string(services->id()) +
+                                         ": " + ec.message());
+    }
+    if (services->deposed()) follow_leader(cluster, services);
+    if (std::chrono::steady_clock::now() >= deadline) {
       throw keel::examples::check_failed(std::to_string(expected) + " tasks not running in time");
     }
+    if (watch.closed()) watch = m.store().watch(keel::store::on_any<pb::Task>(), 4096);
+    // The next change of a task, or 50 ms to look at the services again.
+    (void)watch.next_for(50ms);
   }
 }
 
@@ -363,37 +439,41 @@ std::string describe(const std::map<std::string, int>& load) {
   return out;
 }
 
-/// A linearizable read on m, retried while m knows no leader yet.
-std::string placement_on(manager& m) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  for (;;) {
-    auto p = m.view_linearizable([](const auto& tx) { return placement(tx); }, 5s);
-    if (p) return *p;
-    if (p.error() != errc::proposal_dropped || std::chrono::steady_clock::now() > deadline) {
-      throw keel::examples::check_failed("linearizable read: " + p.error().message());
-    }
-    std::this_thread::yield();
-  }
+/// The placement of the tasks, read linearizably on manager `id` (retried
+/// while it knows no leader, or the leader changes).
+std::string placement_on(manager_cluster& cluster, node_id id) {
+  auto p = cluster.read_linearizable(id, [](const auto& tx) { return placement(tx); });
+  if (!p) throw keel::examples::check_failed("linearizable read: " + p.error().message());
+  return *p;
+}
+
+/// The agents of `workers`, watching manager `watched`.
+std::map<std::string, std::unique_ptr<agent>> start_agents(const std::vector<std::string>& workers,
+                                                           manager& watched,
+                                                           leader_gateway& gateway) {
+  std::map<std::string, std::unique_ptr<agent>> agents;
+  for (const std::string& w : workers) agents[w] = std::make_unique<agent>(w, watched, gateway);
+  return agents;
 }
 
 void story() {
-  keel::examples::in_process_cluster<manager> cluster({1, 2, 3});
+  manager_cluster cluster({1, 2, 3});
   leader_gateway gateway;
   for (node_id id : cluster.ids()) gateway.add(id, &cluster.at(id));
 
   std::printf("1. Three managers elect a leader; it runs the orchestrator and the scheduler.\n");
   const node_id first = cluster.await_leader();
-  const node_id follower = first == 1 ? 2 : 1;  // Survives the failover below.
+  node_id watched = first == 1 ? 2 : 1;
   std::printf("  manager %llu leads; the agents watch manager %llu\n",
-              static_cast<unsigned long long>(first), static_cast<unsigned long long>(follower));
+              static_cast<unsigned long long>(first), static_cast<unsigned long long>(watched));
   auto services = std::make_unique<leader_services>(cluster.at(first), first);
-  std::map<std::string, std::unique_ptr<agent>> agents;
-  for (const char* w : {"w1", "w2", "w3", "w4"}) {
-    agents[w] = std::make_unique<agent>(w, cluster.at(follower), gateway);
-  }
+  auto agents = start_agents({"w1", "w2", "w3", "w4"}, cluster.at(watched), gateway);
 
+  // The story's writes go to whichever manager leads, and each reads what it
+  // changes: a retry after an attempt that did commit finds it done.
   std::printf("2. Four workers join and service web asks for 6 replicas.\n");
-  auto v = gateway.update([](auto& tx) -> std::error_code {
+  auto v = cluster.update_on_leader([](auto& tx) -> std::error_code {
+    if (tx.template get<pb::Service>("svc-web")) return {};  // Committed by an earlier attempt.
     for (const char* w : {"w1", "w2", "w3", "w4"}) {
       if (auto ec = tx.create(worker(w))) return ec;
     }
@@ -404,50 +484,60 @@ void story() {
     return tx.create(web);
   });
   check(v.has_value(), "workers and service created");
-  await_converged(cluster.at(follower), 6);
-  std::printf("  load: %s\n", describe(loads(cluster.at(follower))).c_str());
+  await_converged(cluster, services, watched, *v, 6);
+  std::printf("  load: %s\n", describe(loads(cluster.at(watched))).c_str());
 
   std::printf("3. Worker w4 goes down: its tasks move to the others.\n");
   agents.erase("w4");
-  v = gateway.update([](auto& tx) {
+  v = cluster.update_on_leader([](auto& tx) {
     pb::Node n = *tx.template get<pb::Node>("w4");
     n.mutable_status()->set_state(pb::NodeStatus::DOWN);
     return tx.update(n);
   });
   check(v.has_value(), "w4 marked DOWN");
-  await_converged(cluster.at(follower), 6);
-  std::printf("  load: %s\n", describe(loads(cluster.at(follower))).c_str());
+  await_converged(cluster, services, watched, *v, 6);
+  std::printf("  load: %s\n", describe(loads(cluster.at(watched))).c_str());
 
   std::printf("4. web scales to 12, and the leader dies before its scheduler is done.\n");
-  v = gateway.update([](auto& tx) {
+  v = cluster.update_on_leader([](auto& tx) {
     pb::Service web = *tx.template get<pb::Service>("svc-web");
     web.mutable_spec()->set_replicas(12);
     return tx.update(web);
   });
   check(v.has_value(), "scale-up committed");
+  // The manager that leads now dies, with the services it runs.
+  const node_id dead = cluster.await_leader();
+  if (dead == watched) {
+    watched = dead == 1 ? 2 : 1;
+    std::printf("  (manager %llu leads now: the agents move to watch manager %llu)\n",
+                static_cast<unsigned long long>(dead), static_cast<unsigned long long>(watched));
+    agents.clear();
+    agents = start_agents({"w1", "w2", "w3"}, cluster.at(watched), gateway);
+  }
   services.reset();
-  gateway.remove(first);
-  cluster.stop(first);
+  gateway.remove(dead);
+  cluster.stop(dead);
   const node_id second = cluster.await_leader();
-  std::printf("  manager %llu leads now; its scheduler starts from the store\n",
-              static_cast<unsigned long long>(second));
-  check(second != first, "a new leader took over");
+  std::printf("  manager %llu died; manager %llu leads now; its scheduler starts from the store\n",
+              static_cast<unsigned long long>(dead), static_cast<unsigned long long>(second));
+  check(second != dead, "a new leader took over");
   services = std::make_unique<leader_services>(cluster.at(second), second);
-  await_converged(cluster.at(follower), 12);
-  const auto final_load = loads(cluster.at(follower));
+  await_converged(cluster, services, watched, *v, 12);
+  const auto final_load = loads(cluster.at(watched));
   std::printf("  load: %s\n", describe(final_load).c_str());
 
   std::printf("5. The old leader restarts and catches up.\n");
-  cluster.start(first);
-  gateway.add(first, &cluster.at(first));
+  cluster.start(dead);
+  gateway.add(dead, &cluster.at(dead));
 
   std::printf("6. Checks.\n");
-  const std::string reference = placement_on(cluster.at(second));
+  const node_id reference_id = services->id();
+  const std::string reference = placement_on(cluster, reference_id);
   for (node_id id : cluster.ids()) {
-    check(placement_on(cluster.at(id)) == reference,
+    check(placement_on(cluster, id) == reference,
           "manager " + std::to_string(id) + " holds the same 12 tasks");
   }
-  check(cluster.at(second).view([](const auto& tx) { return converged(tx, 12); }),
+  check(cluster.at(reference_id).view([](const auto& tx) { return converged(tx, 12); }),
         "every task is RUNNING on a READY worker");
   check(!final_load.contains("w4"), "nothing runs on the down worker");
   int lo = 1 << 30, hi = 0;
