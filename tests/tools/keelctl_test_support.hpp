@@ -113,17 +113,19 @@ class example_cluster {
   example_runner& at(raft::node_id id) { return *runners_.at(id); }
   std::string admin_address(raft::node_id id) const { return admins_.at(id).address(); }
 
-  /// Asks every member until one leads and takes writes.
+  /// Asks every member until one leads and takes writes (within a minute,
+  /// generous for sanitizers on a loaded machine).
   example_runner* leader() {
-    for (int attempt = 0; attempt < 200000; ++attempt) {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
       for (auto& [id, r] : runners_) {
-        auto st = r->status(1s);
+        auto st = r->status(2s);
         if (st && st->role == "leader" && st->applied >= st->commit &&
-            r->view_linearizable([](const auto&) { return 0; }, 1s)) {
+            r->view_linearizable([](const auto&) { return 0; }, 2s)) {
           return r.get();
         }
       }
-      std::this_thread::yield();
+      std::this_thread::sleep_for(5ms);
     }
     return nullptr;
   }
@@ -134,7 +136,10 @@ class example_cluster {
     opts.id = id;
     opts.members = members;
     opts.data_dir = data_dir(id);
-    opts.election_tick = 50;
+    // A 10 ms tick and a 1 s election timeout: a sanitizer build under a
+    // parallel ctest stalls for 100 ms and more, and a shorter timeout lets
+    // check_quorum step a healthy leader down mid-test.
+    opts.election_tick = 100;
     auto connect = [&](transport::handler h) {
       rpc::grpc_transport& t = *pending_[id];
       t.attach(std::move(h));
@@ -143,7 +148,8 @@ class example_cluster {
       }
       return std::move(t);
     };
-    auto r = example_runner::start(wal::posix_file_system{}, opts, connect, {.tick_interval = 2ms});
+    auto r =
+        example_runner::start(wal::posix_file_system{}, opts, connect, {.tick_interval = 10ms});
     REQUIRE(r);
     runners_[id] = std::move(*r);
     pending_.erase(id);

@@ -124,6 +124,49 @@ TEST_CASE("wal commands refuse a missing directory", "[keelctl][wal]") {
   }
 }
 
+TEST_CASE("wal commands and store dump refuse a directory without WAL segments", "[keelctl][wal]") {
+  keel::test::temp_dir tmp;
+  fs::create_directories(tmp.path() + "/n1/wal");
+  fs::create_directories(tmp.path() + "/n1/snap");
+  for (const char* verb : {"dump", "verify"}) {
+    const auto r = run_keelctl({"wal", verb, tmp.path() + "/n1"});
+    INFO(r.out << r.err);
+    CHECK(r.rc == 1);
+    CHECK(contains(r.err, "no WAL segments in " + tmp.path() + "/n1/wal"));
+  }
+  const auto r = run_keelctl({"store", "dump", tmp.path() + "/n1"});
+  CHECK(r.rc == 1);
+  CHECK(contains(r.err, "no WAL segments in"));
+}
+
+TEST_CASE("wal verify refuses a WAL whose snapshot file is missing", "[keelctl][wal]") {
+  keel::test::temp_dir tmp;
+  const std::string dir = copy_of(the_sample(), tmp);
+  const auto snaps = files_in(dir + "/snap", ".snap");
+  REQUIRE_FALSE(snaps.empty());
+  for (const auto& f : snaps) fs::remove(f);
+  for (const char* verb : {"verify", "dump"}) {
+    const auto r = run_keelctl({"wal", verb, dir});
+    INFO(r.out << r.err);
+    CHECK(r.rc == 1);
+    CHECK(contains(r.out, "FAILED: the WAL starts from snapshot"));
+    CHECK(contains(r.out, snaps.back().filename().string()));
+  }
+}
+
+TEST_CASE("a WAL directory given with a trailing slash finds the snapshots beside it",
+          "[keelctl][wal]") {
+  const std::string dir = the_sample().dir;
+  for (const std::string& given : {dir + "/wal/", dir + "/wal//", dir + "/wal/."}) {
+    const auto r = run_keelctl({"wal", "verify", given});
+    INFO(given << "\n" << r.out << r.err);
+    CHECK(r.rc == 0);
+    CHECK(contains(r.out, dir + "/snap/"));
+    CHECK_FALSE(contains(r.out, "wal/snap"));
+  }
+  CHECK(run_keelctl({"store", "dump", dir + "/"}).rc == 0);
+}
+
 TEST_CASE("snapshot inspect shows the header, the members and the tables inside",
           "[keelctl][snapshot]") {
   const sample& s = the_sample();

@@ -53,3 +53,29 @@ TEST_CASE("base64 and JSON strings", "[keelctl][text]") {
   CHECK(keelctl::base64("foobar") == "Zm9vYmFy");
   CHECK(keelctl::json_string("a\"b\\\n\x01") == "\"a\\\"b\\\\\\n\\u0001\"");
 }
+
+TEST_CASE("JSON strings escape bytes that are not UTF-8 and keep those that are",
+          "[keelctl][text]") {
+  using keelctl::json_string;
+  CHECK(json_string("caf\xc3\xa9") == "\"caf\xc3\xa9\"");            // é, two bytes
+  CHECK(json_string("\xe2\x82\xac") == "\"\xe2\x82\xac\"");          // €, three bytes
+  CHECK(json_string("\xf0\x9f\x98\x80") == "\"\xf0\x9f\x98\x80\"");  // four bytes
+  CHECK(json_string("a\xff"
+                    "b") ==
+        "\"a\\u00ff"
+        "b\"");                                                       // never a UTF-8 byte
+  CHECK(json_string("\xc3") == "\"\\u00c3\"");                        // cut short
+  CHECK(json_string("\xc0\xaf") == "\"\\u00c0\\u00af\"");             // overlong
+  CHECK(json_string("\xed\xa0\x80") == "\"\\u00ed\\u00a0\\u0080\"");  // a surrogate
+  CHECK(json_string("\xf4\x90\x80\x80") == "\"\\u00f4\\u0090\\u0080\\u0080\"");  // > U+10FFFF
+  CHECK(json_string(std::string("\0", 1)) == "\"\\u0000\"");
+}
+
+TEST_CASE("the progress mode follows the terminal bit it is given", "[keelctl][progress]") {
+  using keelctl::choose_progress;
+  using keelctl::progress_mode;
+  STATIC_REQUIRE(choose_progress(false, true) == progress_mode::bar);
+  STATIC_REQUIRE(choose_progress(true, true) == progress_mode::bar);
+  STATIC_REQUIRE(choose_progress(true, false) == progress_mode::lines);
+  STATIC_REQUIRE(choose_progress(false, false) == progress_mode::off);
+}

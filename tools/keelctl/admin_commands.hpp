@@ -15,8 +15,11 @@
 // Thread safety: each call uses only its arguments.
 #pragma once
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cinttypes>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
@@ -72,6 +75,9 @@ inline const char* code_name(::grpc::StatusCode c) {
   }
 }
 
+/// The longest --timeout keelctl takes, in seconds: a day.
+inline constexpr double max_timeout_seconds = 86400;
+
 /// A client from the connection flags; nothing (with a message on err) if
 /// they are incomplete.
 inline std::optional<keel::rpc::admin_client> connect_from(const args& a, std::ostream& err,
@@ -94,12 +100,18 @@ inline std::optional<keel::rpc::admin_client> connect_from(const args& a, std::o
   }
   const std::string seconds = a.value("timeout", "10");
   char* end = nullptr;
+  errno = 0;
   const double s = std::strtod(seconds.c_str(), &end);
-  if (end == seconds.c_str() || *end != '\0' || s <= 0) {
-    err << "keelctl: --timeout wants a positive number of seconds\n";
+  // !(s > 0) also refuses nan; the upper bound keeps the conversion to
+  // milliseconds defined (a day is longer than any call should wait).
+  if (end == seconds.c_str() || *end != '\0' || errno == ERANGE || !std::isfinite(s) || !(s > 0) ||
+      s > max_timeout_seconds) {
+    err << "keelctl: --timeout wants a number of seconds above 0 and at most "
+        << max_timeout_seconds << ", not " << seconds << "\n";
     return std::nullopt;
   }
-  timeout = std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000));
+  timeout = std::max(std::chrono::milliseconds(1),
+                     std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000)));
   auto client = keel::rpc::admin_client::connect(endpoint, tls, a.value("server-name"));
   if (!client) {
     err << "keelctl: cannot load the TLS material: " << client.error().message() << "\n";
@@ -169,11 +181,16 @@ inline int admin_status(const args& a, std::ostream& out, std::ostream& err) {
 /// Parses a member id; 0 with a message on err if it is not one.
 inline std::uint64_t parse_member_id(const std::string& word, std::ostream& err) {
   char* end = nullptr;
+  errno = 0;
   const unsigned long long id = std::strtoull(word.c_str(), &end, 10);
-  if (word.empty() || end == word.c_str() || *end != '\0' || id == 0 || word[0] == '-') {
+  // Digits only: strtoull would take leading blanks and signs, and says
+  // ERANGE (with ULLONG_MAX) for a number that does not fit.
+  const bool digits = !word.empty() && word.find_first_not_of("0123456789") == std::string::npos;
+  if (!digits || end == word.c_str() || *end != '\0' || errno == ERANGE || id == 0) {
     err << "keelctl: " << word << " is not a member id (a positive integer)\n";
     return 0;
   }
+  static_assert(sizeof(unsigned long long) == sizeof(std::uint64_t));
   return id;
 }
 

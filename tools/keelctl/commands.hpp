@@ -1,6 +1,7 @@
 // keelctl's command line: the subcommands and their flags, dispatched to
 // the headers that implement them. run() is main() without the process, so
-// tests call it with their own streams.
+// tests call it with their own streams: it never looks at the process's own
+// stderr (main says whether that is a terminal).
 //
 // Exit status: 0 success; 1 a failed check, bad input or a failed call;
 // 2 a usage error.
@@ -58,8 +59,11 @@ Common:
 Exit status: 0 success, 1 failure (bad input, failed check or call), 2 usage.
 )";
 
-/// Runs keelctl with `words` (argv without the program name).
-inline int run(const std::vector<std::string>& words, std::ostream& out, std::ostream& err) {
+/// Runs keelctl with `words` (argv without the program name); progress goes
+/// to `err` as a bar when `err_is_terminal`, as lines with --progress
+/// otherwise.
+inline int run(const std::vector<std::string>& words, std::ostream& out, std::ostream& err,
+               bool err_is_terminal = false) {
   if (words.empty()) {
     err << usage_text;
     return 2;
@@ -96,7 +100,7 @@ inline int run(const std::vector<std::string>& words, std::ostream& out, std::os
     out << usage_text;
     return 0;
   }
-  const progress_mode mode = choose_progress(a.has("progress"));
+  const progress_mode mode = choose_progress(a.has("progress"), err_is_terminal);
 
   // The one positional argument a command takes, or null.
   auto one_path = [&]() -> const std::string* {

@@ -144,6 +144,13 @@ class object_schema {
     return identify_wire(bytes);
   }
 
+  /// Whether `bytes` parse as `table`'s message type; true when no type
+  /// covers the table (nothing to check them against).
+  bool parses(std::string_view table, std::string_view bytes) const {
+    const auto* d = descriptor_for(table);
+    return d == nullptr || parse(d, bytes) != nullptr;
+  }
+
   /// One object as a line of JSON (no newline).
   std::string to_json(std::string_view table, std::string_view bytes) const {
     std::string out = "{\"table\":" + json_string(table);

@@ -6,8 +6,6 @@
 // Thread safety: one progress object per operation, used by one thread.
 #pragma once
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -23,8 +21,9 @@ namespace keelctl {
 enum class progress_mode { off, bar, lines };
 
 /// The mode for stderr: a bar on a terminal; when forced elsewhere, lines.
-inline progress_mode choose_progress(bool forced) {
-  if (::isatty(STDERR_FILENO) != 0) return progress_mode::bar;
+/// Pure: the caller (main) says whether stderr is a terminal.
+constexpr progress_mode choose_progress(bool forced, bool stderr_is_terminal) {
+  if (stderr_is_terminal) return progress_mode::bar;
   return forced ? progress_mode::lines : progress_mode::off;
 }
 

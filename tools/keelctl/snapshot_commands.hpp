@@ -103,7 +103,8 @@ inline bool inspect_snapshot_file(const std::string& path,
         ++t.objects;
         t.bytes += bytes.size();
         return std::error_code{};
-      });
+      },
+      reader->index());
   bar.finish();
   if (!walked) {
     out << "  store snapshot: BAD: " << walked.error().message() << "\n";

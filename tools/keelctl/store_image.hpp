@@ -57,10 +57,6 @@ using identify_fn =
 
 namespace detail {
 
-/// What a replica stores as the handle of a snapshot kept in a snapshot
-/// file (replica's snapshot_in_file); anything else has no file.
-inline constexpr std::string_view snapshot_in_file = "file";
-
 /// Applies one entry's actions, whole or not at all (like a replica): on a
 /// refusal the changes made so far are undone.
 inline bool apply_entry(store_image& image, const keel::node::decoded_actions& decoded,
@@ -124,6 +120,7 @@ inline std::optional<store_image> load_store_image(const std::string& dir,
     error = dirs.wal + ": no such directory";
     return std::nullopt;
   }
+  if (error = missing_segments(dirs.wal); !error.empty()) return std::nullopt;
   keel::wal::posix_file_system fs;
   keel::wal::recovery_report report;
   auto rec = keel::wal::recover(fs, dirs.wal, report);
@@ -147,7 +144,7 @@ inline std::optional<store_image> load_store_image(const std::string& dir,
   std::optional<keel::wal::snapshot_reader<keel::wal::posix_file_system>> reader;
   keel::wal::snapshot_store<keel::wal::posix_file_system> files(fs, dirs.snap);
   const std::string snapshot_path = files.path_of(snap.metadata.index, snap.metadata.term);
-  if (snap.data == detail::snapshot_in_file) {
+  if (snap.data == snapshot_in_file) {
     auto opened = files.open(snap.metadata.index, snap.metadata.term);
     if (!opened) {
       error = snapshot_path + ": " + opened.error().message();
@@ -160,25 +157,40 @@ inline std::optional<store_image> load_store_image(const std::string& dir,
   std::uint64_t done = 0;
   if (reader) {
     std::uint64_t position = 0;
+    std::string problem;  // Why an object was refused, when it was.
+    std::string previous_id;
     auto walked = walk_store_snapshot(
         [&](std::span<std::byte> out) {
           auto n = reader->read(out);
           if (n) bar.update(done = position += *n);
           return n;
         },
-        [&](std::string_view table, std::uint64_t) { image.tables[std::string(table)]; },
+        [&](std::string_view table, std::uint64_t) {
+          image.tables[std::string(table)];
+          previous_id.clear();
+        },
         [&](std::string_view table, std::string_view bytes) -> std::error_code {
           auto who = identify(table, bytes);
-          if (!who || who->id.empty()) return keel::errc::invalid_object;
+          if (!who || who->id.empty()) {
+            problem = "table " + std::string(table) +
+                      ": an object that does not parse as the table's type or whose id cannot "
+                      "be read (give its type: --descriptor-set, --type)";
+            return keel::errc::invalid_object;
+          }
+          // A store writes each table in id order; anything else is no
+          // snapshot a store wrote.
+          if (!previous_id.empty() && who->id <= previous_id) {
+            problem = "table " + std::string(table) + ": object " + json_string(who->id) +
+                      " comes after " + json_string(previous_id) + " (ids must increase)";
+            return keel::errc::corrupt_snapshot;
+          }
+          previous_id = who->id;
           image.tables[std::string(table)].insert_or_assign(who->id, std::string(bytes));
           return {};
-        });
+        },
+        snap.metadata.index);
     if (!walked) {
-      error = snapshot_path + ": " +
-              (walked.error() == keel::errc::invalid_object
-                   ? std::string("an object whose id cannot be read (give its type: "
-                                 "--descriptor-set, --type)")
-                   : walked.error().message());
+      error = snapshot_path + ": " + (problem.empty() ? walked.error().message() : problem);
       return std::nullopt;
     }
   }

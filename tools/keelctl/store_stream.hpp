@@ -1,16 +1,23 @@
 // Walks a store snapshot stream (include/keel/node/store_snapshot.hpp has
 // the format) without knowing the store's types: each table section's name
-// and object count, and each object's bytes, checked exactly as a restore
-// checks them (the library's stream reader, limits and trailing CRC), so a
-// stream this walk accepts is one a restore would not refuse for its
-// framing. Objects are handed out as they are read: memory stays bounded.
-//
+// and object count, and each object's bytes. What it checks is the
+// stream's framing, with the library's stream reader and a restore's
+// limits: the magic and format, the version it was written at (not above
+// the snapshot's index), the tags, table-name and object size limits, no
+// table's section twice, the stated section and object counts, the
+// trailing CRC and nothing after it. What it cannot check without the
+// store's types is left to the caller (store_image checks ids in order and
+// that objects parse where a schema covers their table) or to a restore
+// (indexes, values a restore refuses).//
 // Thread safety: uses only its arguments.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <limits>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -32,10 +39,13 @@ struct store_stream_summary {
 /// Reads the stream from `source` (a keel::node::store_snapshot_source);
 /// calls on_section(table, count) before each section's objects and
 /// on_object(table, bytes) for each object. errc::corrupt_snapshot for a
-/// damaged or truncated stream; an error on_object returns stops the walk.
+/// damaged or truncated stream, or one written at a version above `index`
+/// (the snapshot's Raft index, when known); an error on_object returns
+/// stops the walk.
 template <class Source, class OnSection, class OnObject>
-keel::result<store_stream_summary> walk_store_snapshot(Source&& source, OnSection&& on_section,
-                                                       OnObject&& on_object) {
+keel::result<store_stream_summary> walk_store_snapshot(
+    Source&& source, OnSection&& on_section, OnObject&& on_object,
+    std::uint64_t index = std::numeric_limits<std::uint64_t>::max()) {
   using keel::errc;
   keel::node::detail::snapshot_input<std::remove_reference_t<Source>> in(source);
   store_stream_summary out;
@@ -49,6 +59,8 @@ keel::result<store_stream_summary> walk_store_snapshot(Source&& source, OnSectio
   if (auto ec = in.u8(format)) return ec;
   if (format != keel::node::store_snapshot_format) return errc::corrupt_snapshot;
   if (auto ec = in.u64(out.written_at)) return ec;
+  if (out.written_at > index) return errc::corrupt_snapshot;  // As a restore refuses it.
+  std::set<std::string, std::less<>> seen;
   std::string name;
   std::string bytes;
   for (;;) {
@@ -63,6 +75,7 @@ keel::result<store_stream_summary> walk_store_snapshot(Source&& source, OnSectio
     name.clear();
     if (auto ec = in.append(name, name_size)) return ec;
     if (auto ec = in.u64(count)) return ec;
+    if (!seen.insert(name).second) return errc::corrupt_snapshot;  // A table's second section.
     on_section(std::string_view(name), count);
     for (std::uint64_t n = 0; n < count; ++n) {
       std::uint32_t size = 0;

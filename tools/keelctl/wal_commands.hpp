@@ -25,6 +25,7 @@
 #include "keel/raft/conf_change.hpp"
 #include "keel/wal/recovery.hpp"
 #include "keel/wal/snapshot_file.hpp"
+#include "keel/wal/snapshot_store.hpp"
 #include "keelctl/data_dir.hpp"
 #include "keelctl/progress.hpp"
 #include "keelctl/text.hpp"
@@ -105,10 +106,10 @@ inline std::string describe_record(std::uint64_t offset, const keel::wal::frame&
     case record_type::snapshot_marker:
       if (auto m = keel::wal::read_snapshot_marker(f.body)) {
         out +=
-            strf("  index %" PRIu64 " term %" PRIu64 " voters %zu learners %zu handle \"%s\"%s",
+            strf("  index %" PRIu64 " term %" PRIu64 " voters %zu learners %zu handle %s%s",
                  m->snapshot.metadata.index, m->snapshot.metadata.term,
                  m->snapshot.metadata.conf.voters.size(), m->snapshot.metadata.conf.learners.size(),
-                 m->snapshot.data.c_str(), m->replaces_log ? " (installed)" : "");
+                 json_string(m->snapshot.data).c_str(), m->replaces_log ? " (installed)" : "");
       }
       break;
     case record_type::compaction:
@@ -213,11 +214,18 @@ inline bool check_snapshot_files(const std::string& snap_dir, std::ostream& out,
   return ok;
 }
 
-/// The recovery verdict for `wal_dir`: 0 if it recovers, 1 otherwise.
-inline int recovery_verdict(const std::string& wal_dir, std::ostream& out, std::ostream& err) {
+/// The recovery verdict for `wal_dir`: 0 if it recovers (and the snapshot
+/// file its snapshot marker names, if any, is in `snap_dir` and checks), 1
+/// otherwise. A directory without segments is no WAL: 1.
+inline int recovery_verdict(const std::string& wal_dir, const std::string& snap_dir,
+                            std::ostream& out, std::ostream& err) {
   keel::wal::posix_file_system fs;
   if (!is_directory(wal_dir)) {
     err << "keelctl: " << wal_dir << ": no such directory\n";
+    return 1;
+  }
+  if (std::string problem = missing_segments(wal_dir); !problem.empty()) {
+    err << "keelctl: " << problem << "\n";
     return 1;
   }
   keel::wal::recovery_report report;
@@ -231,6 +239,21 @@ inline int recovery_verdict(const std::string& wal_dir, std::ostream& out, std::
     return 1;
   }
   const keel::wal::log_state& s = rec->state;
+  const auto& snap = s.snapshot.snapshot;
+  if (snap.data == snapshot_in_file) {
+    // The snapshot the node would restore from: recovery needs its file.
+    keel::wal::snapshot_store<keel::wal::posix_file_system> files(fs, snap_dir);
+    const std::string path = files.path_of(snap.metadata.index, snap.metadata.term);
+    auto reader = files.open(snap.metadata.index, snap.metadata.term);
+    std::error_code ec = reader ? reader->verify() : reader.error();
+    if (ec) {
+      out << strf("%s: FAILED: the WAL starts from snapshot %" PRIu64 " term %" PRIu64
+                  ", whose file %s %s: %s\n",
+                  wal_dir.c_str(), snap.metadata.index, snap.metadata.term, path.c_str(),
+                  reader ? "is damaged" : "cannot be read", ec.message().c_str());
+      return 1;
+    }
+  }
   out << strf("%s: ok: %s; entries %" PRIu64 "..%" PRIu64 ", hard state term %" PRIu64
               " vote %" PRIu64 " commit %" PRIu64 ", snapshot at %" PRIu64 "\n",
               wal_dir.c_str(), report.describe().c_str(), s.first_index(), s.last_index(),
@@ -250,7 +273,7 @@ inline int wal_dump(const std::string& dir, std::ostream& out, std::ostream& err
   if (const int rc = dump_segments(dirs.wal, out, err, mode); rc != 0) return rc;
   const bool snapshots_ok = check_snapshot_files(dirs.snap, out, mode, err);
   out << "\n";
-  const int rc = recovery_verdict(dirs.wal, out, err);
+  const int rc = recovery_verdict(dirs.wal, dirs.snap, out, err);
   return rc != 0 ? rc : snapshots_ok ? 0 : 1;
 }
 
@@ -263,7 +286,7 @@ inline int wal_verify(const std::string& dir, std::ostream& out, std::ostream& e
     return 1;
   }
   const bool snapshots_ok = check_snapshot_files(dirs.snap, out, mode, err);
-  const int rc = recovery_verdict(dirs.wal, out, err);
+  const int rc = recovery_verdict(dirs.wal, dirs.snap, out, err);
   return rc != 0 ? rc : snapshots_ok ? 0 : 1;
 }
 

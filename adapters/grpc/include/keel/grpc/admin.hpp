@@ -6,7 +6,9 @@
 //       {.listen_address = "0.0.0.0:7001", .tls = tls}, *runner);
 //
 // The node stays the one place that decides: each call goes through the
-// runner's public API with the options' timeout, and the runner's errors
+// runner's public API with the options' timeout, or less when the client's
+// deadline comes sooner (a call whose deadline passed is answered
+// DEADLINE_EXCEEDED without asking the runner), and the runner's errors
 // come back as gRPC statuses whose message says what happened and what to
 // do. TLS is mutual, with the transport's options and credentials
 // (keel/grpc/tls.hpp); plaintext only when the options ask for it. Metrics
@@ -14,11 +16,14 @@
 //
 // Thread safety: gRPC calls the service from its own threads; the runner's
 // members may be called from any thread. The runner must outlive the
-// server; destroying the server waits for the calls in progress.
+// server; destroying the server stops accepting calls, cancels those still
+// in progress after a bounded grace (shutdown_grace, at most the options'
+// timeout) and waits for their handlers, which the timeout bounds.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -125,6 +130,17 @@ inline void to_wire(const node::node_status& s, admin::StatusReply& out) {
   if (s.failure) out.set_failure(s.failure.message());
 }
 
+/// How long a call may wait for the runner: `limit`, or what is left until
+/// the client's `deadline` when that is sooner; zero once it passed.
+inline std::chrono::milliseconds call_budget(std::chrono::system_clock::time_point deadline,
+                                             std::chrono::milliseconds limit) {
+  const auto now = std::chrono::system_clock::now();
+  if (deadline <= now) return std::chrono::milliseconds::zero();
+  const auto left = deadline - now;  // No overflow: deadline > now >= epoch.
+  if (left >= limit) return limit;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(left);
+}
+
 template <admin_runner Runner>
 class admin_server {
  public:
@@ -146,10 +162,15 @@ class admin_server {
   admin_server& operator=(admin_server&&) noexcept = default;
   ~admin_server() = default;
 
-  /// The port it listens on (the chosen one, for port 0).
-  int port() const noexcept { return state_->port; }
-  /// "host:port" with the chosen port.
+  /// How long destroying the server lets calls in progress finish before
+  /// cancelling them (at most the options' timeout).
+  static constexpr std::chrono::milliseconds shutdown_grace{2'000};
+
+  /// The port it listens on (the chosen one, for port 0); 0 for a moved-from server.
+  int port() const noexcept { return state_ ? state_->port : 0; }
+  /// "host:port" with the chosen port; empty for a moved-from server.
   std::string address() const {
+    if (!state_) return {};
     const std::string& a = state_->options.listen_address;
     return a.substr(0, a.rfind(':') + 1) + std::to_string(state_->port);
   }
@@ -160,32 +181,39 @@ class admin_server {
     admin_service(const admin_options& options, Runner& runner)
         : options_(options), runner_(runner) {}
 
-    ::grpc::Status Status(::grpc::ServerContext*, const admin::StatusRequest*,
+    ::grpc::Status Status(::grpc::ServerContext* ctx, const admin::StatusRequest*,
                           admin::StatusReply* reply) override {
-      auto s = runner_.status(options_.timeout);
+      const auto budget = call_budget(ctx->deadline(), options_.timeout);
+      if (budget <= std::chrono::milliseconds::zero()) return expired();
+      auto s = runner_.status(budget);
       if (!s) return admin_status(s.error(), "status");
       to_wire(*s, *reply);
       return ::grpc::Status::OK;
     }
 
-    ::grpc::Status AddMember(::grpc::ServerContext*, const admin::AddMemberRequest* request,
+    ::grpc::Status AddMember(::grpc::ServerContext* ctx, const admin::AddMemberRequest* request,
                              admin::MemberReply* reply) override {
       if (request->id() == raft::no_node || request->address().empty()) {
         return {::grpc::StatusCode::INVALID_ARGUMENT, "a member needs an id and an address"};
       }
-      auto index = runner_.add_learner(request->id(), request->address(), options_.timeout);
-      if (!index) return admin_status(index.error(), leader_hint());
+      const auto budget = call_budget(ctx->deadline(), options_.timeout);
+      if (budget <= std::chrono::milliseconds::zero()) return expired();
+      auto index = runner_.add_learner(request->id(), request->address(), budget);
+      if (!index) return admin_status(index.error(), leader_hint(ctx));
       reply->set_index(*index);
       return ::grpc::Status::OK;
     }
 
-    ::grpc::Status RemoveMember(::grpc::ServerContext*, const admin::RemoveMemberRequest* request,
+    ::grpc::Status RemoveMember(::grpc::ServerContext* ctx,
+                                const admin::RemoveMemberRequest* request,
                                 admin::MemberReply* reply) override {
       if (request->id() == raft::no_node) {
         return {::grpc::StatusCode::INVALID_ARGUMENT, "which member? (id 0 is no node)"};
       }
-      auto index = runner_.remove_member(request->id(), options_.timeout);
-      if (!index) return admin_status(index.error(), leader_hint());
+      const auto budget = call_budget(ctx->deadline(), options_.timeout);
+      if (budget <= std::chrono::milliseconds::zero()) return expired();
+      auto index = runner_.remove_member(request->id(), budget);
+      if (!index) return admin_status(index.error(), leader_hint(ctx));
       reply->set_index(*index);
       return ::grpc::Status::OK;
     }
@@ -200,9 +228,20 @@ class admin_server {
     }
 
    private:
+    static ::grpc::Status expired() {
+      return {::grpc::StatusCode::DEADLINE_EXCEEDED,
+              "the call's deadline passed before the node was asked; retry with a longer timeout"};
+    }
+
     /// "the leader is node N", when this node knows one other than itself.
-    std::string leader_hint() {
-      auto s = runner_.status(options_.timeout);
+    /// A courtesy on an error: asks briefly (at most hint_timeout), and not
+    /// at all when little of the client's deadline is left.
+    std::string leader_hint(const ::grpc::ServerContext* ctx) {
+      static constexpr std::chrono::milliseconds hint_timeout{500};
+      static constexpr std::chrono::milliseconds too_little{20};
+      const auto budget = call_budget(ctx->deadline(), std::min(options_.timeout, hint_timeout));
+      if (budget < too_little) return {};
+      auto s = runner_.status(budget);
       if (!s || s->leader == raft::no_node || s->leader == s->id) return {};
       return "the leader is node " + std::to_string(s->leader);
     }
@@ -214,7 +253,10 @@ class admin_server {
   struct state {
     state(admin_options o, Runner& r) : options(std::move(o)), service(options, r) {}
     ~state() {
-      if (server) server->Shutdown();
+      if (server) {
+        server->Shutdown(std::chrono::system_clock::now() +
+                         std::min(shutdown_grace, options.timeout));
+      }
     }
     admin_options options;
     admin_service service;
