@@ -7747,7 +7747,8 @@ concept watch_ready_callback = std::move_constructible<R> && std::is_nothrow_inv
 
 /// The depths of a watch_queue's subscriptions at one moment.
 struct watch_depths {
-  /// Subscriptions alive (including closed ones whose events are unread).
+  /// Subscription handles alive and not cancelled, closed ones included (an
+  /// overflowed or close_all'd watch counts until its handle is destroyed).
   std::size_t watches = 0;
   /// Events queued and not yet read, over all of them.
   std::size_t queued = 0;
@@ -8699,13 +8700,17 @@ static_assert(logger<null_log>);
 // `silent = true`, and the replica tests `silent` with `if constexpr` before
 // it computes anything only a metrics object would need (reading the clock
 // around a WAL sync, sampling watch queues, asking the transport about a
-// snapshot). With it, a replica does exactly what it did before metrics
-// existed: no clock reads, no atomics, no allocation.
+// snapshot). With it, the replica's own work does what it did before
+// metrics existed: no clock reads, no atomics, no allocation for metrics.
+// The store's watch depth list (store::watch_queue_depths) is kept whatever
+// the policy: one list node, a shared_ptr copy and a mutex per watch
+// subscribe and cancel, nothing per commit (docs/observability.md).
 
 #include <chrono>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 
 namespace keel::observe {
@@ -8753,7 +8758,8 @@ template <class M>
 concept metrics = requires(M& m, const node_gauges& g, std::chrono::nanoseconds d, std::uint64_t n,
                            raft::message_type t, drop_reason why, raft::node_id id,
                            const store::watch_depths& w) {
-  { M::timed } -> std::convertible_to<bool>;
+  // Read in `if constexpr`, so it must be a constant expression.
+  typename std::bool_constant<M::timed>;
   m.gauges(g);
   m.proposed();
   m.proposal_failed();
@@ -8772,6 +8778,7 @@ concept metrics = requires(M& m, const node_gauges& g, std::chrono::nanoseconds 
 /// Whether policy P declares itself silent (`static constexpr bool silent = true`).
 template <class P>
 inline constexpr bool is_silent = requires {
+  typename std::bool_constant<P::silent>;
   requires P::silent;
 };
 
@@ -15030,7 +15037,10 @@ class prometheus_text {
   /// A whole histogram family: `bounds` ascending, `counts[i]` the
   /// observations in (bounds[i-1], bounds[i]] (not cumulative; this writes
   /// the running sums), `count` all observations (those above the last
-  /// bound included), `sum` their total.
+  /// bound included), `sum` their total. The counts may come from a
+  /// snapshot taken while another thread records (one relaxed load each, not
+  /// one consistent cut), so the written buckets are clamped to stay
+  /// monotonic: the +Inf bucket and `_count` are max(count, running total).
   void histogram(std::string_view name, std::string_view help, std::span<const double> bounds,
                  std::span<const std::uint64_t> counts, double sum, std::uint64_t count) {
     family(name, "histogram", help);
@@ -15043,9 +15053,10 @@ class prometheus_text {
       append_number(le, bounds[i]);
       sample(bucket, running, {{"le", le}});
     }
-    sample(bucket, count, {{"le", "+Inf"}});
+    const std::uint64_t total = count < running ? running : count;
+    sample(bucket, total, {{"le", "+Inf"}});
     sample_double(std::string(name) + "_sum", sum);
-    sample(std::string(name) + "_count", count);
+    sample(std::string(name) + "_count", total);
   }
 
   /// Appends `v` escaped as a label value must be.
@@ -15283,7 +15294,10 @@ class prometheus_metrics {
             get(proposals_failed_));
     std::array<std::uint64_t, wal_sync_bounds.size()> buckets{};
     for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] = get(wal_sync_buckets_[i]);
-    // The count is read after the buckets: it is never below their sum.
+    // Relaxed loads are no consistent cut: a scrape between a bucket's store
+    // and the count's may see the bucket ahead of the count. The text
+    // writer clamps the count to the buckets' sum, so the page stays
+    // monotonic.
     const std::uint64_t syncs = get(wal_sync_count_);
     w.histogram("keel_wal_sync_duration_seconds", "Latency of WAL syncs (fsync or msync).",
                 wal_sync_bounds, buckets, static_cast<double>(get(wal_sync_ns_)) / 1e9, syncs);
@@ -15295,8 +15309,10 @@ class prometheus_metrics {
             get(snapshots_installed_));
     counter("keel_snapshot_installed_bytes_total", "Bytes of the snapshots installed.",
             get(snapshot_installed_bytes_));
-    counter("keel_snapshots_sent_total", "Snapshots sent to followers and delivered.",
-            get(snapshots_sent_));
+    counter(
+        "keel_snapshots_sent_total",
+        "Snapshots handed to the transport (non-streaming) or streamed to followers without error.",
+        get(snapshots_sent_));
     counter("keel_snapshots_send_failed_total", "Snapshots sent to followers that failed.",
             get(snapshots_send_failed_));
     counter("keel_snapshot_sent_bytes_total",
@@ -15312,7 +15328,9 @@ class prometheus_metrics {
              {{"reason", "damaged_snapshot"}});
     counter("keel_peer_unreachable_total", "Times the transport reported a peer unreachable.",
             get(unreachable_));
-    gauge("keel_watches", "Open watches on the store.", get(watches_));
+    gauge("keel_watches",
+          "Watch subscriptions on the store whose handles are alive, closed ones included.",
+          get(watches_));
     gauge("keel_watch_queued_events", "Events waiting unread in all watch queues.",
           get(watch_queued_));
     gauge("keel_watch_queue_max_depth", "Events waiting unread in the deepest watch queue.",

@@ -77,3 +77,35 @@ TEST_CASE("http exporter: a bad address is refused", "[observe][http]") {
   auto http = keel::observe::http_exporter::start([] { return std::string(); }, "not-an-address");
   CHECK(http.error() == keel::errc::invalid_argument);
 }
+
+namespace {
+
+/// Connects to 127.0.0.1:port and sends one byte of a request, then nothing.
+int stall(std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0);
+  REQUIRE(::send(fd, "G", 1, MSG_NOSIGNAL) == 1);
+  return fd;
+}
+
+}  // namespace
+
+// No timing assertion: the test's guard is that it ends (ctest's timeout).
+TEST_CASE("http exporter: a stalled client neither blocks other scrapes for good nor its stop",
+          "[observe][http]") {
+  auto http = keel::observe::http_exporter::start([] { return std::string("up 1\n"); });
+  REQUIRE(http);
+  const std::uint16_t port = (*http)->port();
+  const int first = stall(port);
+  // Served once the stalled connection's deadline passes.
+  CHECK(fetch(port, "GET /metrics HTTP/1.0\r\n\r\n").starts_with("HTTP/1.0 200 OK\r\n"));
+  const int second = stall(port);
+  http->reset();  // Returns while `second` is still connected, silent.
+  ::close(first);
+  ::close(second);
+}

@@ -3,6 +3,7 @@
 // and a three-node cluster whose per-replica prometheus_metrics agree with
 // the replicas' status: term, commit, applied, apply lag, proposals, WAL
 // syncs, snapshots saved, sent and installed, watch queue depths.
+#include <array>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdint>
@@ -301,4 +302,19 @@ TEST_CASE("metrics: a stateful policy without its object is refused", "[observe]
       disk.file_system(), {.id = 1, .members = {1}, .data_dir = "/data"},
       [&](keel::transport::handler h) { return network.connect(1, std::move(h)); });
   CHECK(r.error() == keel::errc::invalid_argument);
+}
+
+TEST_CASE("prometheus text: a histogram from an inconsistent snapshot is still cumulative",
+          "[observe][metrics]") {
+  // A scrape between a bucket's store and the count's sees the buckets
+  // ahead of the count: +Inf and _count are clamped to the buckets' sum.
+  std::string out;
+  keel::observe::prometheus_text w(out);
+  const std::array<double, 2> bounds{0.5, 1.0};
+  const std::array<std::uint64_t, 2> counts{2, 3};
+  w.histogram("keel_h", "H.", bounds, counts, 1.0, 4);
+  CHECK(out.find("keel_h_bucket{le=\"0.5\"} 2\n") != std::string::npos);
+  CHECK(out.find("keel_h_bucket{le=\"1\"} 5\n") != std::string::npos);
+  CHECK(out.find("keel_h_bucket{le=\"+Inf\"} 5\n") != std::string::npos);
+  CHECK(out.find("keel_h_count 5\n") != std::string::npos);
 }

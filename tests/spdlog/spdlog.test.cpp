@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../store/plain_objects.hpp"
@@ -63,6 +64,28 @@ TEST_CASE("spdlog adapter: events become lines with their context", "[spdlog]") 
   CHECK(lines[1] ==
         "error stopped: storage failure (fail-stop) node=3 term=4 peer=2 detail=\"disk "
         "\\\"full\\\"\"");
+}
+
+TEST_CASE("spdlog adapter: control bytes in the message and the detail are escaped", "[spdlog]") {
+  std::ostringstream text;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(text);
+  auto logger = std::make_shared<spdlog::logger>("keel-test", sink);
+  logger->set_pattern("%v");
+  keel::observe::spdlog_logger log(logger);
+  log.write({.level = keel::observe::log_level::warn,
+             .message = "bad\npeer\x1b[31m",
+             .node = 1,
+             .term = 0,
+             .index = 0,
+             .peer = keel::raft::no_node,
+             .detail = "a\r\nfake line\tx\x7f\\"});
+  logger->flush();
+  const auto lines = lines_of(text.str());
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0] == "bad\\npeer\\x1b[31m node=1 detail=\"a\\r\\nfake line\\tx\\x7f\\\\\"");
+  std::string out;
+  keel::observe::spdlog_logger::escape(out, std::string_view("\x01\x1f \"", 4));
+  CHECK(out == "\\x01\\x1f \\\"");
 }
 
 TEST_CASE("spdlog adapter: a replica logs its recovery and its election through spdlog",

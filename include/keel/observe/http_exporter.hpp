@@ -7,20 +7,25 @@
 //   auto http = keel::observe::http_exporter::start([&] { return m.render(); }, "0.0.0.0", 9100);
 //
 // Protocol: HTTP/1.0 answers, then the connection closes. A request is read
-// until its blank line, at most max_request_bytes (8 KiB) and for at most
-// 2 seconds; then:
+// until its blank line, at most max_request_bytes (8 KiB); then:
 //   - `GET /metrics` (a query string is ignored): 200 with Content-Type
 //     `text/plain; version=0.0.4; charset=utf-8`;
 //   - GET of any other path: 404;
 //   - anything else (another method, a malformed or oversized request, a
-//     client too slow to send its headers): 400;
+//     client whose headers do not arrive before the deadline): 400;
 //   - a render function that throws: 500.
+// Each connection gets one deadline, connection_deadline (2 seconds) from
+// its accept, for reading the request, sending the answer and draining what
+// the client sent after it: every recv and send first waits in poll() for
+// at most the time left, and for the stop signal too. A client that is too
+// slow gets a 400 if it sent part of a request, or nothing, and is closed;
+// it cannot hold the thread (or the destructor) longer than that.
 // Plain HTTP only: put it behind a proxy, or bind it to loopback, for TLS or
 // authentication.
 //
 // Thread safety: start() and the destructor on one thread; render runs on the
 // exporter's thread, so it must be safe to call there (prometheus_metrics'
-// render is). POSIX sockets (Linux, BSD, macOS).
+// render is). POSIX sockets with accept4 and pipe2 (Linux, the BSDs).
 #pragma once
 
 #include <arpa/inet.h>
@@ -28,10 +33,10 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -50,6 +55,8 @@ class http_exporter {
  public:
   /// The longest request (request line and headers) read before a 400.
   static constexpr std::size_t max_request_bytes = 8192;
+  /// How long one connection may take, from its accept to its close.
+  static constexpr std::chrono::milliseconds connection_deadline{2000};
 
   /// Listens on address:port (port 0: any free port, see port()) and serves
   /// scrapes from a thread of its own until destroyed. Errors: the system's
@@ -62,9 +69,9 @@ class http_exporter {
     sa.sin_port = htons(port);
     if (::inet_pton(AF_INET, address.c_str(), &sa.sin_addr) != 1) return errc::invalid_argument;
     std::unique_ptr<http_exporter> self(new http_exporter(std::move(render)));
-    self->listen_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    // Close-on-exec: a child the application starts does not inherit them.
+    self->listen_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (self->listen_ < 0) return last_error();
-    close_on_exec(self->listen_);
     const int yes = 1;
     (void)::setsockopt(self->listen_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     if (::bind(self->listen_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) != 0 ||
@@ -76,9 +83,7 @@ class http_exporter {
       return last_error();
     }
     self->port_ = ntohs(sa.sin_port);
-    if (::pipe(self->wake_) != 0) return last_error();
-    close_on_exec(self->wake_[0]);
-    close_on_exec(self->wake_[1]);
+    if (::pipe2(self->wake_, O_CLOEXEC) != 0) return last_error();
     http_exporter* raw = self.get();
     self->thread_ = std::thread([raw] { raw->loop(); });
     return self;
@@ -87,7 +92,8 @@ class http_exporter {
   http_exporter(const http_exporter&) = delete;
   http_exporter& operator=(const http_exporter&) = delete;
 
-  /// Stops serving (a scrape in progress finishes first) and closes the socket.
+  /// Stops serving and closes the socket. A connection in progress is
+  /// abandoned at its next wait (its answer may be cut short).
   ~http_exporter() {
     if (thread_.joinable()) {
       const char stop = 's';
@@ -107,8 +113,36 @@ class http_exporter {
 
   static std::error_code last_error() { return {errno, std::system_category()}; }
 
-  /// A child the application starts does not inherit the exporter's sockets.
-  static void close_on_exec(int fd) { (void)::fcntl(fd, F_SETFD, FD_CLOEXEC); }
+  using clock = std::chrono::steady_clock;
+
+  /// Waits until `conn` is ready for `events` (POLLIN or POLLOUT): false if
+  /// the deadline passes or the exporter is stopping first.
+  bool wait_for(int conn, short events, clock::time_point deadline) const {
+    for (;;) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - clock::now()).count();
+      if (left <= 0) return false;
+      pollfd fds[2] = {{.fd = conn, .events = events, .revents = 0},
+                       {.fd = wake_[0], .events = POLLIN, .revents = 0}};
+      const int n = ::poll(fds, 2, static_cast<int>(left));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      if (fds[1].revents != 0) return false;
+      // An error or hang-up also ends the wait: the recv or send reports it.
+      if (fds[0].revents != 0) return true;
+    }
+  }
+
+  /// recv() once the connection is readable; -1 on deadline or stop.
+  ssize_t receive(int conn, char* buf, std::size_t size, clock::time_point deadline) const {
+    if (!wait_for(conn, POLLIN, deadline)) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    return ::recv(conn, buf, size, MSG_DONTWAIT);
+  }
 
   void loop() {
     for (;;) {
@@ -120,16 +154,18 @@ class http_exporter {
       }
       if (fds[1].revents != 0) return;
       if ((fds[0].revents & POLLIN) == 0) continue;
-      const int conn = ::accept(listen_, nullptr, nullptr);
+      const int conn = ::accept4(listen_, nullptr, nullptr, SOCK_CLOEXEC);
       if (conn < 0) continue;  // The client went away; keep serving.
-      close_on_exec(conn);
-      serve(conn);
+      const clock::time_point deadline = clock::now() + connection_deadline;
+      serve(conn, deadline);
       // Closing with unread bytes would reset the connection and could
-      // destroy the answer on its way: read what is left first (bounded).
+      // destroy the answer on its way: read what is left first (bounded in
+      // bytes and by the deadline).
       ::shutdown(conn, SHUT_WR);
       char rest[4096];
       for (std::size_t drained = 0; drained < 16 * max_request_bytes;) {
-        const ssize_t n = ::recv(conn, rest, sizeof rest, 0);
+        const ssize_t n = receive(conn, rest, sizeof rest, deadline);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
         if (n <= 0) break;
         drained += static_cast<std::size_t>(n);
       }
@@ -137,47 +173,47 @@ class http_exporter {
     }
   }
 
-  void serve(int conn) {
-    // A client that stalls cannot hold the only thread for long.
-    timeval limit{.tv_sec = 2, .tv_usec = 0};
-    (void)::setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
-    (void)::setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+  void serve(int conn, clock::time_point deadline) {
     std::string request;
     char buf[1024];
     while (request.find("\r\n\r\n") == std::string::npos &&
            request.find("\n\n") == std::string::npos) {
-      if (request.size() > max_request_bytes) return reply(conn, 400, "request too large\n");
-      const ssize_t n = ::recv(conn, buf, sizeof buf, 0);
+      if (request.size() > max_request_bytes) {
+        return reply(conn, 400, "request too large\n", deadline);
+      }
+      const ssize_t n = receive(conn, buf, sizeof buf, deadline);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       if (n <= 0) {
         if (request.empty()) return;  // Nothing asked: nothing to answer.
-        return reply(conn, 400, "incomplete request\n");
+        return reply(conn, 400, "incomplete request\n", deadline);
       }
       request.append(buf, static_cast<std::size_t>(n));
     }
-    if (request.size() > max_request_bytes) return reply(conn, 400, "request too large\n");
+    if (request.size() > max_request_bytes)
+      return reply(conn, 400, "request too large\n", deadline);
     // Request line: METHOD SP TARGET SP HTTP/x.y
     const std::string_view line =
         std::string_view(request).substr(0, request.find_first_of("\r\n"));
     const auto sp1 = line.find(' ');
     const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos || !line.substr(sp2 + 1).starts_with("HTTP/")) {
-      return reply(conn, 400, "malformed request\n");
+      return reply(conn, 400, "malformed request\n", deadline);
     }
-    if (line.substr(0, sp1) != "GET") return reply(conn, 400, "only GET is served\n");
+    if (line.substr(0, sp1) != "GET") return reply(conn, 400, "only GET is served\n", deadline);
     std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
     target = target.substr(0, target.find('?'));
-    if (target != "/metrics") return reply(conn, 404, "not found; try /metrics\n");
+    if (target != "/metrics") return reply(conn, 404, "not found; try /metrics\n", deadline);
     std::string body;
     try {
       body = render_();
     } catch (...) {
-      return reply(conn, 500, "rendering failed\n");
+      return reply(conn, 500, "rendering failed\n", deadline);
     }
-    reply(conn, 200, body, "text/plain; version=0.0.4; charset=utf-8");
+    reply(conn, 200, body, deadline, "text/plain; version=0.0.4; charset=utf-8");
   }
 
-  static void reply(int conn, int status, std::string_view body,
-                    std::string_view type = "text/plain; charset=utf-8") {
+  void reply(int conn, int status, std::string_view body, clock::time_point deadline,
+             std::string_view type = "text/plain; charset=utf-8") const {
     const char* reason = status == 200   ? "OK"
                          : status == 404 ? "Not Found"
                          : status == 500 ? "Internal Server Error"
@@ -189,7 +225,9 @@ class http_exporter {
     out += body;
     std::size_t at = 0;
     while (at < out.size()) {
-      const ssize_t n = ::send(conn, out.data() + at, out.size() - at, MSG_NOSIGNAL);
+      if (!wait_for(conn, POLLOUT, deadline)) return;
+      const ssize_t n = ::send(conn, out.data() + at, out.size() - at, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       if (n <= 0) return;
       at += static_cast<std::size_t>(n);
     }

@@ -195,7 +195,10 @@ class prometheus_metrics {
             get(proposals_failed_));
     std::array<std::uint64_t, wal_sync_bounds.size()> buckets{};
     for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] = get(wal_sync_buckets_[i]);
-    // The count is read after the buckets: it is never below their sum.
+    // Relaxed loads are no consistent cut: a scrape between a bucket's store
+    // and the count's may see the bucket ahead of the count. The text
+    // writer clamps the count to the buckets' sum, so the page stays
+    // monotonic.
     const std::uint64_t syncs = get(wal_sync_count_);
     w.histogram("keel_wal_sync_duration_seconds", "Latency of WAL syncs (fsync or msync).",
                 wal_sync_bounds, buckets, static_cast<double>(get(wal_sync_ns_)) / 1e9, syncs);
@@ -207,8 +210,10 @@ class prometheus_metrics {
             get(snapshots_installed_));
     counter("keel_snapshot_installed_bytes_total", "Bytes of the snapshots installed.",
             get(snapshot_installed_bytes_));
-    counter("keel_snapshots_sent_total", "Snapshots sent to followers and delivered.",
-            get(snapshots_sent_));
+    counter(
+        "keel_snapshots_sent_total",
+        "Snapshots handed to the transport (non-streaming) or streamed to followers without error.",
+        get(snapshots_sent_));
     counter("keel_snapshots_send_failed_total", "Snapshots sent to followers that failed.",
             get(snapshots_send_failed_));
     counter("keel_snapshot_sent_bytes_total",
@@ -224,7 +229,9 @@ class prometheus_metrics {
              {{"reason", "damaged_snapshot"}});
     counter("keel_peer_unreachable_total", "Times the transport reported a peer unreachable.",
             get(unreachable_));
-    gauge("keel_watches", "Open watches on the store.", get(watches_));
+    gauge("keel_watches",
+          "Watch subscriptions on the store whose handles are alive, closed ones included.",
+          get(watches_));
     gauge("keel_watch_queued_events", "Events waiting unread in all watch queues.",
           get(watch_queued_));
     gauge("keel_watch_queue_max_depth", "Events waiting unread in the deepest watch queue.",

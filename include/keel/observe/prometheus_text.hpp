@@ -95,7 +95,10 @@ class prometheus_text {
   /// A whole histogram family: `bounds` ascending, `counts[i]` the
   /// observations in (bounds[i-1], bounds[i]] (not cumulative; this writes
   /// the running sums), `count` all observations (those above the last
-  /// bound included), `sum` their total.
+  /// bound included), `sum` their total. The counts may come from a
+  /// snapshot taken while another thread records (one relaxed load each, not
+  /// one consistent cut), so the written buckets are clamped to stay
+  /// monotonic: the +Inf bucket and `_count` are max(count, running total).
   void histogram(std::string_view name, std::string_view help, std::span<const double> bounds,
                  std::span<const std::uint64_t> counts, double sum, std::uint64_t count) {
     family(name, "histogram", help);
@@ -108,9 +111,10 @@ class prometheus_text {
       append_number(le, bounds[i]);
       sample(bucket, running, {{"le", le}});
     }
-    sample(bucket, count, {{"le", "+Inf"}});
+    const std::uint64_t total = count < running ? running : count;
+    sample(bucket, total, {{"le", "+Inf"}});
     sample_double(std::string(name) + "_sum", sum);
-    sample(std::string(name) + "_count", count);
+    sample(std::string(name) + "_count", total);
   }
 
   /// Appends `v` escaped as a label value must be.

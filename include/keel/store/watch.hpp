@@ -90,7 +90,8 @@ concept watch_ready_callback = std::move_constructible<R> && std::is_nothrow_inv
 
 /// The depths of a watch_queue's subscriptions at one moment.
 struct watch_depths {
-  /// Subscriptions alive (including closed ones whose events are unread).
+  /// Subscription handles alive and not cancelled, closed ones included (an
+  /// overflowed or close_all'd watch counts until its handle is destroyed).
   std::size_t watches = 0;
   /// Events queued and not yet read, over all of them.
   std::size_t queued = 0;
